@@ -1,0 +1,116 @@
+import HeraldHub
+import Hummingbird
+import NIOCore
+
+extension HeraldEndpoint {
+    /// `POST` handler: a form with `topic` (repeatable), `data`, `id`, `type`, `retry`, `private`.
+    /// Answers 200 with the update's id as text/plain, or a 4xx/503 with a one-line reason.
+    public func publish(_ request: Request, remoteAddress: SocketAddress?) async -> Response {
+        do {
+            let id = try await publishOrRefuse(request, remoteAddress: remoteAddress)
+            return .plainText(.ok, id)
+        } catch {
+            return error.response
+        }
+    }
+
+    private func publishOrRefuse(_ request: Request, remoteAddress: SocketAddress?) async throws(Refusal) -> String {
+        let query = try self.query(of: request)
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/x-www-form-urlencoded") else {
+            throw Refusal(status: .unsupportedMediaType, reason: "expected Content-Type: application/x-www-form-urlencoded")
+        }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: configuration.maxBodySize)
+        } catch {
+            throw Refusal(status: .contentTooLarge, reason: "body larger than \(configuration.maxBodySize) bytes")
+        }
+        if body.readableBytes == 0 { throw .badRequest("empty body: missing topic") }
+        let update = try Self.decodeUpdate(body)
+        try await authorizePublisher(request, query: query, topics: update.topics, remoteAddress: remoteAddress)
+        do {
+            return try await hub.publish(update)
+        } catch let error as HubError {
+            switch error {
+            case .invalidUpdate(let reason): throw .badRequest(reason)
+            case .shuttingDown, .brokerUnavailable: throw Refusal(status: .serviceUnavailable, reason: error.description)
+            }
+        } catch {
+            logger.error("publish failed", metadata: ["error": "\(error)"])
+            throw Refusal(status: .serviceUnavailable, reason: "publish failed")
+        }
+    }
+
+    /// The update a publish form describes, or a 400 saying what is wrong with it.
+    static func decodeUpdate(_ body: ByteBuffer) throws(Refusal) -> Update {
+        let form: FormFields
+        do {
+            form = try FormFields(decoding: body.readableBytesView)
+        } catch {
+            throw .badRequest(error.reason)
+        }
+        let topics = form.values("topic")
+        if topics.isEmpty { throw .badRequest("missing topic") }
+        var update = Update(topics: topics, data: try single("data", of: form) ?? "")
+        update.id = try single("id", of: form)
+        update.type = try single("type", of: form)
+        if let retry = try single("retry", of: form) {
+            guard !retry.isEmpty, retry.utf8.count <= 10, retry.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                let value = Int(retry)
+            else {
+                throw .badRequest("retry must be a non-negative integer (milliseconds)")
+            }
+            update.retry = value
+        }
+        if let isPrivate = try single("private", of: form) {
+            switch isPrivate.lowercased() {
+            case "on", "true", "1": update.isPrivate = true
+            case "off", "false", "0", "": update.isPrivate = false
+            default: throw .badRequest("private must be on, true, 1, off, false or 0")
+            }
+        }
+        do {
+            try update.validate()
+        } catch {
+            throw .badRequest(error.reason)
+        }
+        return update
+    }
+
+    private static func single(_ name: String, of form: FormFields) throws(Refusal) -> String? {
+        do {
+            return try form.single(name)
+        } catch {
+            throw .badRequest(error.reason)
+        }
+    }
+
+    /// Returns when the request may publish to every one of `topics`; refuses otherwise.
+    func authorizePublisher(
+        _ request: Request,
+        query: FormFields,
+        topics: [String],
+        remoteAddress: SocketAddress?
+    ) async throws(Refusal) {
+        guard let verifier = publisherVerifier else {
+            if remoteAddress?.isLoopback == true { return }
+            throw .forbidden("no publisher key configured: publishing is accepted from loopback only")
+        }
+        guard let (token, source) = request.mercureToken(cookieName: configuration.cookieName, query: query) else {
+            throw .unauthorized("missing publisher token")
+        }
+        if source == .cookie && !request.isSameOriginOrUnknown {
+            throw .forbidden("cross-origin publish with a cookie is refused")
+        }
+        let claims = try await verifier.verify(token)
+        guard let allowed = claims.mercure?.publish else {
+            throw .forbidden("token has no mercure.publish claim")
+        }
+        let selectors = allowed.compactMap { try? TopicSelector($0) }
+        for topic in topics where !selectors.contains(where: { $0.matches(topic) }) {
+            throw .forbidden("not allowed to publish to \(topic)")
+        }
+    }
+}

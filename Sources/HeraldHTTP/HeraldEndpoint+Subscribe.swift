@@ -1,0 +1,141 @@
+import HeraldHub
+import Hummingbird
+import NIOCore
+import ServiceLifecycle
+
+extension HeraldEndpoint {
+    /// `GET` handler: `topic` (repeatable) selectors, replay from `Last-Event-ID` (header) or
+    /// `lastEventID` (query), then a live `text/event-stream`.
+    public func subscribe(_ request: Request, remoteAddress: SocketAddress?) async -> Response {
+        do {
+            let (subscription, topics) = try await openSubscription(request)
+            return streamResponse(subscription, topics: topics, remoteAddress: remoteAddress)
+        } catch {
+            return error.response
+        }
+    }
+
+    private func openSubscription(_ request: Request) async throws(Refusal) -> (Subscription, [String]) {
+        let query = try self.query(of: request)
+        let rawSelectors = query.values("topic")
+        if rawSelectors.isEmpty { throw .badRequest("missing topic") }
+        if rawSelectors.count > configuration.maxSelectorsPerSubscription {
+            throw .badRequest("too many topics (max \(configuration.maxSelectorsPerSubscription))")
+        }
+        var selectors: [TopicSelector] = []
+        for raw in rawSelectors {
+            do {
+                selectors.append(try TopicSelector(raw))
+            } catch {
+                throw .badRequest("invalid topic selector: \(error.reason)")
+            }
+        }
+        let lastEventID = request.headers[.lastEventID] ?? query.values("lastEventID").first
+        let claims = try await authorizeSubscriber(request, query: query, selectors: selectors)
+        let privateSelectors = claims.map { ($0.mercure?.subscribe ?? []).compactMap { try? TopicSelector($0) } }
+        do {
+            let subscription = try hub.subscribe(
+                SubscribeRequest(
+                    selectors: selectors,
+                    privateSelectors: privateSelectors,
+                    lastEventID: lastEventID,
+                    payload: claims?.mercure?.payload?.jsonText
+                )
+            )
+            return (subscription, rawSelectors)
+        } catch {
+            throw Refusal(status: .serviceUnavailable, reason: error.description)
+        }
+    }
+
+    private func streamResponse(_ subscription: Subscription, topics rawSelectors: [String], remoteAddress: SocketAddress?)
+        -> Response
+    {
+        var headers: HTTPFields = [
+            .contentType: "text/event-stream",
+            .cacheControl: "private, no-cache, no-store",
+            .accelBuffering: "no",
+        ]
+        if let last = subscription.lastEventID { headers[.lastEventID] = last }
+        let logger = self.logger
+        logger.debug(
+            "stream opened",
+            metadata: [
+                "subscription": "\(subscription.id)", "topics": "\(rawSelectors)",
+                "remote": "\(remoteAddress.map { "\($0)" } ?? "-")",
+            ]
+        )
+        return Response(
+            status: .ok,
+            headers: headers,
+            body: ResponseBody { writer in
+                let box = WriterBox(writer)
+                let reason: StreamCloseReason
+                do {
+                    reason = try await withGracefulShutdownHandler {
+                        try await subscription.stream { buffers in try await box.write(buffers) }
+                    } onGracefulShutdown: {
+                        subscription.cancel(reason: .shutdown)
+                    }
+                } catch {
+                    logger.debug("stream closed", metadata: ["subscription": "\(subscription.id)", "reason": "client gone"])
+                    throw error
+                }
+                logger.debug("stream closed", metadata: ["subscription": "\(subscription.id)", "reason": "\(reason)"])
+                if reason == .tooSlow { throw StreamDroppedError() }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    /// The verified claims (nil for an anonymous subscriber), or a refusal.
+    func authorizeSubscriber(
+        _ request: Request,
+        query: FormFields,
+        selectors: [TopicSelector]
+    ) async throws(Refusal) -> MercureClaims? {
+        let credentials = request.mercureToken(cookieName: configuration.cookieName, query: query)
+        guard let verifier = subscriberVerifier, let (token, _) = credentials else {
+            if configuration.allowAnonymousSubscribers { return nil }
+            throw .unauthorized("missing subscriber token")
+        }
+        let claims = try await verifier.verify(token)
+        if !configuration.allowAnonymousSubscribers {
+            // A private hub: every selector asked for must be covered by the token's claim.
+            let allowed = (claims.mercure?.subscribe ?? []).compactMap { try? TopicSelector($0) }
+            for selector in selectors where !Self.covers(allowed, selector) {
+                throw .forbidden("not allowed to subscribe to \(selector.rawValue)")
+            }
+        }
+        return claims
+    }
+
+    /// Whether `allowed` grants `selector`: `*`, the same selector, or (for an exact topic) a
+    /// selector matching it.
+    static func covers(_ allowed: [TopicSelector], _ selector: TopicSelector) -> Bool {
+        allowed.contains { grant in
+            grant.isWildcard || grant.rawValue == selector.rawValue
+                || (!selector.isWildcard && !selector.isTemplate && grant.matches(selector.rawValue))
+        }
+    }
+}
+
+/// Thrown from a response body to make the server close a stream whose client fell behind.
+struct StreamDroppedError: Error {}
+
+/// Lets the subscription's writer task use the response writer while the handler waits.
+final class WriterBox: @unchecked Sendable {
+    private var writer: any ResponseBodyWriter
+
+    init(_ writer: any ResponseBodyWriter) {
+        self.writer = writer
+    }
+
+    func write(_ buffers: [ByteBuffer]) async throws {
+        if buffers.count == 1 {
+            try await writer.write(buffers[0])
+        } else {
+            try await writer.write(contentsOf: buffers)
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import HeraldHub
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The Mercure endpoint: subscribe (GET) and publish (POST) handlers bound to one hub.
+public final class HeraldEndpoint: Sendable {
+    /// The hub behind the endpoint.
+    public let hub: Hub
+    /// The configuration the routes were mounted with.
+    public let configuration: HeraldHTTPConfiguration
+    let publisherVerifier: TokenVerifier?
+    let subscriberVerifier: TokenVerifier?
+    let logger: Logger
+
+    /// Creates the endpoint; `Router.addHerald` is the usual way to get one.
+    public init(hub: Hub, configuration: HeraldHTTPConfiguration, logger: Logger = Logger(label: "herald.http")) {
+        self.hub = hub
+        self.configuration = configuration
+        self.publisherVerifier = configuration.publisherKey.map(TokenVerifier.init(key:))
+        self.subscriberVerifier = configuration.subscriberKey.map(TokenVerifier.init(key:))
+        self.logger = logger
+    }
+
+    /// Decodes the query string strictly, or refuses with 400.
+    func query(of request: Request) throws(Refusal) -> FormFields {
+        do {
+            return try FormFields(decoding: Array((request.uri.query ?? "").utf8))
+        } catch {
+            throw .badRequest("bad query string: \(error.reason)")
+        }
+    }
+}
+
+extension Router {
+    /// Mounts Herald's Mercure endpoint (`GET` to subscribe, `POST` to publish) at
+    /// `configuration.path`. Keyless publishing needs a context that knows the client's address
+    /// (`RemoteAddressRequestContext`, e.g. `HeraldRequestContext`).
+    @discardableResult
+    public func addHerald(
+        _ hub: Hub,
+        configuration: HeraldHTTPConfiguration = HeraldHTTPConfiguration(),
+        logger: Logger = Logger(label: "herald.http")
+    ) -> HeraldEndpoint {
+        let endpoint = HeraldEndpoint(hub: hub, configuration: configuration, logger: logger)
+        let path = RouterPath(configuration.path)
+        self.get(path) { request, context in
+            await endpoint.subscribe(request, remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress)
+        }
+        self.post(path) { request, context in
+            await endpoint.publish(
+                request,
+                remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress
+            )
+        }
+        return endpoint
+    }
+}

@@ -1,0 +1,20 @@
+/// How the Herald routes authorize and bound requests.
+public struct HeraldHTTPConfiguration: Sendable {
+    /// Verifies publisher JWTs. When nil, publishing is accepted from loopback clients only.
+    public var publisherKey: HeraldKey?
+    /// Verifies subscriber JWTs (needed to receive private updates).
+    public var subscriberKey: HeraldKey?
+    /// Whether subscribers without a token may subscribe (they see public updates only).
+    public var allowAnonymousSubscribers = true
+    /// Largest accepted publish body, in bytes.
+    public var maxBodySize = 1024 * 1024
+    /// Most topic selectors one subscription may ask for.
+    public var maxSelectorsPerSubscription = 100
+    /// Where the hub is mounted.
+    public var path = "/.well-known/mercure"
+    /// The cookie that may carry a JWT (Mercure's name by default).
+    public var cookieName = "mercureAuthorization"
+
+    /// Creates the default configuration: no keys, anonymous subscribers allowed.
+    public init() {}
+}

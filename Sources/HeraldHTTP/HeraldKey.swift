@@ -1,0 +1,47 @@
+import JWTKit
+
+/// A key that verifies Mercure JWTs: an HMAC secret (HS256, the Mercure default) or a PEM
+/// public key (RS256, ES256).
+public struct HeraldKey: Sendable, Hashable {
+    /// Signature algorithms Herald accepts.
+    public enum Algorithm: String, Sendable, Hashable, CaseIterable {
+        case hs256 = "HS256"
+        case rs256 = "RS256"
+        case es256 = "ES256"
+    }
+
+    /// The algorithm tokens must be signed with.
+    public var algorithm: Algorithm
+    /// The HMAC secret, or the PEM-encoded public key.
+    public var material: String
+
+    /// Creates a key.
+    public init(_ material: String, algorithm: Algorithm = .hs256) {
+        self.material = material
+        self.algorithm = algorithm
+    }
+
+    /// A key collection holding this key, for verification (and, for HS256, signing).
+    public func makeKeyCollection() async throws -> JWTKeyCollection {
+        let keys = JWTKeyCollection()
+        switch algorithm {
+        case .hs256:
+            await keys.add(hmac: HMACKey(from: material), digestAlgorithm: .sha256)
+        case .rs256:
+            await keys.add(rsa: try Insecure.RSA.PublicKey(pem: material), digestAlgorithm: .sha256)
+        case .es256:
+            await keys.add(ecdsa: try ES256PublicKey(pem: material))
+        }
+        return keys
+    }
+}
+
+extension HeraldKey {
+    /// Signs `claims` with this key (HS256 secrets only), e.g. to mint tokens for tests and scripts.
+    public func sign(_ claims: MercureClaims) async throws -> String {
+        guard algorithm == .hs256 else { throw JWTError.generic(identifier: "herald", reason: "only HS256 keys can sign") }
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: material), digestAlgorithm: .sha256)
+        return try await keys.sign(claims)
+    }
+}

@@ -1,0 +1,49 @@
+import Hummingbird
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Where a request's JWT came from; cookies need a same-origin check on publish.
+enum CredentialSource: Hashable {
+    case header, query, cookie
+}
+
+extension Request {
+    /// The Mercure JWT of this request: `Authorization: Bearer`, else the `authorization` query
+    /// parameter, else the cookie (the order Mercure hubs use).
+    func mercureToken(cookieName: String, query: FormFields?) -> (token: String, source: CredentialSource)? {
+        if let header = headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" {
+                return (String(parts[1]).trimmingSpaces, .header)
+            }
+        }
+        if let value = query?.values("authorization").first, !value.isEmpty {
+            return (value, .query)
+        }
+        if let cookie = cookies[cookieName]?.value, !cookie.isEmpty {
+            return (cookie, .cookie)
+        }
+        return nil
+    }
+
+    /// Whether an `Origin` header, if any, names the same host and port this request was sent to.
+    var isSameOriginOrUnknown: Bool {
+        guard let origin = headers[.origin] else { return true }
+        guard let host = head.authority else { return false }
+        guard let schemeEnd = origin.range(of: "://") else { return false }
+        return origin[schemeEnd.upperBound...].lowercased() == host.lowercased()
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var view = Substring(self)
+        while view.first == " " { view.removeFirst() }
+        while view.last == " " { view.removeLast() }
+        return String(view)
+    }
+}

@@ -1,0 +1,277 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import ServerSentEvents
+import ServiceLifecycle
+
+/// The heart of Herald: takes updates from a broker, keeps a bounded history, and fans each
+/// update out (encoded once) to every matching subscriber, one hop per event loop.
+///
+/// Replay and live delivery join without gap or duplicate: a subscriber's history snapshot and
+/// its registration are ordered with publishes under one lock, and each shard runs its commands
+/// in that order.
+public final class Hub: Sendable {
+    /// The configuration this hub was made with.
+    public let configuration: HubConfiguration
+    /// The broker that carries updates to this hub (and to the other nodes).
+    public let broker: any Broker
+    let logger: Logger
+    let shards: [HubShard]
+    private let state: NIOLockedValueBox<State>
+    private let shutdownNotice: ByteBuffer
+
+    private struct State {
+        var history: History
+        var nextSequence: UInt64 = 0
+        var inboxes: [[ShardCommand]]
+        var drainScheduled: [Bool]
+        var nextShard = 0
+        var nextSubscriberID: UInt64 = 0
+        var isShutDown = false
+        var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
+        var subscriptions: [UInt64: ActiveSubscription] = [:]
+        var dispatched: UInt64 = 0
+        var dropped: UInt64 = 0
+    }
+
+    /// Creates a hub; the default broker keeps everything inside this process.
+    public init(
+        configuration: HubConfiguration = HubConfiguration(),
+        broker: any Broker = InMemoryBroker(),
+        logger: Logger = Logger(label: "herald.hub")
+    ) {
+        self.configuration = configuration
+        self.broker = broker
+        self.logger = logger
+        self.shutdownNotice = ServerSentEventComment.encoded("herald: shutting down, please reconnect")
+        let loops = Array(configuration.eventLoopGroup.makeIterator())
+        let removed = NIOLockedValueBox<(@Sendable (UInt64) -> Void)?>(nil)
+        let dropped = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
+        self.shards = loops.map { loop in
+            HubShard(
+                eventLoop: loop,
+                heartbeatInterval: configuration.heartbeatInterval,
+                onRemove: { id in removed.withLockedValue { $0 }?(id) },
+                onDrop: { dropped.withLockedValue { $0 }?() }
+            )
+        }
+        self.state = NIOLockedValueBox(
+            State(
+                history: History(capacity: configuration.historySize),
+                inboxes: Array(repeating: [], count: loops.count),
+                drainScheduled: Array(repeating: false, count: loops.count)
+            )
+        )
+        removed.withLockedValue { $0 = { [weak self] id in self?.forget(subscriber: id) } }
+        dropped.withLockedValue { $0 = { [weak self] in self?.state.withLockedValue { $0.dropped += 1 } } }
+        broker.attach { [weak self] update in self?.dispatch(update) }
+    }
+
+    // MARK: publishing
+
+    /// Publishes an update to every subscriber (on every node) and into history; returns its id.
+    @discardableResult
+    public func publish(_ update: Update) async throws -> String {
+        do {
+            try update.validate()
+        } catch {
+            throw HubError.invalidUpdate(error.reason)
+        }
+        if self.state.withLockedValue({ $0.isShutDown }) { throw HubError.shuttingDown }
+        return try await broker.publish(update)
+    }
+
+    /// Takes one update from the broker: records it and hands it to every shard.
+    func dispatch(_ update: Update) {
+        var buffer = ByteBuffer()
+        do {
+            try ServerSentEvent(data: update.data, event: update.type, id: update.id, retry: update.retry)
+                .encode(into: &buffer)
+        } catch {
+            logger.error("dropping an update that cannot be encoded", metadata: ["reason": "\(error)"])
+            return
+        }
+        let toSchedule = self.state.withLockedValue { state -> [Int] in
+            let stored = StoredUpdate(sequence: state.nextSequence, update: update, encoded: buffer)
+            state.nextSequence += 1
+            state.dispatched += 1
+            state.history.append(stored)
+            var toSchedule: [Int] = []
+            for index in state.inboxes.indices {
+                state.inboxes[index].append(.deliver(stored))
+                if !state.drainScheduled[index] {
+                    state.drainScheduled[index] = true
+                    toSchedule.append(index)
+                }
+            }
+            return toSchedule
+        }
+        for index in toSchedule { scheduleDrain(index) }
+    }
+
+    private func scheduleDrain(_ index: Int) {
+        let shard = shards[index]
+        shard.eventLoop.execute {
+            let commands = self.state.withLockedValue { state -> [ShardCommand] in
+                state.drainScheduled[index] = false
+                defer { state.inboxes[index] = [] }
+                return state.inboxes[index]
+            }
+            shard.process(commands)
+        }
+    }
+
+    private func enqueue(_ command: ShardCommand, shard index: Int, in state: inout State) -> Bool {
+        state.inboxes[index].append(command)
+        if state.drainScheduled[index] { return false }
+        state.drainScheduled[index] = true
+        return true
+    }
+
+    // MARK: subscribing
+
+    /// Starts a subscription: replays what `request.lastEventID` missed, then follows live.
+    public func subscribe(_ request: SubscribeRequest) throws(HubError) -> Subscription {
+        let queue = SubscriptionQueue(
+            maxBytes: configuration.maxQueuedBytes,
+            maxEvents: configuration.maxQueuedEvents,
+            shutdownNotice: shutdownNotice
+        )
+        let subscriptionID = InMemoryBroker.newID()
+        let result = self.state.withLockedValue { state -> (UInt64, Int, String?, Bool, Bool)? in
+            if state.isShutDown { return nil }
+            let id = state.nextSubscriberID
+            state.nextSubscriberID += 1
+            let index = state.nextShard
+            state.nextShard = (state.nextShard + 1) % shards.count
+            var replay: [StoredUpdate] = []
+            var found = true
+            if let lastEventID = request.lastEventID {
+                if let missed = state.history.updates(after: lastEventID) {
+                    replay = missed
+                } else {
+                    found = false
+                }
+            }
+            let subscriber = HubSubscriber(
+                id: id,
+                selectors: request.selectors,
+                privateSelectors: request.privateSelectors,
+                sink: queue
+            )
+            state.subscriptions[id] = ActiveSubscription(
+                id: subscriptionID,
+                topics: request.selectors.map(\.rawValue),
+                payload: request.payload
+            )
+            let schedule = enqueue(.register(subscriber, replay: replay), shard: index, in: &state)
+            return (id, index, state.history.lastID, found, schedule)
+        }
+        guard let (id, index, lastID, found, schedule) = result else { throw .shuttingDown }
+        if schedule { scheduleDrain(index) }
+        if !found {
+            logger.debug(
+                "Last-Event-ID not in history; no replay",
+                metadata: ["lastEventID": "\(request.lastEventID ?? "")"]
+            )
+        }
+        return Subscription(
+            hub: self,
+            subscriberID: id,
+            shardIndex: index,
+            id: subscriptionID,
+            lastEventID: lastID,
+            replayFound: found,
+            queue: queue
+        )
+    }
+
+    /// Stops serving one subscriber; safe to call more than once.
+    func unsubscribe(_ subscriberID: UInt64, shard index: Int, reason: StreamCloseReason) {
+        let schedule = self.state.withLockedValue { state in
+            enqueue(.unregister(subscriberID, reason), shard: index, in: &state)
+        }
+        if schedule { scheduleDrain(index) }
+    }
+
+    private func forget(subscriber id: UInt64) {
+        self.state.withLockedValue { state in
+            _ = state.subscriptions.removeValue(forKey: id)
+        }
+    }
+
+    // MARK: inspection
+
+    /// Subscriptions active on this hub, for the subscriptions API.
+    public var activeSubscriptions: [ActiveSubscription] {
+        self.state.withLockedValue { Array($0.subscriptions.values) }
+    }
+
+    /// Current counters.
+    public var statistics: HubStatistics {
+        self.state.withLockedValue { state in
+            HubStatistics(
+                subscribers: state.subscriptions.count,
+                dispatched: state.dispatched,
+                dropped: state.dropped,
+                historyCount: state.history.ring.count
+            )
+        }
+    }
+
+    /// The id of the newest update in history.
+    public var lastEventID: String? {
+        self.state.withLockedValue { $0.history.lastID }
+    }
+
+    // MARK: shutdown
+
+    /// Closes every stream with a final comment (clients reconnect elsewhere or later) and
+    /// refuses new subscriptions and publishes. Idempotent.
+    public func shutdown() {
+        let (waiters, schedule) = self.state.withLockedValue { state -> ([CheckedContinuation<Void, Never>], [Int]) in
+            if state.isShutDown { return ([], []) }
+            state.isShutDown = true
+            var schedule: [Int] = []
+            for index in state.inboxes.indices where enqueue(.shutdown, shard: index, in: &state) {
+                schedule.append(index)
+            }
+            defer { state.shutdownWaiters = [] }
+            return (state.shutdownWaiters, schedule)
+        }
+        for index in schedule { scheduleDrain(index) }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once `shutdown()` has been called.
+    public func waitForShutdown() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let already = self.state.withLockedValue { state -> Bool in
+                if state.isShutDown { return true }
+                state.shutdownWaiters.append(continuation)
+                return false
+            }
+            if already { continuation.resume() }
+        }
+    }
+}
+
+extension Hub: Service {
+    /// Runs the broker until graceful shutdown (or cancellation), then shuts the hub down.
+    public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.broker.run() }
+            await withTaskCancellationHandler {
+                await withGracefulShutdownHandler {
+                    await self.waitForShutdown()
+                } onGracefulShutdown: {
+                    self.shutdown()
+                }
+            } onCancel: {
+                self.shutdown()
+            }
+            group.cancelAll()
+            try await group.waitForAll()
+        }
+    }
+}

@@ -1,0 +1,17 @@
+/// Errors the hub reports to the HTTP layer; each maps to one HTTP status.
+public enum HubError: Error, Hashable, CustomStringConvertible {
+    /// The update cannot be published as given (HTTP 400).
+    case invalidUpdate(String)
+    /// The hub is shutting down and takes no new work (HTTP 503).
+    case shuttingDown
+    /// The broker cannot take updates right now, e.g. Redis is unreachable (HTTP 503).
+    case brokerUnavailable(String)
+
+    public var description: String {
+        switch self {
+        case .invalidUpdate(let reason): reason
+        case .shuttingDown: "the hub is shutting down"
+        case .brokerUnavailable(let reason): "broker unavailable: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import NIOCore
+
+/// Work handed from any thread to a shard, processed in order on the shard's event loop.
+enum ShardCommand {
+    case deliver(StoredUpdate)
+    case register(HubSubscriber, replay: [StoredUpdate])
+    case unregister(UInt64, StreamCloseReason)
+    case shutdown
+}
+
+/// The subscribers living on one event loop. A publish reaches each shard once (one hop per
+/// loop), and the shard writes the one encoded buffer to each matching subscriber.
+final class HubShard: @unchecked Sendable {
+    let eventLoop: any EventLoop
+    private let heartbeatInterval: TimeAmount?
+    private let heartbeat: ByteBuffer
+    private let onRemove: @Sendable (UInt64) -> Void
+    private let onDrop: @Sendable () -> Void
+
+    // Loop-affine state.
+    private var subscribers: [UInt64: HubSubscriber] = [:]
+    private var byExactTopic: [String: [UInt64: HubSubscriber]] = [:]
+    private var patternSubscribers: [UInt64: HubSubscriber] = [:]
+    private var toFlush: [HubSubscriber] = []
+    private var heartbeatTask: RepeatedTask?
+    private var isShutDown = false
+
+    init(
+        eventLoop: any EventLoop,
+        heartbeatInterval: TimeAmount?,
+        onRemove: @escaping @Sendable (UInt64) -> Void,
+        onDrop: @escaping @Sendable () -> Void
+    ) {
+        self.eventLoop = eventLoop
+        self.heartbeatInterval = heartbeatInterval
+        self.heartbeat = ByteBuffer(string: ":\n")
+        self.onRemove = onRemove
+        self.onDrop = onDrop
+    }
+
+    /// Runs a batch of commands; every touched subscriber is flushed once at the end.
+    func process(_ commands: [ShardCommand]) {
+        self.eventLoop.assertInEventLoop()
+        for command in commands {
+            switch command {
+            case .deliver(let stored): deliver(stored)
+            case .register(let subscriber, let replay): register(subscriber, replay: replay)
+            case .unregister(let id, let reason): remove(id, reason: reason)
+            case .shutdown: shutdown()
+            }
+        }
+        flushTouched()
+    }
+
+    private func deliver(_ stored: StoredUpdate) {
+        let update = stored.update
+        for topic in update.topics {
+            guard let exact = byExactTopic[topic] else { continue }
+            for subscriber in exact.values where subscriber.lastSequence != stored.sequence {
+                guard subscriber.isAuthorized(for: update) else { continue }
+                send(stored, to: subscriber)
+            }
+        }
+        for subscriber in patternSubscribers.values where subscriber.lastSequence != stored.sequence {
+            guard subscriber.canReceive(update) else { continue }
+            send(stored, to: subscriber)
+        }
+    }
+
+    private func send(_ stored: StoredUpdate, to subscriber: HubSubscriber) {
+        subscriber.lastSequence = stored.sequence
+        write(stored.encoded, to: subscriber)
+    }
+
+    private func write(_ buffer: ByteBuffer, to subscriber: HubSubscriber) {
+        guard subscriber.sink.enqueue(buffer) else {
+            onDrop()
+            remove(subscriber.id, reason: .tooSlow)
+            return
+        }
+        subscriber.activeSinceHeartbeat = true
+        if !subscriber.needsFlush {
+            subscriber.needsFlush = true
+            toFlush.append(subscriber)
+        }
+    }
+
+    private func flushTouched() {
+        guard !toFlush.isEmpty else { return }
+        for subscriber in toFlush {
+            subscriber.needsFlush = false
+            subscriber.sink.flush()
+        }
+        toFlush.removeAll(keepingCapacity: true)
+    }
+
+    private func register(_ subscriber: HubSubscriber, replay: [StoredUpdate]) {
+        if isShutDown {
+            subscriber.sink.close(.shutdown)
+            onRemove(subscriber.id)
+            return
+        }
+        var buffers: [ByteBuffer] = []
+        for stored in replay where subscriber.canReceive(stored.update) {
+            buffers.append(stored.encoded)
+        }
+        subscriber.sink.start(replay: buffers)
+        if !buffers.isEmpty {
+            subscriber.activeSinceHeartbeat = true
+            subscriber.needsFlush = true
+            toFlush.append(subscriber)
+        }
+        subscribers[subscriber.id] = subscriber
+        for selector in subscriber.selectors {
+            if selector.isWildcard || selector.isTemplate {
+                patternSubscribers[subscriber.id] = subscriber
+            } else {
+                byExactTopic[selector.rawValue, default: [:]][subscriber.id] = subscriber
+            }
+        }
+        startHeartbeatIfNeeded()
+    }
+
+    private func remove(_ id: UInt64, reason: StreamCloseReason) {
+        guard let subscriber = subscribers.removeValue(forKey: id) else { return }
+        patternSubscribers[id] = nil
+        for selector in subscriber.selectors where !(selector.isWildcard || selector.isTemplate) {
+            byExactTopic[selector.rawValue]?[id] = nil
+            if byExactTopic[selector.rawValue]?.isEmpty == true { byExactTopic[selector.rawValue] = nil }
+        }
+        subscriber.sink.close(reason)
+        onRemove(id)
+    }
+
+    private func shutdown() {
+        isShutDown = true
+        for id in Array(subscribers.keys) { remove(id, reason: .shutdown) }
+        heartbeatTask?.cancel()
+        heartbeatTask = nil
+    }
+
+    private func startHeartbeatIfNeeded() {
+        guard heartbeatTask == nil, let interval = heartbeatInterval else { return }
+        heartbeatTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+            self?.beat()
+        }
+    }
+
+    /// Sends a comment to every subscriber that got nothing since the previous tick.
+    private func beat() {
+        for subscriber in Array(subscribers.values) {
+            if subscriber.activeSinceHeartbeat {
+                subscriber.activeSinceHeartbeat = false
+            } else {
+                write(heartbeat, to: subscriber)
+                subscriber.activeSinceHeartbeat = false
+            }
+        }
+        flushTouched()
+    }
+}

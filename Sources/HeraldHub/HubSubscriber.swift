@@ -1,0 +1,48 @@
+/// What a shard knows of one subscriber: its selectors, its authorization, and its sink.
+/// Created by the hub, then owned by one shard and touched only on that shard's event loop.
+final class HubSubscriber: @unchecked Sendable {
+    let id: UInt64
+    let selectors: [TopicSelector]
+    /// Selectors from the subscriber's authorization; nil for anonymous subscribers.
+    let privateSelectors: [TopicSelector]?
+    let sink: any SubscriberSink
+
+    /// Sequence of the last update handed to this subscriber, so that an update matching
+    /// several of its selectors is delivered once.
+    var lastSequence: UInt64 = .max
+    /// Whether anything was written since the last heartbeat tick.
+    var activeSinceHeartbeat = false
+    /// Whether this subscriber got bytes in the batch being processed (needs a flush).
+    var needsFlush = false
+
+    init(id: UInt64, selectors: [TopicSelector], privateSelectors: [TopicSelector]?, sink: any SubscriberSink) {
+        self.id = id
+        self.selectors = selectors
+        self.privateSelectors = privateSelectors
+        self.sink = sink
+    }
+
+    /// Whether one of `selectors` matches one of the update's topics.
+    func selects(_ update: Update) -> Bool {
+        Self.any(of: selectors, matchesAnyOf: update.topics)
+    }
+
+    /// Whether this subscriber may see the update: public, or private with an authorizing claim.
+    func isAuthorized(for update: Update) -> Bool {
+        guard update.isPrivate else { return true }
+        guard let privateSelectors else { return false }
+        return Self.any(of: privateSelectors, matchesAnyOf: update.topics)
+    }
+
+    func canReceive(_ update: Update) -> Bool {
+        selects(update) && isAuthorized(for: update)
+    }
+
+    static func any(of selectors: [TopicSelector], matchesAnyOf topics: [String]) -> Bool {
+        for selector in selectors {
+            if selector.isWildcard { return true }
+            for topic in topics where selector.matches(topic) { return true }
+        }
+        return false
+    }
+}

@@ -1,0 +1,43 @@
+import NIOConcurrencyHelpers
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The default broker: delivers each update to the hub of this process, synchronously.
+///
+/// History lives in the hub itself, so `updates(after:limit:)` has nothing to add.
+public final class InMemoryBroker: Broker {
+    private let deliver = NIOLockedValueBox<(@Sendable (Update) -> Void)?>(nil)
+
+    /// Creates a broker for one process.
+    public init() {}
+
+    public func attach(deliver: @escaping @Sendable (Update) -> Void) {
+        self.deliver.withLockedValue { $0 = deliver }
+    }
+
+    public func publish(_ update: Update) async throws -> String {
+        var update = update
+        let id = update.id ?? Self.newID()
+        update.id = id
+        self.deliver.withLockedValue { $0 }?(update)
+        return id
+    }
+
+    public func updates(after id: String, limit: Int) async throws -> [Update]? { nil }
+
+    public func run() async throws {
+        // Nothing runs in the background; wait until cancelled.
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(3600))
+        }
+    }
+
+    /// A fresh `urn:uuid:` id, the form Mercure hubs use.
+    public static func newID() -> String {
+        "urn:uuid:" + UUID().uuidString.lowercased()
+    }
+}

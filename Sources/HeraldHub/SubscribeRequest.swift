@@ -1,0 +1,47 @@
+/// What a subscriber asks for: which topics, with which authorization, from which point.
+public struct SubscribeRequest: Sendable {
+    /// Topic selectors: exact topics, URI templates or `*`.
+    public var selectors: [TopicSelector]
+    /// Selectors of the subscriber's authorization (the JWT `mercure.subscribe` claim) that
+    /// unlock private updates; nil for anonymous subscribers, who see public updates only.
+    public var privateSelectors: [TopicSelector]?
+    /// Replay what came after this id (`Last-Event-ID`); `earliest` replays all retained history.
+    public var lastEventID: String?
+    /// Opaque JSON the authorization attached (`mercure.payload`), shown by the subscriptions API.
+    public var payload: String?
+
+    /// Creates a request.
+    public init(
+        selectors: [TopicSelector],
+        privateSelectors: [TopicSelector]? = nil,
+        lastEventID: String? = nil,
+        payload: String? = nil
+    ) {
+        self.selectors = selectors
+        self.privateSelectors = privateSelectors
+        self.lastEventID = lastEventID
+        self.payload = payload
+    }
+}
+
+/// One active subscription, as the subscriptions API lists it.
+public struct ActiveSubscription: Sendable, Hashable {
+    /// The subscription's IRI-safe id (`urn:uuid:...`).
+    public let id: String
+    /// The selectors it subscribed with.
+    public let topics: [String]
+    /// The JSON payload from its authorization, if any.
+    public let payload: String?
+}
+
+/// Counters for monitoring and tests.
+public struct HubStatistics: Sendable, Hashable {
+    /// Subscribers currently connected to this hub.
+    public var subscribers: Int
+    /// Updates dispatched to this hub's subscribers since start.
+    public var dispatched: UInt64
+    /// Subscribers dropped because they fell behind their bound.
+    public var dropped: UInt64
+    /// Updates currently retained for replay.
+    public var historyCount: Int
+}

@@ -1,0 +1,107 @@
+/// A Mercure topic selector: "*" (every topic), an exact topic (IRI), or an RFC 6570 URI template matched against topics.
+///
+/// Subscribers name the topics they want with selectors, and publishers' updates are routed to a
+/// subscriber when one of its selectors matches one of the update's topics. Selectors are
+/// validated once, when created, so matching never fails.
+public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
+    /// The longest selector accepted, in UTF-8 bytes; bounds the cost of compiling and matching it.
+    public static let maximumLength = 2048
+
+    /// The selector that matches every topic ("*").
+    public static let wildcard = TopicSelector(validated: "*", template: nil)
+
+    /// The selector exactly as the client sent it.
+    public let rawValue: String
+
+    /// The compiled template when the selector contains template expressions; nil for "*" and exact topics.
+    public let template: URITemplate?
+
+    /// Validates `rawValue` and compiles it when it contains a template expression.
+    ///
+    /// Throws for an empty selector, one longer than ``maximumLength`` UTF-8 bytes, and one whose
+    /// braces do not form a valid RFC 6570 template (a stray "}", an unclosed "{", "{}", …).
+    public init(_ rawValue: String) throws(TopicSelectorError) {
+        let length = rawValue.utf8.count
+        if length == 0 {
+            throw TopicSelectorError(reason: "topic selector is empty")
+        }
+        if length > Self.maximumLength {
+            throw TopicSelectorError(
+                reason: "topic selector is longer than \(Self.maximumLength) bytes"
+            )
+        }
+        if rawValue == "*" {
+            self = .wildcard
+            return
+        }
+        let hasBraces = rawValue.utf8.contains { $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "}") }
+        if hasBraces {
+            let compiled = try URITemplate(rawValue)
+            self.init(validated: rawValue, template: compiled.isLiteral ? nil : compiled)
+        } else {
+            self.init(validated: rawValue, template: nil)
+        }
+    }
+
+    private init(validated rawValue: String, template: URITemplate?) {
+        self.rawValue = rawValue
+        self.template = template
+    }
+
+    /// Whether this is "*", which matches every topic.
+    public var isWildcard: Bool {
+        rawValue == "*"
+    }
+
+    /// Whether the selector contains at least one template expression (and so matches more than itself).
+    public var isTemplate: Bool {
+        template != nil
+    }
+
+    /// Whether an update published to `topic` is selected.
+    ///
+    /// "*" matches everything; a selector always matches a topic byte-for-byte equal to it (even
+    /// when it looks like a template, as Mercure requires); otherwise the template must match.
+    /// Comparison is on UTF-8 bytes, not Unicode canonical equivalence, as topics are identifiers.
+    public func matches(_ topic: String) -> Bool {
+        if isWildcard { return true }
+        if rawValue.utf8.elementsEqual(topic.utf8) { return true }
+        return template?.matches(topic) ?? false
+    }
+
+    /// The raw selector.
+    public var description: String {
+        rawValue
+    }
+
+    /// Selectors are equal when their raw texts are byte-for-byte equal (consistent with ``matches(_:)``).
+    public static func == (lhs: TopicSelector, rhs: TopicSelector) -> Bool {
+        lhs.rawValue.utf8.elementsEqual(rhs.rawValue.utf8)
+    }
+
+    /// Hashes the raw text's UTF-8 bytes, consistent with `==`.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(rawValue.utf8.count)
+        for byte in rawValue.utf8 {
+            hasher.combine(byte)
+        }
+    }
+}
+
+/// Why a topic selector or URI template was rejected.
+///
+/// The reason is short and human readable so it can be sent as-is in an HTTP 400 response body.
+public struct TopicSelectorError: Error, Hashable, CustomStringConvertible {
+    /// A short explanation, such as "unclosed '{' at offset 12".
+    public let reason: String
+
+    /// Creates an error with a short human-readable reason.
+    public init(reason: String) {
+        self.reason = reason
+    }
+
+    /// The reason.
+    public var description: String {
+        reason
+    }
+}

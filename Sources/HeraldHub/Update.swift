@@ -1,0 +1,68 @@
+/// One update published to the hub: the Mercure notion of an event addressed to one or more topics.
+///
+/// The first topic is the canonical one; the others are alternates that subscribers may match too.
+public struct Update: Sendable, Hashable {
+    /// Topics (IRIs) this update belongs to; never empty once validated.
+    public var topics: [String]
+    /// The payload, written as `data:` lines.
+    public var data: String
+    /// The event id; the hub assigns `urn:uuid:...` when the publisher gives none.
+    public var id: String?
+    /// The SSE event type (`event:` field); nil means the default `message`.
+    public var type: String?
+    /// Reconnection time hint in milliseconds (`retry:` field).
+    public var retry: Int?
+    /// Private updates reach only subscribers whose authorization covers one of the topics.
+    public var isPrivate: Bool
+
+    /// Creates an update; `validated()` checks it before it is published.
+    public init(
+        topics: [String],
+        data: String,
+        id: String? = nil,
+        type: String? = nil,
+        retry: Int? = nil,
+        isPrivate: Bool = false
+    ) {
+        self.topics = topics
+        self.data = data
+        self.id = id
+        self.type = type
+        self.retry = retry
+        self.isPrivate = isPrivate
+    }
+}
+
+/// Why an update cannot be published; `reason` is short and safe to show to the publisher.
+public struct InvalidUpdateError: Error, Hashable, CustomStringConvertible {
+    /// A short human-readable reason.
+    public let reason: String
+    /// Creates the error with its reason.
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+extension Update {
+    /// The reserved `Last-Event-ID` value that asks for the whole retained history.
+    public static let earliestID = "earliest"
+    /// Upper bound on the number of topics of one update, so a request cannot make fan-out unbounded.
+    public static let maxTopics = 100
+
+    /// Throws when the update could not be written safely as one SSE event.
+    public func validate() throws(InvalidUpdateError) {
+        if topics.isEmpty { throw InvalidUpdateError("missing topic") }
+        if topics.count > Self.maxTopics { throw InvalidUpdateError("too many topics (max \(Self.maxTopics))") }
+        for topic in topics where topic.isEmpty { throw InvalidUpdateError("empty topic") }
+        if let id {
+            if id.isEmpty { throw InvalidUpdateError("empty id") }
+            if id == Self.earliestID { throw InvalidUpdateError("id 'earliest' is reserved") }
+            if id.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 }) {
+                throw InvalidUpdateError("id must not contain CR, LF or NUL")
+            }
+        }
+        if let type, type.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }) {
+            throw InvalidUpdateError("type must not contain CR or LF")
+        }
+        if let retry, retry < 0 { throw InvalidUpdateError("retry must be a non-negative integer") }
+    }
+}

@@ -1,0 +1,277 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Receives Redis pub/sub messages on a dedicated connection that heals itself.
+///
+/// ``run()`` connects, and after a loss reconnects with exponential backoff and subscribes
+/// again to every current channel and pattern. A periodic `PING` detects connections that
+/// died silently. Messages and connection changes come out of ``events``, in order, so a
+/// broker can catch up from its history after each ``RedisSubscriberEvent/connected``.
+/// Works over RESP3 (push frames) and RESP2 (subscribed-mode arrays).
+public final class RedisSubscriber: Sendable {
+    /// Messages and connection changes, in order; single consumer, unbounded buffer. Finishes
+    /// when ``run()`` returns, or on ``close()`` if `run()` was never started.
+    public let events: AsyncStream<RedisSubscriberEvent>
+
+    private let continuation: AsyncStream<RedisSubscriberEvent>.Continuation
+    private let configuration: RedisConfiguration
+    private let options: RedisSubscriberOptions
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let state = NIOLockedValueBox(SubscriberState())
+
+    /// Creates a subscriber; nothing connects until ``run()``. The configuration's command
+    /// timeout is replaced by the options' reply timeout.
+    public init(
+        configuration: RedisConfiguration,
+        options: RedisSubscriberOptions = RedisSubscriberOptions(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "herald.redis.subscriber")
+    ) {
+        var configuration = configuration
+        configuration.commandTimeout = options.replyTimeout
+        self.configuration = configuration
+        self.options = options
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        (events, continuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+    }
+
+    /// Whether a connection is up with all subscriptions confirmed.
+    public var isConnected: Bool { state.withLockedValue { $0.isConnected } }
+
+    /// The channels currently wanted (restored after every reconnect).
+    public var channels: Set<String> { state.withLockedValue { $0.channels } }
+
+    /// The patterns currently wanted (restored after every reconnect).
+    public var patterns: Set<String> { state.withLockedValue { $0.patterns } }
+
+    /// Subscribes to `channels`. While connected, returns once the server has confirmed them;
+    /// while disconnected, records them for the next connection and returns at once. Throws
+    /// ``RedisError`` if the server refuses (the channels are then forgotten).
+    public func subscribe(_ channels: [String]) async throws {
+        try await apply(.subscribe, channels)
+    }
+
+    /// Subscribes to glob-style `patterns` (`news.*`), like ``subscribe(_:)``.
+    public func psubscribe(_ patterns: [String]) async throws {
+        try await apply(.psubscribe, patterns)
+    }
+
+    /// Unsubscribes from `channels`, or from every channel when empty.
+    public func unsubscribe(_ channels: [String] = []) async throws {
+        try await apply(.unsubscribe, channels)
+    }
+
+    /// Unsubscribes from `patterns`, or from every pattern when empty.
+    public func punsubscribe(_ patterns: [String] = []) async throws {
+        try await apply(.punsubscribe, patterns)
+    }
+
+    /// Connects and keeps reconnecting until the task is cancelled or ``close()`` is called;
+    /// then finishes ``events``. Call it once.
+    public func run() async {
+        let mayRun = state.withLockedValue { state in
+            guard !state.isRunning, !state.stopRequested else { return false }
+            state.isRunning = true
+            return true
+        }
+        guard mayRun else {
+            logger.error("RedisSubscriber.run() called while running or after close(); ignoring")
+            return
+        }
+        await withTaskCancellationHandler {
+            await reconnectLoop()
+        } onCancel: {
+            requestStop()?.closeSoon()
+        }
+        continuation.finish()
+    }
+
+    /// Stops the subscriber: closes the connection and ends ``run()``.
+    public func close() async {
+        let connection = requestStop()
+        await connection?.close()
+        if !state.withLockedValue({ $0.isRunning }) { continuation.finish() }
+    }
+
+    // MARK: Connection lifecycle
+
+    private func reconnectLoop() async {
+        var attempt = 0
+        while !state.withLockedValue({ $0.stopRequested }) {
+            let generation = state.withLockedValue { state in
+                state.generation += 1
+                return state.generation
+            }
+            var connection: RedisConnection?
+            do {
+                connection = try await RedisConnection.connect(
+                    configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger,
+                    pushRouting: pushRouting(generation: generation)
+                )
+                try await activate(connection!, generation: generation)
+                attempt = 0
+                await monitor(connection!)
+            } catch {
+                logger.debug("Redis subscriber connection failed", metadata: ["error": "\(error)"])
+            }
+            await connection?.close()
+            markDisconnected(connection)
+            guard !state.withLockedValue({ $0.stopRequested }) else { break }
+            let delay = options.backoff.delay(forAttempt: attempt)
+            attempt += 1
+            logger.debug("Reconnecting Redis subscriber", metadata: ["delay": "\(delay)"])
+            await sleepUnlessStopped(for: delay)
+        }
+        markDisconnected(nil)
+    }
+
+    /// Publishes the connection and restores all subscriptions on it; ``RedisSubscriberEvent/connected``
+    /// follows their confirmation, and messages arriving meanwhile are held back until then.
+    private func activate(_ connection: RedisConnection, generation: Int) async throws {
+        let snapshot = state.withLockedValue { state -> (channels: [String], patterns: [String])? in
+            guard !state.stopRequested else { return nil }
+            state.connection = connection
+            state.holdingMessages = true
+            state.heldMessages = []
+            return (state.channels.sorted(), state.patterns.sorted())
+        }
+        guard let snapshot else { throw CancellationError() }
+
+        var confirmations: [EventLoopFuture<RESPValue>] = []
+        if !snapshot.channels.isEmpty {
+            confirmations.append(
+                connection.sendPubSub(["SUBSCRIBE"] + snapshot.channels, confirmations: snapshot.channels.count)
+            )
+        }
+        if !snapshot.patterns.isEmpty {
+            confirmations.append(
+                connection.sendPubSub(["PSUBSCRIBE"] + snapshot.patterns, confirmations: snapshot.patterns.count)
+            )
+        }
+        let replies = try await EventLoopFuture.whenAllSucceed(confirmations, on: connection.channel.eventLoop).get()
+        if let message = replies.lazy.compactMap(\.errorMessage).first {
+            throw RedisError(message: message)
+        }
+        reportConnected(generation: generation)
+        logger.debug(
+            "Redis subscriber connected",
+            metadata: ["channels": "\(snapshot.channels.count)", "patterns": "\(snapshot.patterns.count)"]
+        )
+    }
+
+    /// Waits until the connection closes, pinging it meanwhile; a failed ping closes it.
+    private func monitor(_ connection: RedisConnection) async {
+        let interval = options.healthCheckInterval
+        let logger = self.logger
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await connection.waitUntilClosed() }
+            group.addTask {
+                while true {
+                    do { try await Task.sleep(for: interval) } catch { return }
+                    do {
+                        try await connection.ping()
+                    } catch {
+                        logger.info("Redis subscriber health check failed", metadata: ["error": "\(error)"])
+                        await connection.close()
+                        return
+                    }
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func pushRouting(generation: Int) -> RedisPushRouting {
+        let state = self.state
+        let continuation = self.continuation
+        return RedisPushRouting(recognizesRESP2PubSub: true) { frame in
+            guard let message = RedisPubSubMessage(frame: frame) else { return }
+            state.withLockedValue { state in
+                guard state.generation == generation else { return }
+                if state.holdingMessages {
+                    state.heldMessages.append(message)
+                } else {
+                    continuation.yield(.message(message))
+                }
+            }
+        }
+    }
+
+    private func reportConnected(generation: Int) {
+        state.withLockedValue { state in
+            guard state.generation == generation, state.holdingMessages else { return }
+            state.isConnected = true
+            state.holdingMessages = false
+            continuation.yield(.connected)
+            for message in state.heldMessages {
+                continuation.yield(.message(message))
+            }
+            state.heldMessages = []
+        }
+    }
+
+    private func markDisconnected(_ connection: RedisConnection?) {
+        state.withLockedValue { state in
+            if connection == nil || state.connection === connection {
+                state.connection = nil
+            }
+            state.holdingMessages = false
+            state.heldMessages = []
+            if state.isConnected {
+                state.isConnected = false
+                continuation.yield(.disconnected)
+            }
+        }
+    }
+
+    private func sleepUnlessStopped(for delay: Duration) async {
+        let sleeper = Task { _ = try? await Task.sleep(for: delay) }
+        let stopped = state.withLockedValue { state in
+            state.backoffSleep = sleeper
+            return state.stopRequested
+        }
+        if stopped { sleeper.cancel() }
+        await sleeper.value
+        state.withLockedValue { $0.backoffSleep = nil }
+    }
+
+    /// Marks the subscriber as stopping; returns the connection to close.
+    @discardableResult
+    private func requestStop() -> RedisConnection? {
+        let (connection, sleeper) = state.withLockedValue { state in
+            state.stopRequested = true
+            return (state.connection, state.backoffSleep)
+        }
+        sleeper?.cancel()
+        return connection
+    }
+
+    // MARK: Subscription changes
+
+    private func apply(_ operation: SubscriptionOperation, _ names: [String]) async throws {
+        let (affected, connection) = state.withLockedValue { state in
+            let affected = state.apply(operation, names)
+            return (affected, state.connection)
+        }
+        guard !affected.isEmpty, let connection else { return }
+        let reply: RESPValue
+        do {
+            reply = try await connection.sendPubSub([operation.command] + affected, confirmations: affected.count).get()
+        } catch {
+            // The connection is going away; the next one starts from the recorded state.
+            logger.debug("Subscription change deferred to reconnect", metadata: ["error": "\(error)"])
+            return
+        }
+        if let message = reply.errorMessage {
+            if operation.adds {
+                state.withLockedValue { $0.forget(operation, affected) }
+            }
+            throw RedisError(message: message)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+/// The four subscription commands, and which set of names each changes.
+enum SubscriptionOperation: Sendable {
+    case subscribe, unsubscribe, psubscribe, punsubscribe
+
+    var command: String {
+        switch self {
+        case .subscribe: "SUBSCRIBE"
+        case .unsubscribe: "UNSUBSCRIBE"
+        case .psubscribe: "PSUBSCRIBE"
+        case .punsubscribe: "PUNSUBSCRIBE"
+        }
+    }
+
+    var adds: Bool { self == .subscribe || self == .psubscribe }
+    var isPattern: Bool { self == .psubscribe || self == .punsubscribe }
+}
+
+/// Everything a ``RedisSubscriber`` guards with its lock.
+struct SubscriberState: Sendable {
+    /// Wanted channels and patterns: restored on each new connection.
+    var channels: Set<String> = []
+    var patterns: Set<String> = []
+    /// The live connection, once it has been handed its subscriptions.
+    var connection: RedisConnection?
+    /// Counts connection attempts; frames from an older attempt are dropped.
+    var generation = 0
+    var isConnected = false
+    /// While subscriptions are being restored, messages wait here so that `.connected`
+    /// precedes every message of the new connection.
+    var holdingMessages = false
+    var heldMessages: [RedisPubSubMessage] = []
+    var isRunning = false
+    var stopRequested = false
+    var backoffSleep: Task<Void, Never>?
+
+    /// Records the change and returns the names to send: new ones for subscribing, held ones
+    /// for unsubscribing (all of them when `names` is empty).
+    mutating func apply(_ operation: SubscriptionOperation, _ names: [String]) -> [String] {
+        var set = operation.isPattern ? patterns : channels
+        var affected: [String] = []
+        if operation.adds {
+            for name in names where set.insert(name).inserted { affected.append(name) }
+        } else if names.isEmpty {
+            affected = set.sorted()
+            set.removeAll()
+        } else {
+            for name in names where set.remove(name) != nil { affected.append(name) }
+        }
+        if operation.isPattern { patterns = set } else { channels = set }
+        return affected
+    }
+
+    /// Drops names the server refused to subscribe to.
+    mutating func forget(_ operation: SubscriptionOperation, _ names: [String]) {
+        if operation.isPattern {
+            patterns.subtract(names)
+        } else {
+            channels.subtract(names)
+        }
+    }
+}

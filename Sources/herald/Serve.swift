@@ -1,0 +1,122 @@
+import ArgumentParser
+import HeraldHTTP
+import HeraldHub
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+import Foundation
+
+/// `herald serve`: runs the hub (and the demo pages) until SIGINT or SIGTERM.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the hub (default command). Flags override HERALD_* environment variables."
+    )
+
+    @Option(help: "Address to bind (env HERALD_HOST, default 127.0.0.1).")
+    var host: String?
+    @Option(help: "Port to listen on, 0 for any free port (env HERALD_PORT, default 8080).")
+    var port: Int?
+    @Option(help: "Secret (HS256) or PEM public key verifying publisher JWTs (env HERALD_PUBLISHER_KEY).")
+    var publisherKey: String?
+    @Option(help: "Secret or PEM public key verifying subscriber JWTs (env HERALD_SUBSCRIBER_KEY).")
+    var subscriberKey: String?
+    @Option(help: "JWT algorithm: HS256, RS256 or ES256 (env HERALD_JWT_ALGORITHM, default HS256).")
+    var jwtAlgorithm: String?
+    @Option(help: "Events kept for replay (env HERALD_HISTORY_SIZE, default 10000).")
+    var historySize: Int?
+    @Option(help: "Seconds between heartbeats on idle streams, 0 disables (env HERALD_HEARTBEAT, default 15).")
+    var heartbeat: Int?
+    @Option(help: "Largest publish body in bytes (env HERALD_MAX_BODY_SIZE, default 1048576).")
+    var maxBodySize: Int?
+    @Option(help: "Reconnection delay in ms sent to clients as retry: (env HERALD_RETRY).")
+    var retry: Int?
+    @Option(help: "Allow subscribers without a token (env HERALD_ANONYMOUS, default true).")
+    var anonymous: Bool?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error (env HERALD_LOG_LEVEL, default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let settings = try ServeSettings(self)
+        var logger = Logger(label: "herald")
+        logger.logLevel = settings.logLevel
+        let hub = Hub(configuration: settings.hub, logger: logger)
+        let router = Router(context: HeraldRequestContext.self)
+        router.addHerald(hub, configuration: settings.http, logger: logger)
+        router.get("/healthz") { _, _ in "ok\n" }
+
+        let host = settings.host
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: settings.port), serverName: "herald"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? settings.port
+                let shownHost = host.contains(":") ? "[\(host)]" : host
+                say("Herald listening on http://\(shownHost):\(port)/.well-known/mercure")
+            },
+            logger: logger
+        )
+        if settings.http.publisherKey == nil {
+            say("No publisher key configured: publishing is accepted from loopback clients only.")
+        }
+        // Services stop in reverse order: the hub first (streams get a final comment and
+        // close), then the HTTP server, which then has no endless responses to wait for.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [app, hub],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+/// Flags and environment resolved into the hub's and routes' configurations.
+struct ServeSettings {
+    var host: String
+    var port: Int
+    var hub = HubConfiguration()
+    var http = HeraldHTTPConfiguration()
+    var logLevel: Logger.Level
+
+    init(_ flags: Serve) throws {
+        host = flags.host ?? Environment.string("HERALD_HOST") ?? "127.0.0.1"
+        port = try flags.port ?? Environment.int("HERALD_PORT") ?? 8080
+        guard (0...65535).contains(port) else { throw ConfigurationError("port must be 0...65535") }
+
+        let algorithmName = flags.jwtAlgorithm ?? Environment.string("HERALD_JWT_ALGORITHM") ?? "HS256"
+        guard let algorithm = HeraldKey.Algorithm(rawValue: algorithmName.uppercased()) else {
+            throw ConfigurationError("unknown JWT algorithm '\(algorithmName)' (HS256, RS256 or ES256)")
+        }
+        http.publisherKey = (flags.publisherKey ?? Environment.string("HERALD_PUBLISHER_KEY")).map {
+            HeraldKey($0, algorithm: algorithm)
+        }
+        http.subscriberKey = (flags.subscriberKey ?? Environment.string("HERALD_SUBSCRIBER_KEY")).map {
+            HeraldKey($0, algorithm: algorithm)
+        }
+        http.allowAnonymousSubscribers = try flags.anonymous ?? Environment.bool("HERALD_ANONYMOUS") ?? true
+        http.maxBodySize = try flags.maxBodySize ?? Environment.int("HERALD_MAX_BODY_SIZE") ?? http.maxBodySize
+        guard http.maxBodySize > 0 else { throw ConfigurationError("max body size must be positive") }
+
+        hub.historySize = try flags.historySize ?? Environment.int("HERALD_HISTORY_SIZE") ?? hub.historySize
+        guard hub.historySize >= 0 else { throw ConfigurationError("history size must be >= 0") }
+        let heartbeat = try flags.heartbeat ?? Environment.int("HERALD_HEARTBEAT") ?? 15
+        guard heartbeat >= 0 else { throw ConfigurationError("heartbeat must be >= 0 seconds") }
+        hub.heartbeatInterval = heartbeat == 0 ? nil : .seconds(Int64(heartbeat))
+        hub.retryHint = try flags.retry ?? Environment.int("HERALD_RETRY")
+        if let retry = hub.retryHint, retry < 0 { throw ConfigurationError("retry must be >= 0 ms") }
+
+        let levelName = flags.logLevel ?? Environment.string("HERALD_LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
+            throw ConfigurationError("unknown log level '\(levelName)'")
+        }
+        logLevel = level
+    }
+}
+
+/// Prints a line to standard output unbuffered, so scripts reading a pipe see it at once.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -1,0 +1,159 @@
+import HeraldClient
+import HeraldHTTP
+import HeraldHub
+import NIOCore
+import ServerSentEvents
+import Testing
+
+/// The real server on a loopback port, real sockets, real SSE parsing.
+@Suite struct EndToEndTests {
+    @Test func curlSessionFromTheReadme() async throws {
+        try await TestServer.run { server in
+            let client = try server.client()
+            let (events, close) = try await client.subscribe(topics: ["news"])
+            defer { close() }
+            let id = try await client.publish(topics: ["news"], data: "{\"hello\":\"world\"}")
+            #expect(id.hasPrefix("urn:uuid:"))
+            let first = try await firstEvent(events)
+            #expect(first == ServerSentEvent(data: "{\"hello\":\"world\"}", id: id))
+        }
+    }
+
+    @Test func streamHeaders() async throws {
+        try await TestServer.run { server in
+            _ = try await server.client().publish(topics: ["t"], data: "x")
+            let http = try HTTPStreamingClient(baseURL: server.baseURL)
+            let response = try await http.send(method: .GET, path: "/.well-known/mercure?topic=t")
+            defer { response.close() }
+            #expect(response.status == .ok)
+            #expect(response.headers["Content-Type"].first == "text/event-stream")
+            #expect(response.headers["Cache-Control"].first?.contains("no-cache") == true)
+            #expect(response.headers["Cache-Control"].first?.contains("no-store") == true)
+            #expect(response.headers["X-Accel-Buffering"].first == "no")
+            #expect(response.headers["Last-Event-ID"].first == server.hub.lastEventID)
+        }
+    }
+
+    @Test func reconnectWithLastEventIDHeaderOrQueryReplaysExactlyWhatWasMissed() async throws {
+        try await TestServer.run { server in
+            let client = try server.client()
+            var ids: [String] = []
+            for index in 1...5 { ids.append(try await client.publish(topics: ["r"], data: "\(index)")) }
+
+            let (byHeader, closeHeader) = try await client.subscribe(topics: ["r"], lastEventID: ids[2])
+            defer { closeHeader() }
+            let (byQuery, queryResponse) = try await subscribeRaw(server, "/.well-known/mercure?topic=r&lastEventID=\(ids[3])")
+            defer { queryResponse() }
+            let (earliest, closeEarliest) = try await client.subscribe(topics: ["r"], lastEventID: "earliest")
+            defer { closeEarliest() }
+
+            let live = try await client.publish(topics: ["r"], data: "6")
+            #expect(try await events(byHeader, count: 3).map(\.data) == ["4", "5", "6"])
+            #expect(try await events(byQuery, count: 2).map(\.data) == ["5", "6"])
+            let all = try await events(earliest, count: 6)
+            #expect(all.map(\.data) == ["1", "2", "3", "4", "5", "6"])
+            #expect(all.last?.id == live)
+        }
+    }
+
+    @Test func privateUpdatesReachOnlyAuthorizedSubscribers() async throws {
+        var http = HeraldHTTPConfiguration()
+        http.subscriberKey = HeraldKey("subscriber-secret")
+        try await TestServer.run(http: http) { server in
+            let client = try server.client()
+            let token = try await HeraldKey("subscriber-secret").sign(
+                MercureClaims(mercure: .init(subscribe: ["https://ex.com/users/{id}"]))
+            )
+            let (authorized, closeA) = try await client.subscribe(topics: ["*"], token: token)
+            defer { closeA() }
+            let (anonymous, closeB) = try await client.subscribe(topics: ["*"])
+            defer { closeB() }
+            _ = try await client.publish(topics: ["https://ex.com/users/1"], data: "secret", isPrivate: true)
+            _ = try await client.publish(topics: ["https://ex.com/public"], data: "public")
+            #expect(try await events(authorized, count: 2).map(\.data) == ["secret", "public"])
+            #expect(try await events(anonymous, count: 1).map(\.data) == ["public"])
+        }
+    }
+
+    @Test func gracefulShutdownSendsAFinalCommentAndEndsStreams() async throws {
+        var comments: [String] = []
+        var ended = false
+        var streamTask: Task<([String], Bool), any Error>?
+        try await TestServer.run { server in
+            let (elements, _) = try await server.client().subscribe(topics: ["t"])
+            streamTask = Task {
+                var comments: [String] = []
+                for try await element in elements {
+                    if case .comment(let text) = element { comments.append(text) }
+                }
+                return (comments, true)
+            }
+            try await waitUntil { server.hub.statistics.subscribers == 1 }
+        }
+        (comments, ended) = try await streamTask!.value
+        #expect(ended)
+        #expect(comments.contains { $0.contains("shutting down") })
+    }
+}
+
+/// The first event of a stream (skipping comments), or a failure after 10 s.
+func firstEvent(_ elements: AsyncThrowingStream<ServerSentEventParser.Element, any Error>) async throws -> ServerSentEvent? {
+    try await events(elements, count: 1).first
+}
+
+/// The next `count` events of a stream (skipping comments), giving up after `timeout`.
+func events(
+    _ elements: AsyncThrowingStream<ServerSentEventParser.Element, any Error>,
+    count: Int,
+    timeout: Duration = .seconds(10)
+) async throws -> [ServerSentEvent] {
+    try await withThrowingTaskGroup(of: [ServerSentEvent]?.self) { group in
+        group.addTask {
+            var collected: [ServerSentEvent] = []
+            for try await element in elements {
+                if case .event(let event) = element { collected.append(event) }
+                if collected.count == count { break }
+            }
+            return collected
+        }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = try await group.next() ?? nil
+        group.cancelAll()
+        return first ?? []
+    }
+}
+
+/// Opens a raw SSE GET (for query-parameter variants the client does not build).
+func subscribeRaw(
+    _ server: TestServer,
+    _ pathAndQuery: String
+) async throws -> (AsyncThrowingStream<ServerSentEventParser.Element, any Error>, @Sendable () -> Void) {
+    let response = try await HTTPStreamingClient(baseURL: server.baseURL).send(method: .GET, path: pathAndQuery)
+    let body = response.body
+    let elements = AsyncThrowingStream<ServerSentEventParser.Element, any Error> { continuation in
+        let task = Task {
+            var parser = ServerSentEventParser()
+            do {
+                for try await chunk in body {
+                    for element in try parser.feed(chunk) { continuation.yield(element) }
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+    }
+    return (elements, response.close)
+}
+
+/// Polls `condition` every 10 ms for up to `timeout`.
+func waitUntil(timeout: Duration = .seconds(5), _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() && ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}

@@ -1,0 +1,108 @@
+import HeraldClient
+import HeraldHTTP
+import HeraldHub
+import Testing
+
+/// Every malformed publish gets the right 4xx with a short reason, and publishes nothing.
+@Suite struct PublishValidationTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        let body: String
+        var contentType: String? = "application/x-www-form-urlencoded"
+        let status: Int
+        let reason: String
+        var testDescription: String { "\(status) \(reason)" }
+    }
+
+    static let cases: [Case] = [
+        Case(body: "", status: 400, reason: "missing topic"),
+        Case(body: "data=hello", status: 400, reason: "missing topic"),
+        Case(body: "topic=", status: 400, reason: "empty topic"),
+        Case(body: "topic=t&retry=abc", status: 400, reason: "retry"),
+        Case(body: "topic=t&retry=-5", status: 400, reason: "retry"),
+        Case(body: "topic=t&retry=1.5", status: 400, reason: "retry"),
+        Case(body: "topic=t&retry=", status: 400, reason: "retry"),
+        Case(body: "topic=t&retry=99999999999999999999", status: 400, reason: "retry"),
+        Case(body: "topic=t&id=a%0Adata:%20evil", status: 400, reason: "id must not contain"),
+        Case(body: "topic=t&id=a%0Db", status: 400, reason: "id must not contain"),
+        Case(body: "topic=t&id=a%00b", status: 400, reason: "id must not contain"),
+        Case(body: "topic=t&id=earliest", status: 400, reason: "reserved"),
+        Case(body: "topic=t&type=a%0Aid:%20x", status: 400, reason: "type must not contain"),
+        Case(body: "topic=t&data=a&data=b", status: 400, reason: "more than once"),
+        Case(body: "topic=t&data=%zz", status: 400, reason: "percent-encoding"),
+        Case(body: "topic=t&data=%FF%FE", status: 400, reason: "UTF-8"),
+        Case(body: "topic=t&private=maybe", status: 400, reason: "private must be"),
+        Case(body: "topic=t", contentType: "application/json", status: 415, reason: "x-www-form-urlencoded"),
+        Case(body: "topic=t", contentType: nil, status: 415, reason: "x-www-form-urlencoded"),
+    ]
+
+    @Test(arguments: cases)
+    func malformedPublishIsRefused(_ testCase: Case) async throws {
+        try await TestServer.run { server in
+            let (status, text) = try await post(server, body: testCase.body, contentType: testCase.contentType)
+            #expect(status == testCase.status)
+            #expect(text.contains(testCase.reason), "body: \(text)")
+            #expect(server.hub.statistics.dispatched == 0)
+        }
+    }
+
+    @Test func oversizedBodyIs413() async throws {
+        var http = HeraldHTTPConfiguration()
+        http.maxBodySize = 1024
+        try await TestServer.run(http: http) { server in
+            let (status, text) = try await post(server, body: "topic=t&data=" + String(repeating: "x", count: 2000))
+            #expect(status == 413)
+            #expect(text.contains("larger than 1024"))
+            let (ok, _) = try await post(server, body: "topic=t&data=" + String(repeating: "x", count: 900))
+            #expect(ok == 200)
+            #expect(server.hub.statistics.dispatched == 1)
+        }
+    }
+
+    @Test func tooManyTopicsIsRefused() async throws {
+        try await TestServer.run { server in
+            let body = (0...Update.maxTopics).map { "topic=t\($0)" }.joined(separator: "&")
+            let (status, text) = try await post(server, body: body)
+            #expect(status == 400)
+            #expect(text.contains("too many topics"))
+        }
+    }
+
+    @Test func givenFieldsArePublishedAsIs() async throws {
+        try await TestServer.run { server in
+            let (events, close) = try await server.client().subscribe(topics: ["t"])
+            defer { close() }
+            let (status, id) = try await post(server, body: "topic=t&id=my-id&type=greeting&retry=300&data=hi+there%21")
+            #expect(status == 200)
+            #expect(id == "my-id\n")
+            let event = try await firstEvent(events)
+            #expect(event == .init(data: "hi there!", event: "greeting", id: "my-id"))
+        }
+    }
+}
+
+@Suite struct SubscribeValidationTests {
+    @Test(arguments: [
+        ("/.well-known/mercure", 400, "missing topic"),
+        ("/.well-known/mercure?lastEventID=x", 400, "missing topic"),
+        ("/.well-known/mercure?topic=%zz", 400, "bad query string"),
+        ("/.well-known/mercure?topic=https://ex.com/%7Bunclosed", 400, "invalid topic selector"),
+        ("/.well-known/mercure?topic=", 400, "invalid topic selector"),
+    ])
+    func badSubscribeRequests(_ path: String, _ status: Int, _ reason: String) async throws {
+        try await TestServer.run { server in
+            let (code, text) = try await get(server, path)
+            #expect(code == status)
+            #expect(text.contains(reason), "body: \(text)")
+            #expect(server.hub.statistics.subscribers == 0)
+        }
+    }
+
+    @Test func tooManySelectorsIsRefused() async throws {
+        try await TestServer.run { server in
+            let query = (0...100).map { "topic=t\($0)" }.joined(separator: "&")
+            let (code, text) = try await get(server, "/.well-known/mercure?" + query)
+            #expect(code == 400)
+            #expect(text.contains("too many topics"))
+        }
+    }
+}

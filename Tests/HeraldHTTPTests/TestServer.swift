@@ -1,0 +1,82 @@
+import HeraldClient
+import HeraldHTTP
+import HeraldHub
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Testing
+
+/// A real Herald server on a free loopback port, run for the duration of `body`.
+struct TestServer {
+    let hub: Hub
+    let port: Int
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    func client() throws -> HeraldClient { try HeraldClient(baseURL: baseURL) }
+
+    static func run(
+        hub hubConfiguration: HubConfiguration = HubConfiguration(),
+        http httpConfiguration: HeraldHTTPConfiguration = HeraldHTTPConfiguration(),
+        _ body: (TestServer) async throws -> Void
+    ) async throws {
+        var logger = Logger(label: "herald.test")
+        logger.logLevel = .warning
+        let hub = Hub(configuration: hubConfiguration, logger: logger)
+        let router = Router(context: HeraldRequestContext.self)
+        router.addHerald(hub, configuration: httpConfiguration, logger: logger)
+        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        let group = ServiceGroup(configuration: .init(services: [app, hub], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw TestServerError.didNotStart }
+            do {
+                try await body(TestServer(hub: hub, port: port))
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+}
+
+enum TestServerError: Error { case didNotStart }
+
+/// Sends a raw POST and returns (status, body text).
+func post(
+    _ server: TestServer,
+    body: String,
+    contentType: String? = "application/x-www-form-urlencoded",
+    headers extra: [(String, String)] = [],
+    query: String = ""
+) async throws -> (Int, String) {
+    let http = try HTTPStreamingClient(baseURL: server.baseURL)
+    var headers = HTTPHeaders()
+    if let contentType { headers.add(name: "Content-Type", value: contentType) }
+    for (name, value) in extra { headers.add(name: name, value: value) }
+    let response = try await http.send(
+        method: .POST,
+        path: "/.well-known/mercure" + query,
+        headers: headers,
+        body: ByteBuffer(string: body)
+    )
+    return (Int(response.status.code), try await response.text())
+}
+
+/// Sends a GET and returns (status, headers, body text) for a response that ends (errors).
+func get(_ server: TestServer, _ pathAndQuery: String, headers extra: [(String, String)] = []) async throws -> (Int, String) {
+    let http = try HTTPStreamingClient(baseURL: server.baseURL)
+    var headers = HTTPHeaders()
+    for (name, value) in extra { headers.add(name: name, value: value) }
+    let response = try await http.send(method: .GET, path: pathAndQuery, headers: headers)
+    return (Int(response.status.code), try await response.text())
+}

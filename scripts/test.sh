@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test of Herald: installs what the tests need (redis-server; chromium, its driver
+# and selenium for the browser tests), then `swift test`, then the end-to-end browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/opt/swift/usr/bin"
+
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "== installing ${need_apt[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    else
+        echo "!! not root: cannot install ${need_apt[*]}; tests that need them will skip (or fail under CI=true)"
+    fi
+fi
+if ! python3 -c 'import selenium' 2>/dev/null; then
+    echo "== installing selenium"
+    python3 -m pip install -q selenium || echo "!! could not install selenium"
+fi
+
+echo "== swift test"
+swift test
+
+if [ -d Tests/e2e ]; then
+    echo "== end-to-end browser tests"
+    swift build --product herald
+    python3 -m pytest -q Tests/e2e
+fi
