@@ -21,8 +21,29 @@ public struct HeraldKey: Sendable, Hashable {
         self.algorithm = algorithm
     }
 
+    /// Shortest accepted HS256 secret: as long as the hash output (RFC 7518 §3.2).
+    public static let minimumSecretBytes = 32
+
+    /// Throws a short reason when the key cannot verify tokens: a too short HS256 secret or an
+    /// unreadable PEM key. Call it at start-up so a bad key fails loudly, not per request.
+    public func validate() throws(HeraldKeyError) {
+        switch algorithm {
+        case .hs256:
+            if material.utf8.count < Self.minimumSecretBytes {
+                throw HeraldKeyError("an HS256 secret must be at least \(Self.minimumSecretBytes) bytes long")
+            }
+        case .rs256:
+            do { _ = try Insecure.RSA.PublicKey(pem: material) } catch {
+                throw HeraldKeyError("not a PEM RSA public key (2048 bits or more)")
+            }
+        case .es256:
+            do { _ = try ES256PublicKey(pem: material) } catch { throw HeraldKeyError("not a PEM P-256 public key") }
+        }
+    }
+
     /// A key collection holding this key, for verification (and, for HS256, signing).
     public func makeKeyCollection() async throws -> JWTKeyCollection {
+        try validate()
         let keys = JWTKeyCollection()
         switch algorithm {
         case .hs256:
@@ -39,9 +60,17 @@ public struct HeraldKey: Sendable, Hashable {
 extension HeraldKey {
     /// Signs `claims` with this key (HS256 secrets only), e.g. to mint tokens for tests and scripts.
     public func sign(_ claims: MercureClaims) async throws -> String {
-        guard algorithm == .hs256 else { throw JWTError.generic(identifier: "herald", reason: "only HS256 keys can sign") }
+        guard algorithm == .hs256 else { throw HeraldKeyError("only HS256 keys can sign") }
+        try validate()
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: material), digestAlgorithm: .sha256)
         return try await keys.sign(claims)
     }
+}
+
+/// Why a key is unusable.
+public struct HeraldKeyError: Error, Hashable, CustomStringConvertible {
+    /// A short reason.
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

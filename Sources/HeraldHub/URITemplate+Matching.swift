@@ -48,23 +48,87 @@ enum URITemplateCharacterClass {
     }()
 }
 
-/// A compiled URI template: the automaton and what its states mean.
-struct URITemplateProgram: Sendable {
-    /// What an edge consumes.
-    enum Step: Sendable {
-        /// Nothing; the budget is kept.
-        case epsilon
-        /// Nothing; the budget becomes the given prefix length (entering a `{var:N}` value).
-        case setBudget(Int32)
-        /// Exactly this byte.
-        case byte(UInt8)
-        /// One value character: a byte of the class mask, or a `%XX` triplet; spends budget if `limited`.
-        case unit(classes: UInt8, limited: Bool)
-    }
+/// What one position of the string can be consumed as, computed once per match (bit flags).
+enum URITemplateUnit {
+    /// Usable in a value of `{var}`, `{.var}`, `{/var}`, `{;var}`, `{?var}`, `{&var}`.
+    static let unreservedValue: UInt8 = 1
+    /// Usable in a value of `{+var}`, `{#var}`.
+    static let reservedValue: UInt8 = 2
+    /// A `%XX` triplet (3 bytes) rather than a single byte.
+    static let triplet: UInt8 = 4
+    /// Spends one unit of a prefix budget (everything except pct-encoded UTF-8 continuation bytes).
+    static let costly: UInt8 = 8
 
+    /// Classifies every position of `text` (0 when no value character starts there).
+    static func classify(_ text: UnsafeBufferPointer<UInt8>, into info: UnsafeMutableBufferPointer<UInt8>) {
+        let count = text.count
+        URITemplateCharacterClass.table.withUnsafeBufferPointer { table in
+            var position = 0
+            while position < count {
+                let byte = text[position]
+                var flags: UInt8 = 0
+                if byte == UInt8(ascii: "%") {
+                    if position + 2 < count,
+                        table[Int(text[position + 1])] & URITemplateCharacterClass.hexDigit != 0,
+                        table[Int(text[position + 2])] & URITemplateCharacterClass.hexDigit != 0
+                    {
+                        // %80–%BF encode UTF-8 continuation bytes: part of the previous character.
+                        let high = text[position + 1]
+                        let isContinuation =
+                            high == UInt8(ascii: "8") || high == UInt8(ascii: "9")
+                            || high | 0x20 == UInt8(ascii: "a") || high | 0x20 == UInt8(ascii: "b")
+                        flags = unreservedValue | reservedValue | triplet | (isContinuation ? 0 : costly)
+                    }
+                } else {
+                    let classes = table[Int(byte)]
+                    if classes & URITemplateCharacterClass.unreserved != 0 {
+                        flags = unreservedValue | reservedValue | costly
+                    } else if classes & URITemplateCharacterClass.reserved != 0 {
+                        flags = reservedValue | costly
+                    }
+                }
+                info[position] = flags
+                position += 1
+            }
+        }
+    }
+}
+
+/// A compiled URI template: a small automaton and what its states mean.
+///
+/// States are numbered so that every ε-edge goes to a higher-numbered state; consuming edges
+/// (one byte, or one value character of 1 or 3 bytes) may go anywhere, which makes loops.
+struct URITemplateProgram: Sendable {
+    /// One edge of the automaton.
     struct Edge: Sendable {
-        var step: Step
+        enum Kind: UInt8, Sendable {
+            /// Consumes nothing; keeps the budget.
+            case epsilon
+            /// Consumes nothing; sets the budget to `budget` (entering a `{var:N}` value).
+            case setBudget
+            /// Consumes the byte `argument`.
+            case byte
+            /// Consumes a value character allowed by the `URITemplateUnit` mask `argument`.
+            case unit
+            /// Like `unit`, spending budget.
+            case limitedUnit
+        }
+
+        var kind: Kind
+        var argument: UInt8
+        var budget: Int32
         var target: Int32
+
+        static func epsilon(_ target: Int32) -> Edge { Edge(kind: .epsilon, argument: 0, budget: 0, target: target) }
+        static func setBudget(_ budget: Int, _ target: Int32) -> Edge {
+            Edge(kind: .setBudget, argument: 0, budget: Int32(budget), target: target)
+        }
+        static func byte(_ byte: UInt8, _ target: Int32) -> Edge {
+            Edge(kind: .byte, argument: byte, budget: 0, target: target)
+        }
+        static func unit(_ mask: UInt8, limited: Bool, _ target: Int32) -> Edge {
+            Edge(kind: limited ? .limitedUnit : .unit, argument: mask, budget: 0, target: target)
+        }
     }
 
     /// A variable occurrence whose value is captured between two marker states.
@@ -75,17 +139,17 @@ struct URITemplateProgram: Sendable {
 
     static let unreachable = Int32.max
 
-    /// Edges of state `s` are `edges[edgeStart[s]..<edgeStart[s + 1]]`, in preference order.
+    /// Edges of state `s` are `edges[edgeStart[s]..<edgeStart[s + 1]]`, in order of preference.
     private(set) var edgeStart: [Int32] = []
     private(set) var edges: [Edge] = []
-    /// Per state: 0, `k + 1` when entering it starts capture k, `-(k + 1)` when it ends capture k.
+    /// Per state: 0, `k + 1` when reaching it starts capture k, `-(k + 1)` when it ends capture k.
     private(set) var markers: [Int32] = []
     private(set) var captures: [Capture] = []
     private(set) var accept: Int32 = 0
-    /// Bytes every match must start with, and end with; a cheap early rejection.
+    /// Bytes every match must start with, and end with: a cheap early rejection.
     private(set) var leadingLiteral: [UInt8] = []
     private(set) var trailingLiteral: [UInt8] = []
-    /// Whether the template has no expression at all (then it is just `leadingLiteral`).
+    /// Whether the template has no expression (it then matches exactly `leadingLiteral`).
     private(set) var isLiteral = true
 
     var stateCount: Int { markers.count }
@@ -128,14 +192,14 @@ extension URITemplateProgram {
             return Int32(captures.count)
         }
 
-        mutating func edge(_ from: Int32, _ step: Step, _ to: Int32) {
-            switch step {
+        mutating func add(_ from: Int32, _ edge: Edge) {
+            switch edge.kind {
             case .epsilon, .setBudget:
-                precondition(to > from, "ε-edges must go forward")
-            case .byte, .unit:
+                precondition(edge.target > from, "ε-edges must go forward")
+            case .byte, .unit, .limitedUnit:
                 break
             }
-            outgoing[Int(from)].append(Edge(step: step, target: to))
+            outgoing[Int(from)].append(edge)
         }
 
         /// Adds states consuming `bytes` one by one; returns the state after the last byte.
@@ -143,103 +207,108 @@ extension URITemplateProgram {
             var current = start
             for byte in bytes {
                 let next = newState()
-                edge(current, .byte(byte), next)
+                add(current, .byte(byte, next))
                 current = next
             }
             return current
         }
 
-        /// Adds an expression between `start` and a new exit state, which is returned.
+        /// Adds an expression after `start`; returns its exit state.
         ///
-        /// Shape: start → (first) → B0; Bi tries variable i or skips to Bi+1; once a variable was
-        /// written we are in Ci, where variable i needs the separator first; Cn → exit.
-        /// With every variable undefined the expression is empty: start → exit.
+        /// B(i) means "nothing written yet, variable i next": it tries variable i, else skips to
+        /// B(i+1). C(i) means "something written": variable i then needs the separator first.
+        /// The operator's first character leads from `start` to B(0) (which is `start` itself
+        /// when there is none), and C(n) is the exit. With every variable undefined the expression
+        /// expands to nothing: `start` → exit, the least preferred way.
         mutating func addExpression(
             _ op: URITemplate.Operator,
             _ variables: [URITemplate.Variable],
             from start: Int32
         ) -> Int32 {
-            var before = newState()  // B0: nothing written yet
-            var after = newState()  // C0: something written
-            var entryEdge: Step = .epsilon
-            if let first = op.first { entryEdge = .byte(first) }
-            edge(start, entryEdge, before)
-            for variable in variables {
-                let entry = newState()
-                edge(before, .epsilon, entry)
-                edge(after, .byte(op.separator), entry)
-                let exit = addVariable(variable, op, from: entry)
-                let nextBefore = newState()
+            var before: Int32?  // B(i), nil once unreachable or useless
+            if let first = op.first {
+                let state = newState()
+                add(start, .byte(first, state))
+                before = state
+            } else {
+                before = start
+            }
+            var after: Int32?  // C(i), nil before any variable could be written
+            for (index, variable) in variables.enumerated() {
+                let (entry, exit) = addVariable(variable, op)
+                if let before { add(before, .epsilon(entry)) }
+                if let after { add(after, .byte(op.separator, entry)) }
                 let nextAfter = newState()
-                edge(exit, .epsilon, nextAfter)
-                edge(before, .epsilon, nextBefore)
-                edge(after, .epsilon, nextAfter)
-                before = nextBefore
+                add(exit, .epsilon(nextAfter))
+                if let after { add(after, .epsilon(nextAfter)) }
+                if let current = before, index + 1 < variables.count {
+                    let nextBefore = newState()
+                    add(current, .epsilon(nextBefore))
+                    before = nextBefore
+                } else {
+                    before = nil  // after the last variable, B leads nowhere
+                }
                 after = nextAfter
             }
-            let end = newState()
-            edge(after, .epsilon, end)
-            edge(start, .epsilon, end)  // every variable undefined; tried last
-            return end
-        }
-
-        /// Adds one variable's expansion (without the separator before it); returns its exit state.
-        mutating func addVariable(
-            _ variable: URITemplate.Variable,
-            _ op: URITemplate.Operator,
-            from entry: Int32
-        ) -> Int32 {
-            let capture = newCapture(variable)
-            let classes =
-                op.allowsReserved
-                ? URITemplateCharacterClass.unreserved | URITemplateCharacterClass.reserved
-                : URITemplateCharacterClass.unreserved
-            if variable.explode {
-                return op.isNamed
-                    ? addNamedExplode(capture, op, classes, from: entry)
-                    : addUnnamedExplode(capture, op, classes, from: entry)
-            }
-            guard op.isNamed else {
-                let begin = newState(marker: capture)
-                edge(entry, .epsilon, begin)
-                return addValue(variable, classes, capture, from: begin)
-            }
-            // name "=" value, or for ";" a bare name when the value is empty.
-            let nameEnd = addLiteral(variable.name.utf8, from: entry)
-            let begin = newState(marker: capture)
-            edge(nameEnd, .byte(UInt8(ascii: "=")), begin)
-            let valueEnd = addValue(variable, classes, capture, from: begin)
-            guard op == .pathParameter else { return valueEnd }
-            let bareBegin = newState(marker: capture)
-            let bareEnd = newState(marker: -capture)
-            edge(nameEnd, .epsilon, bareBegin)
-            edge(bareBegin, .epsilon, bareEnd)
-            let exit = newState()
-            edge(valueEnd, .epsilon, exit)
-            edge(bareEnd, .epsilon, exit)
+            guard let exit = after else { preconditionFailure("expressions have at least one variable") }
+            add(start, .epsilon(exit))
             return exit
         }
 
-        /// A single value after the capture's begin state: characters of `classes`, at most
-        /// `maxLength` of them, or (without a prefix) a comma-separated list. Returns the end marker.
+        /// Adds one variable's expansion (without the separator before it); returns entry and exit.
+        mutating func addVariable(
+            _ variable: URITemplate.Variable,
+            _ op: URITemplate.Operator
+        ) -> (entry: Int32, exit: Int32) {
+            let capture = newCapture(variable)
+            let mask = op.allowsReserved ? URITemplateUnit.reservedValue : URITemplateUnit.unreservedValue
+            if variable.explode {
+                return op.isNamed
+                    ? addNamedExplode(capture, op, mask)
+                    : addUnnamedExplode(capture, op, mask)
+            }
+            guard op.isNamed else {
+                let begin = newState(marker: capture)
+                return (begin, addValue(variable, mask, capture, from: begin))
+            }
+            // name "=" value, or for ";" a bare name when the value is empty.
+            let entry = newState()
+            let nameEnd = addLiteral(variable.name.utf8, from: entry)
+            let begin = newState(marker: capture)
+            add(nameEnd, .byte(UInt8(ascii: "="), begin))
+            let valueEnd = addValue(variable, mask, capture, from: begin)
+            guard op == .pathParameter else { return (entry, valueEnd) }
+            let bareBegin = newState(marker: capture)
+            let bareEnd = newState(marker: -capture)
+            add(nameEnd, .epsilon(bareBegin))
+            add(bareBegin, .epsilon(bareEnd))
+            let exit = newState()
+            add(valueEnd, .epsilon(exit))
+            add(bareEnd, .epsilon(exit))
+            return (entry, exit)
+        }
+
+        /// A value after the capture's begin state: characters of `mask`, at most `maxLength` of
+        /// them, or (without a prefix) a comma-separated list. Returns the end-marker state.
         mutating func addValue(
             _ variable: URITemplate.Variable,
-            _ classes: UInt8,
+            _ mask: UInt8,
             _ capture: Int32,
             from begin: Int32
         ) -> Int32 {
             let loop = newState()
             let end = newState(marker: -capture)
             if let maxLength = variable.maxLength {
-                edge(begin, .setBudget(Int32(maxLength)), loop)
-                edge(loop, .unit(classes: classes, limited: true), loop)
-                edge(loop, .epsilon, end)
+                add(begin, .setBudget(maxLength, loop))
+                add(loop, .unit(mask, limited: true, loop))
+                add(loop, .epsilon(end))
             } else {
-                edge(begin, .epsilon, loop)
-                edge(loop, .unit(classes: classes, limited: false), loop)
-                edge(loop, .epsilon, end)
-                if classes & URITemplateCharacterClass.reserved == 0 {
-                    edge(loop, .byte(UInt8(ascii: ",")), loop)  // list items; "," is a value character otherwise
+                add(begin, .epsilon(loop))
+                add(loop, .unit(mask, limited: false, loop))
+                add(loop, .epsilon(end))
+                if mask == URITemplateUnit.unreservedValue {
+                    // List items; with reserved expansion "," is already a value character.
+                    add(loop, .byte(UInt8(ascii: ","), loop))
                 }
             }
             return end
@@ -249,26 +318,24 @@ extension URITemplateProgram {
         mutating func addUnnamedExplode(
             _ capture: Int32,
             _ op: URITemplate.Operator,
-            _ classes: UInt8,
-            from entry: Int32
-        ) -> Int32 {
+            _ mask: UInt8
+        ) -> (entry: Int32, exit: Int32) {
             let begin = newState(marker: capture)
             let key = newState()
             let value = newState()
             let itemEnd = newState()
             let end = newState(marker: -capture)
-            edge(entry, .epsilon, begin)
-            edge(begin, .epsilon, key)
-            edge(key, .unit(classes: classes, limited: false), key)
-            if classes & URITemplateCharacterClass.reserved == 0 {
-                edge(key, .byte(UInt8(ascii: "=")), value)
+            add(begin, .epsilon(key))
+            add(key, .unit(mask, limited: false, key))
+            if mask == URITemplateUnit.unreservedValue {
+                add(key, .byte(UInt8(ascii: "="), value))  // "=" is a value character otherwise
             }
-            edge(key, .epsilon, itemEnd)
-            edge(value, .unit(classes: classes, limited: false), value)
-            edge(value, .epsilon, itemEnd)
-            edge(itemEnd, .byte(op.separator), key)
-            edge(itemEnd, .epsilon, end)
-            return end
+            add(key, .epsilon(itemEnd))
+            add(value, .unit(mask, limited: false, value))
+            add(value, .epsilon(itemEnd))
+            add(itemEnd, .byte(op.separator, key))
+            add(itemEnd, .epsilon(end))
+            return (begin, end)
         }
 
         /// `{?list*}`-style: `key=value` items (a bare `key` for ";") joined by the separator.
@@ -276,28 +343,26 @@ extension URITemplateProgram {
         mutating func addNamedExplode(
             _ capture: Int32,
             _ op: URITemplate.Operator,
-            _ classes: UInt8,
-            from entry: Int32
-        ) -> Int32 {
+            _ mask: UInt8
+        ) -> (entry: Int32, exit: Int32) {
             let begin = newState(marker: capture)
             let keyStart = newState()
             let key = newState()
             let value = newState()
             let itemEnd = newState()
             let end = newState(marker: -capture)
-            edge(entry, .epsilon, begin)
-            edge(begin, .epsilon, keyStart)
-            edge(keyStart, .unit(classes: URITemplateCharacterClass.unreserved, limited: false), key)
-            edge(key, .unit(classes: URITemplateCharacterClass.unreserved, limited: false), key)
-            edge(key, .byte(UInt8(ascii: "=")), value)
+            add(begin, .epsilon(keyStart))
+            add(keyStart, .unit(URITemplateUnit.unreservedValue, limited: false, key))
+            add(key, .unit(URITemplateUnit.unreservedValue, limited: false, key))
+            add(key, .byte(UInt8(ascii: "="), value))
             if op == .pathParameter {
-                edge(key, .epsilon, itemEnd)
+                add(key, .epsilon(itemEnd))
             }
-            edge(value, .unit(classes: classes, limited: false), value)
-            edge(value, .epsilon, itemEnd)
-            edge(itemEnd, .byte(op.separator), keyStart)
-            edge(itemEnd, .epsilon, end)
-            return end
+            add(value, .unit(mask, limited: false, value))
+            add(value, .epsilon(itemEnd))
+            add(itemEnd, .byte(op.separator, keyStart))
+            add(itemEnd, .epsilon(end))
+            return (begin, end)
         }
 
         func finish(accept: Int32) -> URITemplateProgram {
@@ -324,8 +389,8 @@ extension URITemplateProgram {
         if isLiteral { return text.elementsEqual(leadingLiteral) }
         guard passesLiteralChecks(text) else { return false }
         // Consuming edges advance at most 3 bytes, so 4 rows of the table suffice.
-        return withNeedTable(text, keepAllRows: false) { need, _ in
-            need[0] == 0  // row 0, start state 0
+        return withNeedTable(text, keepAllRows: false) { need, _, complete in
+            complete && need[0] == 0  // row 0, start state 0, starting budget 0
         }
     }
 
@@ -333,9 +398,9 @@ extension URITemplateProgram {
     func match(_ text: UnsafeBufferPointer<UInt8>) -> [String: String]? {
         if isLiteral { return text.elementsEqual(leadingLiteral) ? [:] : nil }
         guard passesLiteralChecks(text) else { return nil }
-        return withNeedTable(text, keepAllRows: true) { need, complete in
+        return withNeedTable(text, keepAllRows: true) { need, units, complete in
             guard complete, need[0] == 0 else { return nil }
-            return extract(text, need: need)
+            return extract(text, units: units, need: need)
         }
     }
 
@@ -345,95 +410,95 @@ extension URITemplateProgram {
             && text.suffix(trailingLiteral.count).elementsEqual(trailingLiteral)
     }
 
-    /// Recognises one value character at `position`: its length (1 or 3) and the budget it spends.
+    /// Fills `need[position][state]` — the least prefix budget with which the rest of `text` can
+    /// be matched from `state`, or `unreachable` — from the end of `text` backwards.
     ///
-    /// A pct-encoded UTF-8 continuation byte (`%80`–`%BF`) spends nothing, so `{x:1}` accepts
-    /// `%C3%A9` (one encoded "é"), as RFC 6570 counts prefix lengths in characters.
-    @inline(__always)
-    private static func unit(
-        _ text: UnsafeBufferPointer<UInt8>,
-        at position: Int,
-        classes: UInt8
-    ) -> (length: Int, cost: Int32)? {
-        let byte = text[position]
-        let table = URITemplateCharacterClass.table
-        if byte == UInt8(ascii: "%") {
-            guard position + 2 < text.count,
-                table[Int(text[position + 1])] & URITemplateCharacterClass.hexDigit != 0,
-                table[Int(text[position + 2])] & URITemplateCharacterClass.hexDigit != 0
-            else { return nil }
-            let high = text[position + 1]
-            let isContinuation = "89abAB".utf8.contains(high)
-            return (3, isContinuation ? 0 : 1)
-        }
-        return table[Int(byte)] & classes != 0 ? (1, 1) : nil
-    }
-
-    /// Fills the `need` table from the end of `text` backwards and hands it to `body`.
-    ///
-    /// With `keepAllRows` row p is position p; otherwise rows are reused modulo 4 and the
-    /// computation stops early (reporting `complete == false`) once nothing can match.
+    /// With `keepAllRows` row p holds position p; otherwise rows are reused modulo 4 and the
+    /// computation stops early (passing `complete == false`) once nothing earlier can match.
     private func withNeedTable<Result>(
         _ text: UnsafeBufferPointer<UInt8>,
         keepAllRows: Bool,
-        _ body: (UnsafeMutableBufferPointer<Int32>, _ complete: Bool) -> Result
+        _ body: (
+            _ need: UnsafeMutableBufferPointer<Int32>, _ units: UnsafeBufferPointer<UInt8>, _ complete: Bool
+        ) -> Result
     ) -> Result {
         let states = stateCount
         let count = text.count
-        let rows = keepAllRows ? count + 1 : 4
         let rowMask = keepAllRows ? Int.max : 3
         let infinity = Self.unreachable
-        var table = [Int32](repeating: infinity, count: rows * states)
+        let acceptState = Int(accept)
+        var units = [UInt8](repeating: 0, count: count)
+        units.withUnsafeMutableBufferPointer { URITemplateUnit.classify(text, into: $0) }
+        var table = [Int32](repeating: infinity, count: (keepAllRows ? count + 1 : 4) * states)
         return table.withUnsafeMutableBufferPointer { need in
-            edges.withUnsafeBufferPointer { edges in
-                edgeStart.withUnsafeBufferPointer { edgeStart in
-                    var deadRows = 0
-                    for position in stride(from: count, through: 0, by: -1) {
-                        let base = (position & rowMask) * states
-                        var rowIsDead = true
-                        for state in stride(from: states - 1, through: 0, by: -1) {
-                            var best = (position == count && state == Int(accept)) ? 0 : infinity
-                            for edge in edges[Int(edgeStart[state])..<Int(edgeStart[state + 1])] {
-                                let target = Int(edge.target)
-                                switch edge.step {
-                                case .epsilon:
-                                    best = min(best, need[base + target])
-                                case .setBudget(let budget):
-                                    if need[base + target] <= budget { best = 0 }
-                                case .byte(let byte):
-                                    if position < count, text[position] == byte {
-                                        best = min(best, need[((position + 1) & rowMask) * states + target])
+            units.withUnsafeBufferPointer { units in
+                edges.withUnsafeBufferPointer { edges in
+                    edgeStart.withUnsafeBufferPointer { edgeStart in
+                        var deadRows = 0
+                        var position = count
+                        while position >= 0 {
+                            let base = (position & rowMask) * states
+                            let next1 = ((position + 1) & rowMask) * states
+                            let unit = position < count ? units[position] : 0
+                            let unitLength = unit & URITemplateUnit.triplet != 0 ? 3 : 1
+                            let unitRow = ((position + unitLength) & rowMask) * states
+                            let unitCost: Int32 = unit & URITemplateUnit.costly != 0 ? 1 : 0
+                            let byte = position < count ? Int(text[position]) : -1
+                            var rowIsDead = true
+                            var state = states - 1
+                            while state >= 0 {
+                                var best = (position == count && state == acceptState) ? 0 : infinity
+                                var index = Int(edgeStart[state])
+                                let endIndex = Int(edgeStart[state + 1])
+                                while index < endIndex {
+                                    let edge = edges[index]
+                                    let target = Int(edge.target)
+                                    var candidate = infinity
+                                    switch edge.kind {
+                                    case .epsilon:
+                                        candidate = need[base + target]
+                                    case .setBudget:
+                                        if need[base + target] <= edge.budget { candidate = 0 }
+                                    case .byte:
+                                        if Int(edge.argument) == byte { candidate = need[next1 + target] }
+                                    case .unit:
+                                        if unit & edge.argument != 0 { candidate = need[unitRow + target] }
+                                    case .limitedUnit:
+                                        if unit & edge.argument != 0 {
+                                            let rest = need[unitRow + target]
+                                            if rest != infinity { candidate = rest + unitCost }
+                                        }
                                     }
-                                case .unit(let classes, let limited):
-                                    guard position < count,
-                                        let unit = Self.unit(text, at: position, classes: classes)
-                                    else { break }
-                                    let next = need[((position + unit.length) & rowMask) * states + target]
-                                    if next != infinity {
-                                        best = min(best, limited ? next + unit.cost : next)
-                                    }
+                                    if candidate < best { best = candidate }
+                                    index += 1
                                 }
+                                need[base + state] = best
+                                if best != infinity { rowIsDead = false }
+                                state -= 1
                             }
-                            need[base + state] = best
-                            if best != infinity { rowIsDead = false }
-                        }
-                        if !keepAllRows {
-                            // Edges advance at most 3 bytes: 3 dead rows in a row kill every earlier one.
-                            deadRows = rowIsDead ? deadRows + 1 : 0
-                            if deadRows == 3 {
-                                need[0] = infinity
-                                return body(need, false)
+                            if !keepAllRows {
+                                // Edges advance at most 3 bytes: 3 dead rows in a row kill every earlier one.
+                                deadRows = rowIsDead ? deadRows + 1 : 0
+                                if deadRows == 3 { return body(need, units, false) }
                             }
+                            position -= 1
                         }
+                        return body(need, units, true)
                     }
-                    return body(need, true)
                 }
             }
         }
     }
 
-    /// Walks the preferred accepting path forwards and collects the captured values.
-    private func extract(_ text: UnsafeBufferPointer<UInt8>, need: UnsafeMutableBufferPointer<Int32>) -> [String: String]? {
+    /// Walks forwards along the preferred accepting path and collects the captured values.
+    ///
+    /// At each step the first edge (in preference order) that keeps a full match possible is
+    /// taken, as told by `need`; this always reaches the accepting state at the end of `text`.
+    private func extract(
+        _ text: UnsafeBufferPointer<UInt8>,
+        units: UnsafeBufferPointer<UInt8>,
+        need: UnsafeMutableBufferPointer<Int32>
+    ) -> [String: String]? {
         let states = stateCount
         var begins = [Int](repeating: -1, count: captures.count)
         var ends = [Int](repeating: -1, count: captures.count)
@@ -443,32 +508,30 @@ extension URITemplateProgram {
         while !(state == Int(accept) && position == text.count) {
             var moved = false
             for edge in edges[Int(edgeStart[state])..<Int(edgeStart[state + 1])] {
-                let target = Int(edge.target)
                 var nextPosition = position
                 var nextBudget = budget
-                switch edge.step {
+                switch edge.kind {
                 case .epsilon:
                     break
-                case .setBudget(let newBudget):
-                    nextBudget = newBudget
-                case .byte(let byte):
-                    guard position < text.count, text[position] == byte else { continue }
+                case .setBudget:
+                    nextBudget = edge.budget
+                case .byte:
+                    guard position < text.count, text[position] == edge.argument else { continue }
                     nextPosition += 1
-                case .unit(let classes, let limited):
-                    guard position < text.count,
-                        let unit = Self.unit(text, at: position, classes: classes)
-                    else { continue }
-                    nextPosition += unit.length
-                    if limited { nextBudget -= unit.cost }
+                case .unit, .limitedUnit:
+                    guard position < text.count, units[position] & edge.argument != 0 else { continue }
+                    let unit = units[position]
+                    nextPosition += unit & URITemplateUnit.triplet != 0 ? 3 : 1
+                    if edge.kind == .limitedUnit, unit & URITemplateUnit.costly != 0 { nextBudget -= 1 }
                 }
-                guard nextBudget >= 0, need[nextPosition * states + target] <= nextBudget else { continue }
+                guard nextBudget >= 0, need[nextPosition * states + Int(edge.target)] <= nextBudget else { continue }
                 position = nextPosition
                 budget = nextBudget
-                state = target
+                state = Int(edge.target)
                 moved = true
                 break
             }
-            guard moved else { return nil }  // unreachable: need[] guaranteed a way forward
+            guard moved else { return nil }  // cannot happen: `need` promised a way forward
             let marker = Int(markers[state])
             if marker > 0 {
                 begins[marker - 1] = position
@@ -483,6 +546,7 @@ extension URITemplateProgram {
             let end = ends[index]
             guard begin >= 0, end >= begin else { continue }
             let name = capture.name
+            // Keep the first value, unless it was cut by a prefix and this one is whole.
             if values[name] != nil, !(fromPrefixed.contains(name) && !capture.hasPrefix) { continue }
             values[name] = String(decoding: UnsafeBufferPointer(rebasing: text[begin..<end]), as: UTF8.self)
             if capture.hasPrefix { fromPrefixed.insert(name) } else { fromPrefixed.remove(name) }

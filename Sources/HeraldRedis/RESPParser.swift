@@ -11,18 +11,21 @@ public struct RESPParser: Sendable {
     /// The bounds applied to the input.
     public let limits: RESPDecoderLimits
     private var stack: [PartialAggregate] = []
+    private var reader: RESPTokenReader
     private var failure: RESPDecodingError?
 
     /// Creates a parser that enforces `limits`.
     public init(limits: RESPDecoderLimits = .default) {
         self.limits = limits
+        self.reader = RESPTokenReader(limits: limits)
     }
 
     /// Whether the parser holds part of an aggregate that has not finished arriving.
     public var isMidValue: Bool { !stack.isEmpty }
 
     /// Decodes the next complete value from `buffer`, consuming its bytes; nil when more bytes
-    /// are needed.
+    /// are needed. Between calls, the caller may only append to `buffer` (or drop bytes
+    /// already consumed), never change what is still unread.
     public mutating func next(from buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPValue? {
         if let failure { throw failure }
         do {
@@ -35,7 +38,7 @@ public struct RESPParser: Sendable {
 
     private mutating func decodeNext(from buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPValue? {
         while true {
-            guard let token = try RESPTokenReader(limits: limits).readToken(from: &buffer) else { return nil }
+            guard let token = try reader.readToken(from: &buffer) else { return nil }
             var value: RESPValue
             switch token {
             case .value(let complete):

@@ -16,11 +16,21 @@ enum RESPToken: Sendable {
 /// Reads single RESP elements; consumes bytes only when a whole element is present.
 struct RESPTokenReader {
     let limits: RESPDecoderLimits
+    /// How many bytes of the pending element's first line are known to hold no CR or LF, so
+    /// a long line arriving in small pieces is scanned once rather than once per piece. Valid
+    /// because unconsumed bytes never change between calls; reset when an element is consumed.
+    var scannedLineBytes = 0
 
     private static let cr: UInt8 = 13
     private static let lf: UInt8 = 10
 
-    func readToken(from buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPToken? {
+    mutating func readToken(from buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPToken? {
+        let token = try readElement(from: &buffer)
+        if token != nil { scannedLineBytes = 0 }
+        return token
+    }
+
+    private mutating func readElement(from buffer: inout ByteBuffer) throws(RESPDecodingError) -> RESPToken? {
         guard let typeByte = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
         guard Self.isTypeByte(typeByte) else {
             throw RESPDecodingError(.invalidTypeByte, "unexpected type byte 0x\(String(typeByte, radix: 16))")
@@ -76,17 +86,19 @@ struct RESPTokenReader {
 
     /// Length of the line starting at `start`, excluding its CR LF; nil if the CR LF has not
     /// arrived yet.
-    private func findLineEnd(in buffer: ByteBuffer, from start: Int) throws(RESPDecodingError) -> Int? {
+    private mutating func findLineEnd(in buffer: ByteBuffer, from start: Int) throws(RESPDecodingError) -> Int? {
         let available = buffer.writerIndex - start
         let scanLength = min(available, limits.maxLineLength + 1)
+        let resumeAt = min(scannedLineBytes, scanLength)
         let found: Int? = buffer.withUnsafeReadableBytes { bytes in
             let offset = start - buffer.readerIndex
-            for index in 0..<scanLength {
+            for index in resumeAt..<scanLength {
                 let byte = bytes[offset + index]
                 if byte == Self.cr || byte == Self.lf { return index }
             }
             return nil
         }
+        scannedLineBytes = found ?? scanLength
         guard let found else {
             if available > limits.maxLineLength {
                 throw RESPDecodingError(.lineTooLong, "no CR LF within \(limits.maxLineLength) bytes")

@@ -96,6 +96,9 @@ struct ServeSettings {
         http.subscriberKey = (flags.subscriberKey ?? Environment.string("HERALD_SUBSCRIBER_KEY")).map {
             HeraldKey($0, algorithm: algorithm)
         }
+        for (name, key) in [("publisher", http.publisherKey), ("subscriber", http.subscriberKey)] {
+            do { try key?.validate() } catch { throw ConfigurationError("\(name) key: \(error)") }
+        }
         http.allowAnonymousSubscribers = try flags.anonymous ?? Environment.bool("HERALD_ANONYMOUS") ?? true
         http.maxBodySize = try flags.maxBodySize ?? Environment.int("HERALD_MAX_BODY_SIZE") ?? http.maxBodySize
         guard http.maxBodySize > 0 else { throw ConfigurationError("max body size must be positive") }

@@ -14,12 +14,12 @@ import Foundation
 #endif
 
 @Suite struct AuthorizationTests {
-    static let secret = "publisher-secret"
+    static let secret = "publisher-secret-publisher-secret-0123"
 
     static func configuration() -> HeraldHTTPConfiguration {
         var http = HeraldHTTPConfiguration()
         http.publisherKey = HeraldKey(secret)
-        http.subscriberKey = HeraldKey("subscriber-secret")
+        http.subscriberKey = HeraldKey("subscriber-secret-subscriber-secret-01")
         return http
     }
 
@@ -32,6 +32,13 @@ import Foundation
         try await HeraldKey(key).sign(
             MercureClaims(exp: .init(value: expires), mercure: .init(publish: publish, subscribe: subscribe))
         )
+    }
+
+    @Test func unusableKeysAreRejectedUpFront() throws {
+        #expect(throws: HeraldKeyError.self) { try HeraldKey("too-short").validate() }
+        #expect(throws: HeraldKeyError.self) { try HeraldKey("not a pem", algorithm: .rs256).validate() }
+        #expect(throws: HeraldKeyError.self) { try HeraldKey("not a pem", algorithm: .es256).validate() }
+        try HeraldKey(String(repeating: "k", count: HeraldKey.minimumSecretBytes)).validate()
     }
 
     @Test func validPublisherTokenInHeaderQueryOrCookie() async throws {
@@ -53,7 +60,7 @@ import Foundation
                 (nil, 401, "missing publisher token"),
                 ("not.a.jwt", 401, "malformed token"),
                 ("garbage", 401, "token"),
-                (try await Self.token(key: "other-secret"), 401, "invalid token signature"),
+                (try await Self.token(key: "other-secret-other-secret-other-secret"), 401, "invalid token signature"),
                 (try await Self.token(expires: Date().addingTimeInterval(-60)), 401, "expired"),
                 (try await Self.token(publish: nil), 403, "no mercure.publish claim"),
                 (try await Self.token(publish: ["https://ex.com/books/{id}"]), 403, "not allowed to publish to t"),
@@ -94,8 +101,8 @@ import Foundation
 
     @Test func badSubscriberTokensAre401() async throws {
         try await TestServer.run(http: Self.configuration()) { server in
-            let expired = try await Self.token(key: "subscriber-secret", subscribe: ["*"], expires: Date().addingTimeInterval(-5))
-            let wrongKey = try await Self.token(key: "nope", subscribe: ["*"])
+            let expired = try await Self.token(key: "subscriber-secret-subscriber-secret-01", subscribe: ["*"], expires: Date().addingTimeInterval(-5))
+            let wrongKey = try await Self.token(key: "nope-nope-nope-nope-nope-nope-nope-nope", subscribe: ["*"])
             for token in [expired, wrongKey, "xx.yy.zz"] {
                 let (code, _) = try await get(server, "/.well-known/mercure?topic=t", headers: [("Authorization", "Bearer \(token)")])
                 #expect(code == 401)
@@ -111,7 +118,7 @@ import Foundation
             let (anonymous, text) = try await get(server, "/.well-known/mercure?topic=t")
             #expect(anonymous == 401)
             #expect(text.contains("missing subscriber token"))
-            let token = try await Self.token(key: "subscriber-secret", subscribe: ["https://ex.com/rooms/{room}"])
+            let token = try await Self.token(key: "subscriber-secret-subscriber-secret-01", subscribe: ["https://ex.com/rooms/{room}"])
             let auth = [("Authorization", "Bearer \(token)")]
             let (forbidden, reason) = try await get(server, "/.well-known/mercure?topic=https://ex.com/other", headers: auth)
             #expect(forbidden == 403)
@@ -143,13 +150,13 @@ import Foundation
             )
             return Request(head: head, body: .init(buffer: ByteBuffer(string: "topic=t&data=x")))
         }
-        let remote = try await endpoint.publish(request(), remoteAddress: SocketAddress(ipAddress: "192.0.2.7", port: 4000))
+        let remote = await endpoint.publish(request(), remoteAddress: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
         #expect(remote.status == .forbidden)
-        let unknown = try await endpoint.publish(request(), remoteAddress: nil)
+        let unknown = await endpoint.publish(request(), remoteAddress: nil)
         #expect(unknown.status == .forbidden)
-        let local = try await endpoint.publish(request(), remoteAddress: SocketAddress(ipAddress: "127.0.0.1", port: 4000))
+        let local = await endpoint.publish(request(), remoteAddress: try SocketAddress(ipAddress: "127.0.0.1", port: 4000))
         #expect(local.status == .ok)
-        let local6 = try await endpoint.publish(request(), remoteAddress: SocketAddress(ipAddress: "::1", port: 4000))
+        let local6 = await endpoint.publish(request(), remoteAddress: try SocketAddress(ipAddress: "::1", port: 4000))
         #expect(local6.status == .ok)
         #expect(hub.statistics.dispatched == 2)
     }

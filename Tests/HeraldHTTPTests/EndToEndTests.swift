@@ -58,10 +58,10 @@ import Testing
 
     @Test func privateUpdatesReachOnlyAuthorizedSubscribers() async throws {
         var http = HeraldHTTPConfiguration()
-        http.subscriberKey = HeraldKey("subscriber-secret")
+        http.subscriberKey = HeraldKey("subscriber-secret-subscriber-secret-01")
         try await TestServer.run(http: http) { server in
             let client = try server.client()
-            let token = try await HeraldKey("subscriber-secret").sign(
+            let token = try await HeraldKey("subscriber-secret-subscriber-secret-01").sign(
                 MercureClaims(mercure: .init(subscribe: ["https://ex.com/users/{id}"]))
             )
             let (authorized, closeA) = try await client.subscribe(topics: ["*"], token: token)

@@ -4,6 +4,7 @@ import HeraldHub
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import ServiceLifecycle
 import Testing
 

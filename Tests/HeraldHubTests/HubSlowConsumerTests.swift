@@ -23,6 +23,8 @@ import Testing
         let count = 1000  // ~1 MiB in all, 16x the stalled subscriber's bound
         for index in 0..<count {
             try await hub.publish(Update(topics: ["firehose"], data: payload, id: "p\(index)"))
+            // The healthy reader keeps up (well inside its bound); the stalled one never reads.
+            if index % 16 == 15 { await healthy.waitForEvents(index + 1) }
         }
         #expect(await stalledTask.value == .tooSlow)
         #expect(hub.statistics.dropped == 1)

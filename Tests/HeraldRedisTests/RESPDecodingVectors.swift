@@ -59,7 +59,7 @@ enum DecodingVectors {
         ),
         DecodingVector("negative big number", "(-12\r\n", .bigNumber("-12")),
         DecodingVector("blob error", "!21\r\nSYNTAX invalid syntax\r\n", .blobError("SYNTAX invalid syntax")),
-        DecodingVector("blob error with newline", "!7\r\nERR a\r\nb\r\n", .blobError("ERR a\r\nb")),
+        DecodingVector("blob error with newline", "!8\r\nERR a\r\nb\r\n", .blobError("ERR a\r\nb")),
         DecodingVector(
             "verbatim string", "=15\r\ntxt:Some string\r\n",
             .verbatimString(format: "txt", ByteBuffer(string: "Some string"))
