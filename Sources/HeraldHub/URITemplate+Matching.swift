@@ -387,31 +387,46 @@ extension URITemplateProgram {
     /// Whether the whole of `text` is accepted.
     func matches(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
         if isLiteral { return text.elementsEqual(leadingLiteral) }
-        guard passesLiteralChecks(text) else { return false }
+        guard let window = window(of: text) else { return false }
         // Consuming edges advance at most 3 bytes, so 4 rows of the table suffice.
-        return withNeedTable(text, keepAllRows: false) { need, _, complete in
-            complete && need[0] == 0  // row 0, start state 0, starting budget 0
+        return withNeedTable(window, keepAllRows: false) { need, _, complete in
+            complete && need[0] == 0  // row 0, first state, starting budget 0
         }
     }
 
     /// The captured variable values along the preferred accepting path, or nil if `text` is rejected.
     func match(_ text: UnsafeBufferPointer<UInt8>) -> [String: String]? {
         if isLiteral { return text.elementsEqual(leadingLiteral) ? [:] : nil }
-        guard passesLiteralChecks(text) else { return nil }
-        return withNeedTable(text, keepAllRows: true) { need, units, complete in
+        guard let window = window(of: text) else { return nil }
+        return withNeedTable(window, keepAllRows: true) { need, units, complete in
             guard complete, need[0] == 0 else { return nil }
-            return extract(text, units: units, need: need)
+            return extract(window, units: units, need: need)
         }
     }
 
-    private func passesLiteralChecks(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        text.count >= leadingLiteral.count && text.count >= trailingLiteral.count
-            && text.prefix(leadingLiteral.count).elementsEqual(leadingLiteral)
-            && text.suffix(trailingLiteral.count).elementsEqual(trailingLiteral)
+    /// The part of `text` between the template's leading and trailing literals, or nil when
+    /// `text` does not start and end with them.
+    ///
+    /// Those literals' states are the first and last ones created, so the automaton then runs
+    /// only on states `firstState...lastState`, with `lastState` accepting: the cost of a match
+    /// does not grow with the (often long) literal prefix of a topic selector.
+    private func window(of text: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        let leading = leadingLiteral.count
+        let trailing = trailingLiteral.count
+        guard text.count >= leading + trailing,
+            text.prefix(leading).elementsEqual(leadingLiteral),
+            text.suffix(trailing).elementsEqual(trailingLiteral)
+        else { return nil }
+        return UnsafeBufferPointer(rebasing: text[leading..<(text.count - trailing)])
     }
 
-    /// Fills `need[position][state]` — the least prefix budget with which the rest of `text` can
-    /// be matched from `state`, or `unreachable` — from the end of `text` backwards.
+    /// The state reached after the leading literal (states 1…L consume it, one byte each).
+    private var firstState: Int { leadingLiteral.count }
+    /// The state before the trailing literal, which accepts at the end of the window.
+    private var lastState: Int { Int(accept) - trailingLiteral.count }
+
+    /// Fills `need[position][state - firstState]` — the least prefix budget with which the rest of
+    /// `text` can be matched from `state`, or `unreachable` — from the end of `text` backwards.
     ///
     /// With `keepAllRows` row p holds position p; otherwise rows are reused modulo 4 and the
     /// computation stops early (passing `complete == false`) once nothing earlier can match.
@@ -422,11 +437,12 @@ extension URITemplateProgram {
             _ need: UnsafeMutableBufferPointer<Int32>, _ units: UnsafeBufferPointer<UInt8>, _ complete: Bool
         ) -> Result
     ) -> Result {
-        let states = stateCount
+        let lowest = firstState
+        let highest = lastState
+        let states = highest - lowest + 1
         let count = text.count
         let rowMask = keepAllRows ? Int.max : 3
         let infinity = Self.unreachable
-        let acceptState = Int(accept)
         var units = [UInt8](repeating: 0, count: count)
         units.withUnsafeMutableBufferPointer { URITemplateUnit.classify(text, into: $0) }
         var table = [Int32](repeating: infinity, count: (keepAllRows ? count + 1 : 4) * states)
@@ -437,17 +453,20 @@ extension URITemplateProgram {
                         var deadRows = 0
                         var position = count
                         while position >= 0 {
-                            let base = (position & rowMask) * states
-                            let next1 = ((position + 1) & rowMask) * states
+                            // Row offsets, shifted so that `row + target` indexes state `target`.
+                            let base = (position & rowMask) * states - lowest
+                            let next1 = ((position + 1) & rowMask) * states - lowest
                             let unit = position < count ? units[position] : 0
                             let unitLength = unit & URITemplateUnit.triplet != 0 ? 3 : 1
-                            let unitRow = ((position + unitLength) & rowMask) * states
+                            let unitRow = ((position + unitLength) & rowMask) * states - lowest
                             let unitCost: Int32 = unit & URITemplateUnit.costly != 0 ? 1 : 0
                             let byte = position < count ? Int(text[position]) : -1
-                            var rowIsDead = true
-                            var state = states - 1
-                            while state >= 0 {
-                                var best = (position == count && state == acceptState) ? 0 : infinity
+                            // The accepting state has no edges within the window.
+                            need[base + highest] = position == count ? 0 : infinity
+                            var rowIsDead = position != count
+                            var state = highest - 1
+                            while state >= lowest {
+                                var best = infinity
                                 var index = Int(edgeStart[state])
                                 let endIndex = Int(edgeStart[state + 1])
                                 while index < endIndex {
@@ -499,15 +518,17 @@ extension URITemplateProgram {
         units: UnsafeBufferPointer<UInt8>,
         need: UnsafeMutableBufferPointer<Int32>
     ) -> [String: String]? {
-        let states = stateCount
+        let lowest = firstState
+        let highest = lastState
+        let states = highest - lowest + 1
         var begins = [Int](repeating: -1, count: captures.count)
         var ends = [Int](repeating: -1, count: captures.count)
         var position = 0
-        var state = 0
+        var state = lowest
         var budget: Int32 = 0
-        while !(state == Int(accept) && position == text.count) {
+        while !(state == highest && position == text.count) {
             var moved = false
-            for edge in edges[Int(edgeStart[state])..<Int(edgeStart[state + 1])] {
+            for edge in edges[Int(edgeStart[state])..<Int(edgeStart[state + 1])] where state != highest {
                 var nextPosition = position
                 var nextBudget = budget
                 switch edge.kind {
@@ -524,7 +545,8 @@ extension URITemplateProgram {
                     nextPosition += unit & URITemplateUnit.triplet != 0 ? 3 : 1
                     if edge.kind == .limitedUnit, unit & URITemplateUnit.costly != 0 { nextBudget -= 1 }
                 }
-                guard nextBudget >= 0, need[nextPosition * states + Int(edge.target)] <= nextBudget else { continue }
+                let rest = need[nextPosition * states + Int(edge.target) - lowest]
+                guard nextBudget >= 0, rest <= nextBudget else { continue }
                 position = nextPosition
                 budget = nextBudget
                 state = Int(edge.target)

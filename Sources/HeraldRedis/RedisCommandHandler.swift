@@ -84,7 +84,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("Closing Redis connection after error", metadata: ["error": "\(error)"])
-        fail(context: context, error)
+        fail(context: context, RedisConnectionError.lost(error))
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

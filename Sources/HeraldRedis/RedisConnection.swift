@@ -143,7 +143,7 @@ public final class RedisConnection: Sendable {
         let request = RedisCommandRequest(payload: payload, promise: promise, pubSubConfirmations: pubSubConfirmations)
         channel.writeAndFlush(request).whenFailure { error in
             // Also covers writes the handler never saw (pipeline already torn down).
-            promise.fail(error)
+            promise.fail(RedisConnectionError.lost(error))
         }
         return promise.futureResult
     }

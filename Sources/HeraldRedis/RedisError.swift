@@ -42,3 +42,14 @@ public struct RedisConnectionError: Error, Sendable, Hashable, CustomStringConve
 
     public var description: String { "Redis connection error (\(kind)): \(detail)" }
 }
+
+extension RedisConnectionError {
+    /// The error pending commands fail with when `error` ends the connection: decoding and
+    /// client errors stay as they are; socket errors become ``Kind/connectionClosed``.
+    static func lost(_ error: any Error) -> any Error {
+        switch error {
+        case is RESPDecodingError, is RedisConnectionError: error
+        default: RedisConnectionError(.connectionClosed, "the connection was lost: \(error)")
+        }
+    }
+}

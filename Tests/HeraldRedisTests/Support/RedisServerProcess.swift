@@ -123,7 +123,7 @@ struct RedisServerProcess: Sendable {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = loopbackAddress(port: port)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { systemConnect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { return false }
         let ping = Array("PING\r\n".utf8)
@@ -143,6 +143,12 @@ struct RedisServerProcess: Sendable {
         return address
     }
 }
+
+#if canImport(Glibc)
+private let systemConnect = Glibc.connect
+#elseif canImport(Darwin)
+private let systemConnect = Darwin.connect
+#endif
 
 /// Runs `body` with a fresh server, and kills the server whatever happens.
 func withRedisServer<T>(
