@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "HeraldHTTP", targets: ["HeraldHTTP"]),
         .library(name: "HeraldRedis", targets: ["HeraldRedis"]),
         .library(name: "HeraldClient", targets: ["HeraldClient"]),
+        .library(name: "HeraldChat", targets: ["HeraldChat"]),
         .executable(name: "herald", targets: ["herald"]),
     ],
     dependencies: [
@@ -73,10 +74,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "HeraldChat",
+            dependencies: [
+                "HeraldHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            resources: [.copy("Resources")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "herald",
             dependencies: [
                 "HeraldHTTP",
+                "HeraldChat",
                 "HeraldRedis",
                 "HeraldClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

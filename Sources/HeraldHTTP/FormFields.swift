@@ -69,6 +69,26 @@ public struct FormFields: Sendable, Hashable {
         return all.first
     }
 
+    /// Decodes `%XX` escapes (and nothing else: `+` stays `+`), as in a URL path segment.
+    public static func percentDecode(_ text: some StringProtocol) throws(DecodingError) -> String {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                    throw DecodingError(reason: "malformed percent-encoding")
+                }
+                bytes.append(high << 4 | low)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        guard let decoded = String(validating: bytes, as: UTF8.self) else {
+            throw DecodingError(reason: "not valid UTF-8")
+        }
+        return decoded
+    }
+
     private static func hexValue(_ byte: UInt8) -> UInt8? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")

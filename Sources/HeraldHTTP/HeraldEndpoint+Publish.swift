@@ -101,7 +101,7 @@ extension HeraldEndpoint {
         guard let (token, source) = request.mercureToken(cookieName: configuration.cookieName, query: query) else {
             throw .unauthorized("missing publisher token")
         }
-        if source == .cookie && !request.isSameOriginOrUnknown {
+        if source == .cookie && !request.isSameOriginOrNoOrigin {
             throw .forbidden("cross-origin publish with a cookie is refused")
         }
         let claims = try await verifier.verify(token)

@@ -6,10 +6,14 @@ import ServiceLifecycle
 extension HeraldEndpoint {
     /// `GET` handler: `topic` (repeatable) selectors, replay from `Last-Event-ID` (header) or
     /// `lastEventID` (query), then a live `text/event-stream`.
-    public func subscribe(_ request: Request, remoteAddress: SocketAddress?) async -> Response {
+    /// When `connection` is given, the stream ends as soon as that connection closes.
+    public func subscribe(_ request: Request, remoteAddress: SocketAddress?, connection: (any Channel)? = nil) async
+        -> Response
+    {
         do {
             let (subscription, topics) = try await openSubscription(request)
-            return streamResponse(subscription, topics: topics, remoteAddress: remoteAddress)
+            let unwatch = connection.map { DisconnectWatcher.watch($0) { subscription.cancel() } }
+            return streamResponse(subscription, topics: topics, remoteAddress: remoteAddress, onEnd: unwatch)
         } catch {
             return error.response
         }
@@ -48,9 +52,12 @@ extension HeraldEndpoint {
         }
     }
 
-    private func streamResponse(_ subscription: Subscription, topics rawSelectors: [String], remoteAddress: SocketAddress?)
-        -> Response
-    {
+    private func streamResponse(
+        _ subscription: Subscription,
+        topics rawSelectors: [String],
+        remoteAddress: SocketAddress?,
+        onEnd: (@Sendable () -> Void)?
+    ) -> Response {
         var headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "private, no-cache, no-store",
@@ -69,6 +76,7 @@ extension HeraldEndpoint {
             status: .ok,
             headers: headers,
             body: ResponseBody { writer in
+                defer { onEnd?() }
                 let box = WriterBox(writer)
                 let reason: StreamCloseReason
                 do {

@@ -45,7 +45,17 @@ extension Router {
         let endpoint = HeraldEndpoint(hub: hub, configuration: configuration, logger: logger)
         let path = RouterPath(configuration.path)
         self.get(path) { request, context in
-            await endpoint.subscribe(request, remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress)
+            await endpoint.subscribe(
+                request,
+                remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress,
+                connection: (context as? any ConnectionRequestContext)?.channel
+            )
+        }
+        self.get(RouterPath(configuration.path + "/subscriptions")) { request, _ in
+            await endpoint.subscriptions(request)
+        }
+        self.get(RouterPath(configuration.path + "/subscriptions/**")) { request, _ in
+            await endpoint.subscriptions(request)
         }
         self.post(path) { request, context in
             await endpoint.publish(

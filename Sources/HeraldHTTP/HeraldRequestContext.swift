@@ -1,17 +1,27 @@
 import Hummingbird
 import NIOCore
 
-/// A request context that records the client's address, which keyless publishing (loopback
-/// only) needs. Use it as your router's context, or conform your own to `RemoteAddressRequestContext`.
-public struct HeraldRequestContext: RequestContext, RemoteAddressRequestContext {
+/// A request context that exposes its connection, so that a stream is released the moment its
+/// client disconnects (instead of at the next heartbeat) and presence updates promptly.
+public protocol ConnectionRequestContext: RequestContext {
+    /// The connection the request arrived on.
+    var channel: any Channel { get }
+}
+
+/// A request context with what Herald's routes use: the client's address (keyless publishing is
+/// loopback only) and the connection (prompt disconnect). Use it as your router's context, or
+/// conform your own to `RemoteAddressRequestContext` and `ConnectionRequestContext`.
+public struct HeraldRequestContext: RequestContext, RemoteAddressRequestContext, ConnectionRequestContext {
     /// Hummingbird's core storage.
     public var coreContext: CoreRequestContextStorage
+    /// The connection the request arrived on.
+    public let channel: any Channel
     /// The connected client's address.
-    public let remoteAddress: SocketAddress?
+    public var remoteAddress: SocketAddress? { channel.remoteAddress }
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.remoteAddress = source.channel.remoteAddress
+        self.channel = source.channel
     }
 }
 

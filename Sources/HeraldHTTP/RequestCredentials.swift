@@ -30,8 +30,9 @@ extension Request {
         return nil
     }
 
-    /// Whether an `Origin` header, if any, names the same host and port this request was sent to.
-    var isSameOriginOrUnknown: Bool {
+    /// Whether an `Origin` header, if any, names the same host and port this request was sent
+    /// to: the same-origin check that keeps cookie-authenticated writes safe from CSRF.
+    public var isSameOriginOrNoOrigin: Bool {
         guard let origin = headers[.origin] else { return true }
         guard let host = head.authority else { return false }
         guard let schemeEnd = origin.range(of: "://") else { return false }

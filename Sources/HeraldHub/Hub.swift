@@ -19,6 +19,8 @@ public final class Hub: Sendable {
     let shards: [HubShard]
     private let state: NIOLockedValueBox<State>
     private let shutdownNotice: ByteBuffer
+    /// Presence updates, published one at a time in the order subscriptions start and end.
+    private let presence: AsyncStream<Update>.Continuation
 
     private struct State {
         var history: History
@@ -62,9 +64,37 @@ public final class Hub: Sendable {
                 drainScheduled: Array(repeating: false, count: loops.count)
             )
         )
+        let (presenceUpdates, presence) = AsyncStream<Update>.makeStream()
+        self.presence = presence
         removed.withLockedValue { $0 = { [weak self] id in self?.forget(subscriber: id) } }
         dropped.withLockedValue { $0 = { [weak self] in self?.state.withLockedValue { $0.dropped += 1 } } }
         broker.attach { [weak self] update in self?.dispatch(update) }
+        if configuration.publishesSubscriptionEvents {
+            Task { [weak self] in
+                for await update in presenceUpdates {
+                    guard let self else { return }
+                    do {
+                        try await self.publish(update)
+                    } catch {
+                        self.logger.debug("presence update not published", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        } else {
+            presence.finish()
+        }
+    }
+
+    private func announce(_ subscription: ActiveSubscription, active: Bool) {
+        for resource in subscription.resources {
+            let announced = SubscriptionResource(
+                topic: resource.topic,
+                subscriber: resource.subscriber,
+                active: active,
+                payload: resource.payload
+            )
+            presence.yield(Update(topics: [announced.iri], data: announced.json, isPrivate: true))
+        }
     }
 
     // MARK: publishing
@@ -169,6 +199,12 @@ public final class Hub: Sendable {
         }
         guard let (id, index, lastID, found, schedule) = result else { throw .shuttingDown }
         if schedule { scheduleDrain(index) }
+        if configuration.publishesSubscriptionEvents {
+            announce(
+                ActiveSubscription(id: subscriptionID, topics: request.selectors.map(\.rawValue), payload: request.payload),
+                active: true
+            )
+        }
         if !found {
             logger.debug(
                 "Last-Event-ID not in history; no replay",
@@ -195,9 +231,10 @@ public final class Hub: Sendable {
     }
 
     private func forget(subscriber id: UInt64) {
-        self.state.withLockedValue { state in
-            _ = state.subscriptions.removeValue(forKey: id)
+        let removed = self.state.withLockedValue { state in
+            state.subscriptions.removeValue(forKey: id)
         }
+        if let removed, configuration.publishesSubscriptionEvents { announce(removed, active: false) }
     }
 
     // MARK: inspection
@@ -205,6 +242,12 @@ public final class Hub: Sendable {
     /// Subscriptions active on this hub, for the subscriptions API.
     public var activeSubscriptions: [ActiveSubscription] {
         self.state.withLockedValue { Array($0.subscriptions.values) }
+    }
+
+    /// The active subscriptions and the newest event id, taken together: replaying from that
+    /// id after applying the list yields a consistent view (Mercure's subscriptions API contract).
+    public func subscriptionsSnapshot() -> (lastEventID: String?, subscriptions: [ActiveSubscription]) {
+        self.state.withLockedValue { ($0.history.lastID, Array($0.subscriptions.values)) }
     }
 
     /// Current counters.
@@ -241,6 +284,7 @@ public final class Hub: Sendable {
         }
         for index in schedule { scheduleDrain(index) }
         for waiter in waiters { waiter.resume() }
+        presence.finish()
     }
 
     /// Returns once `shutdown()` has been called.

@@ -13,6 +13,9 @@ public struct HubConfiguration: Sendable {
     public var maxQueuedBytes: Int = 4 * 1024 * 1024
     /// Events one subscriber may have queued before it is dropped as too slow.
     public var maxQueuedEvents: Int = 20_000
+    /// Publish a private update on `/.well-known/mercure/subscriptions/{topic}/{subscriber}`
+    /// when a subscription starts or ends (Mercure's presence mechanism).
+    public var publishesSubscriptionEvents = false
     /// Event loops that run fan-out; subscribers are spread over them, one shard per loop.
     public var eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
 

@@ -2,7 +2,7 @@
 //
 // A template is compiled into a small nondeterministic automaton whose states are numbered so that
 // every ε-edge goes to a higher-numbered state; only consuming edges (1 or 3 bytes) go backwards.
-// Matching is a dynamic programme computed from the end of the string towards its start:
+// Matching fills a dynamic-programming table from the end of the string towards its start:
 // `need[position][state]` is the smallest prefix budget with which the rest of the string can be
 // matched from `state` (∞ if it cannot). Budgets implement `{var:N}`: entering such a value sets
 // the budget to N and each character consumed spends one. This costs O(length × states) time, so
@@ -443,12 +443,14 @@ extension URITemplateProgram {
         let count = text.count
         let rowMask = keepAllRows ? Int.max : 3
         let infinity = Self.unreachable
-        var units = [UInt8](repeating: 0, count: count)
-        units.withUnsafeMutableBufferPointer { URITemplateUnit.classify(text, into: $0) }
-        var table = [Int32](repeating: infinity, count: (keepAllRows ? count + 1 : 4) * states)
-        return table.withUnsafeMutableBufferPointer { need in
-            units.withUnsafeBufferPointer { units in
-                edges.withUnsafeBufferPointer { edges in
+        // Temporary allocations live on the stack when small (the common case for topics).
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { unitStorage in
+            URITemplateUnit.classify(text, into: unitStorage)
+            let units = UnsafeBufferPointer(unitStorage)
+            let tableSize = (keepAllRows ? count + 1 : 4) * states
+            return withUnsafeTemporaryAllocation(of: Int32.self, capacity: tableSize) { need in
+                need.initialize(repeating: infinity)
+                return edges.withUnsafeBufferPointer { edges in
                     edgeStart.withUnsafeBufferPointer { edgeStart in
                         var deadRows = 0
                         var position = count

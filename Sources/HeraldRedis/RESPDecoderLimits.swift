@@ -11,7 +11,7 @@ public struct RESPDecoderLimits: Sendable, Hashable {
     /// Longest line (simple string, error, number, header) accepted, in bytes, excluding CR LF.
     public var maxLineLength: Int
 
-    /// Creates limits; every value must be positive.
+    /// Creates limits; depth and line length must be positive, the others non-negative.
     public init(
         maxDepth: Int = 32,
         maxBulkLength: Int = 64 * 1024 * 1024,

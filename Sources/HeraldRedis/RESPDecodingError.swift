@@ -42,5 +42,6 @@ public struct RESPDecodingError: Error, Sendable, Hashable, CustomStringConverti
         self.detail = detail
     }
 
+    /// A one-line account of the error, for logs.
     public var description: String { "RESP decoding error (\(kind)): \(detail)" }
 }

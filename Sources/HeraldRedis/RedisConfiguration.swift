@@ -80,5 +80,6 @@ public struct RedisConfigurationError: Error, Sendable, Hashable, CustomStringCo
         self.detail = detail
     }
 
+    /// A one-line account of the error, for logs.
     public var description: String { "Redis configuration error (\(kind)): \(detail)" }
 }

@@ -13,6 +13,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         String(message.prefix { $0 != " " })
     }
 
+    /// A one-line account of the error, for logs.
     public var description: String { "Redis error: \(message)" }
 }
 
@@ -40,6 +41,7 @@ public struct RedisConnectionError: Error, Sendable, Hashable, CustomStringConve
         self.detail = detail
     }
 
+    /// A one-line account of the error, for logs.
     public var description: String { "Redis connection error (\(kind)): \(detail)" }
 }
 

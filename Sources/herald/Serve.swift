@@ -1,4 +1,5 @@
 import ArgumentParser
+import HeraldChat
 import HeraldHTTP
 import HeraldHub
 import Hummingbird
@@ -34,6 +35,12 @@ struct Serve: AsyncParsableCommand {
     var retry: Int?
     @Option(help: "Allow subscribers without a token (env HERALD_ANONYMOUS, default true).")
     var anonymous: Bool?
+    @Option(help: "Serve the demo chat at / (env HERALD_CHAT, default true).")
+    var chat: Bool?
+    @Option(help: "Publish Mercure presence updates for subscriptions (env HERALD_SUBSCRIPTION_EVENTS, default true).")
+    var subscriptionEvents: Bool?
+    @Option(help: "File holding the server's own secret (env HERALD_SECRET_FILE, default ~/.local/state/herald/secret).")
+    var secretFile: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env HERALD_LOG_LEVEL, default info).")
     var logLevel: String?
 
@@ -45,6 +52,10 @@ struct Serve: AsyncParsableCommand {
         let router = Router(context: HeraldRequestContext.self)
         router.addHerald(hub, configuration: settings.http, logger: logger)
         router.get("/healthz") { _, _ in "ok\n" }
+        if let chat = settings.chat {
+            router.addHeraldChat(hub, configuration: chat, logger: logger)
+        }
+        for notice in settings.notices { say(notice) }
 
         let host = settings.host
         let app = Application(
@@ -80,6 +91,8 @@ struct ServeSettings {
     var hub = HubConfiguration()
     var http = HeraldHTTPConfiguration()
     var logLevel: Logger.Level
+    var chat: HeraldChatConfiguration?
+    var notices: [String] = []
 
     init(_ flags: Serve) throws {
         host = flags.host ?? Environment.string("HERALD_HOST") ?? "127.0.0.1"
@@ -110,6 +123,30 @@ struct ServeSettings {
         hub.heartbeatInterval = heartbeat == 0 ? nil : .seconds(Int64(heartbeat))
         hub.retryHint = try flags.retry ?? Environment.int("HERALD_RETRY")
         if let retry = hub.retryHint, retry < 0 { throw ConfigurationError("retry must be >= 0 ms") }
+
+        hub.publishesSubscriptionEvents =
+            try flags.subscriptionEvents ?? Environment.bool("HERALD_SUBSCRIPTION_EVENTS") ?? true
+        let secretPath = flags.secretFile ?? Environment.string("HERALD_SECRET_FILE") ?? ServerSecret.defaultPath()
+        let secret: String
+        if let stored = ServerSecret.load(path: secretPath) {
+            secret = stored
+        } else {
+            secret = ServerSecret.ephemeral()
+            notices.append("Could not use \(secretPath); chat sessions will not survive a restart.")
+        }
+        if http.subscriberKey == nil {
+            // Presence and the subscriptions API are private: the hub needs a key to verify the
+            // tokens the chat hands out, so it derives one from its own secret.
+            http.subscriberKey = HeraldKey(secret + ":subscriber")
+        }
+        if try flags.chat ?? Environment.bool("HERALD_CHAT") ?? true {
+            if let key = http.subscriberKey, key.algorithm == .hs256 {
+                chat = HeraldChatConfiguration(sessionSecret: secret + ":session", subscriberKey: key)
+                chat?.hubPath = http.path
+            } else {
+                notices.append("Chat demo disabled: it signs hub tokens, which needs an HS256 subscriber key.")
+            }
+        }
 
         let levelName = flags.logLevel ?? Environment.string("HERALD_LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {

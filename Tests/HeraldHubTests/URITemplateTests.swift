@@ -268,6 +268,19 @@ let matchingVectors: [URITemplateMatchCase] = [
     .init("{+x*}", "a/b,c", true),
     .init("{/x*}{?q*}", "/a/b?c=1&d=2", true),
     .init("{/x*}{?q*}", "/a/b?c=1/d", false),
+    // Literals around expressions, including overlaps and pct-encoding across the boundary
+    .init("a{x}b", "ab", true),
+    .init("a{x}b", "a%41b", true),
+    .init("a{x}b", "a%4b", false),
+    .init("{x}1", "%411", true),
+    .init("{x}1", "%41", false),
+    .init("ab{x}ba", "abba", true),
+    .init("ab{x}ba", "aba", false),
+    .init("ab{x}ba", "abxyba", true),
+    .init("{x}-{y}", "a-b-c", true),  // "-" is unreserved: x = "a-b"
+    .init("{x}/{y}", "a/b/c", false),
+    .init("{x}-{y}", "a-b", true),
+    .init("{x}.{y}", "a.b.c", true),
     // Literal-only templates
     .init("", "", true),
     .init("", "a", false),
@@ -360,6 +373,9 @@ let extractionVectors: [URITemplateExtractionCase] = [
     .init("X{#frag}", "X", [:]),
     .init("X{.ext}", "X.json", ["ext": "json"]),
     .init("{list}", "red,green,blue", ["list": "red,green,blue"]),
+    .init("a{x}b", "ab", ["x": ""]),
+    .init("a{x}b{y}c", "a1b2c", ["x": "1", "y": "2"]),
+    .init("{x}.{y}", "a.b.c", ["x": "a.b", "y": "c"]),
     .init("https://example.com/", "https://example.com/", [:]),
     .init("https://example.com/", "https://example.com/x", nil),
 ]

@@ -14,11 +14,11 @@ struct RedisServerProcess: Sendable {
     let pid: pid_t
     let extraArguments: [String]
 
-    /// The `redis-server` binary: `$REDIS_SERVER`, else the first one on `PATH` or in the
-    /// usual system folders.
+    /// The `redis-server` binary: `$REDIS_SERVER` when set (and then only that one, so the
+    /// missing-server path can be tried), else the first on `PATH` or in the usual folders.
     static let executablePath: String? = {
-        if let override = getenv("REDIS_SERVER").map({ String(cString: $0) }), access(override, X_OK) == 0 {
-            return override
+        if let override = getenv("REDIS_SERVER").map({ String(cString: $0) }), !override.isEmpty {
+            return access(override, X_OK) == 0 ? override : nil
         }
         let path = getenv("PATH").map { String(cString: $0) } ?? ""
         let folders = path.split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
