@@ -106,7 +106,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "HeraldRedisTests", dependencies: ["HeraldRedis"], swiftSettings: strict),
+        .testTarget(
+            name: "HeraldRedisTests",
+            dependencies: [
+                "HeraldRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "HeraldHTTPTests",
             dependencies: [
