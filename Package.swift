@@ -117,15 +117,39 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "HeraldTestSupport",
+            dependencies: [
+                "HeraldHTTP",
+                "ServerSentEvents",
+                "HeraldClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/HeraldTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "HeraldHTTPTests",
             dependencies: [
                 "HeraldHTTP",
                 "HeraldClient",
+                "HeraldTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "HeraldChatTests",
+            dependencies: [
+                "HeraldChat",
+                "HeraldClient",
+                "HeraldTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -1,3 +1,4 @@
+import HeraldTestSupport
 import HTTPTypes
 import HeraldClient
 import HeraldHTTP

@@ -1,3 +1,4 @@
+import HeraldTestSupport
 import HeraldClient
 import HeraldHTTP
 import HeraldHub

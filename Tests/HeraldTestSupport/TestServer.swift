@@ -6,19 +6,20 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
-import Testing
 
 /// A real Herald server on a free loopback port, run for the duration of `body`.
-struct TestServer {
-    let hub: Hub
-    let port: Int
-    var baseURL: String { "http://127.0.0.1:\(port)" }
+public struct TestServer: Sendable {
+    public let hub: Hub
+    public let port: Int
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    func client() throws -> HeraldClient { try HeraldClient(baseURL: baseURL) }
+    public func client() throws -> HeraldClient { try HeraldClient(baseURL: baseURL) }
 
-    static func run(
+    /// Runs a server (hub routes, plus whatever `mount` adds) for the duration of `body`.
+    public static func run(
         hub hubConfiguration: HubConfiguration = HubConfiguration(),
         http httpConfiguration: HeraldHTTPConfiguration = HeraldHTTPConfiguration(),
+        mount: (Router<HeraldRequestContext>, Hub) -> Void = { _, _ in },
         _ body: (TestServer) async throws -> Void
     ) async throws {
         var logger = Logger(label: "herald.test")
@@ -26,6 +27,7 @@ struct TestServer {
         let hub = Hub(configuration: hubConfiguration, logger: logger)
         let router = Router(context: HeraldRequestContext.self)
         router.addHerald(hub, configuration: httpConfiguration, logger: logger)
+        mount(router, hub)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             router: router,
@@ -50,10 +52,10 @@ struct TestServer {
     }
 }
 
-enum TestServerError: Error { case didNotStart }
+public enum TestServerError: Error { case didNotStart }
 
 /// Sends a raw POST and returns (status, body text).
-func post(
+public func post(
     _ server: TestServer,
     body: String,
     contentType: String? = "application/x-www-form-urlencoded",
@@ -74,7 +76,7 @@ func post(
 }
 
 /// Sends a GET and returns (status, headers, body text) for a response that ends (errors).
-func get(_ server: TestServer, _ pathAndQuery: String, headers extra: [(String, String)] = []) async throws -> (Int, String) {
+public func get(_ server: TestServer, _ pathAndQuery: String, headers extra: [(String, String)] = []) async throws -> (Int, String) {
     let http = try HTTPStreamingClient(baseURL: server.baseURL)
     var headers = HTTPHeaders()
     for (name, value) in extra { headers.add(name: name, value: value) }
