@@ -38,7 +38,7 @@ extension HeraldEndpoint {
         let claims = try await authorizeSubscriber(request, query: query, selectors: selectors)
         let privateSelectors = claims.map { ($0.mercure?.subscribe ?? []).compactMap { try? TopicSelector($0) } }
         do {
-            let subscription = try hub.subscribe(
+            let subscription = try await hub.subscribe(
                 SubscribeRequest(
                     selectors: selectors,
                     privateSelectors: privateSelectors,

@@ -8,9 +8,23 @@ public protocol Broker: Sendable {
     func attach(deliver: @escaping @Sendable (Update) -> Void)
     /// Stores and distributes `update`; assigns an id when it has none, and returns the id.
     func publish(_ update: Update) async throws -> String
-    /// Updates stored after `id` (exclusive), oldest first, at most `limit`; nil when the
-    /// broker keeps no history of its own or does not know `id`.
-    func updates(after id: String, limit: Int) async throws -> [Update]?
+    /// The broker's own history after `id` (exclusive; `earliest` for all of it), oldest first,
+    /// at most `limit` updates; nil when the broker keeps no history or does not know `id`.
+    func updates(after id: String, limit: Int) async throws -> BrokerHistory?
     /// Background work (connections, resubscription) until the task is cancelled.
     func run() async throws
+}
+
+/// A slice of a broker's durable history, for replaying to a reconnecting subscriber.
+public struct BrokerHistory: Sendable {
+    /// The position of the update the slice starts after; nil when it starts at the beginning.
+    public var after: UpdatePosition?
+    /// The updates, oldest first, each with its `position`.
+    public var updates: [Update]
+
+    /// Creates a slice.
+    public init(after: UpdatePosition?, updates: [Update]) {
+        self.after = after
+        self.updates = updates
+    }
 }

@@ -12,6 +12,9 @@ struct History {
         self.ring = CircularBuffer(initialCapacity: min(self.capacity, 1024) + 1)
     }
 
+    /// Whether `id` is retained.
+    func contains(_ id: String) -> Bool { positions[id] != nil }
+
     /// The id of the newest retained update.
     var lastID: String? { ring.last?.update.id }
 

@@ -111,18 +111,26 @@ public final class Hub: Sendable {
         return try await broker.publish(update)
     }
 
-    /// Takes one update from the broker: records it and hands it to every shard.
-    func dispatch(_ update: Update) {
+    /// An update with its encoded bytes; nil (and logged) when it cannot be written as SSE.
+    static func stored(_ update: Update, sequence: UInt64) -> StoredUpdate? {
         var buffer = ByteBuffer()
         do {
             try ServerSentEvent(data: update.data, event: update.type, id: update.id, retry: update.retry)
                 .encode(into: &buffer)
         } catch {
-            logger.error("dropping an update that cannot be encoded", metadata: ["reason": "\(error)"])
+            return nil
+        }
+        return StoredUpdate(sequence: sequence, update: update, encoded: buffer)
+    }
+
+    /// Takes one update from the broker: records it and hands it to every shard.
+    func dispatch(_ update: Update) {
+        guard let encoded = Self.stored(update, sequence: 0)?.encoded else {
+            logger.error("dropping an update that cannot be encoded as SSE", metadata: ["id": "\(update.id ?? "-")"])
             return
         }
         let toSchedule = self.state.withLockedValue { state -> [Int] in
-            let stored = StoredUpdate(sequence: state.nextSequence, update: update, encoded: buffer)
+            let stored = StoredUpdate(sequence: state.nextSequence, update: update, encoded: encoded)
             state.nextSequence += 1
             state.dispatched += 1
             state.history.append(stored)
@@ -161,13 +169,26 @@ public final class Hub: Sendable {
     // MARK: subscribing
 
     /// Starts a subscription: replays what `request.lastEventID` missed, then follows live.
-    public func subscribe(_ request: SubscribeRequest) throws(HubError) -> Subscription {
+    /// An id this hub does not hold (a reconnect to a node that started later) is looked up
+    /// in the broker's own history, when it keeps one.
+    public func subscribe(_ request: SubscribeRequest) async throws(HubError) -> Subscription {
+        var durable: BrokerHistory?
+        if let lastEventID = request.lastEventID,
+            lastEventID == Update.earliestID || !self.state.withLockedValue({ $0.history.contains(lastEventID) })
+        {
+            do {
+                durable = try await broker.updates(after: lastEventID, limit: max(configuration.historySize, 1))
+            } catch {
+                logger.warning("broker history unavailable for replay", metadata: ["error": "\(error)"])
+            }
+        }
         let queue = SubscriptionQueue(
             maxBytes: configuration.maxQueuedBytes,
             maxEvents: configuration.maxQueuedEvents,
             shutdownNotice: shutdownNotice
         )
         let subscriptionID = InMemoryBroker.newID()
+        let durableStored = durable?.updates.compactMap { Self.stored($0, sequence: 0) }
         let result = self.state.withLockedValue { state -> (UInt64, Int, String?, Bool, Bool)? in
             if state.isShutDown { return nil }
             let id = state.nextSubscriberID
@@ -176,7 +197,23 @@ public final class Hub: Sendable {
             state.nextShard = (state.nextShard + 1) % shards.count
             var replay: [StoredUpdate] = []
             var found = true
-            if let lastEventID = request.lastEventID {
+            var skipUpTo: UpdatePosition?
+            if let durable, let durableStored {
+                // Broker history older than what this hub holds, then this hub's history after
+                // the anchor; live updates up to the replayed range are skipped.
+                let ring = Array(state.history.ring)
+                let firstLocal = ring.first?.update.position
+                let prefix = durableStored.filter { stored in
+                    guard let firstLocal else { return true }
+                    return stored.update.position.map { $0 < firstLocal } ?? false
+                }
+                let anchor = durable.after
+                replay = prefix + ring.filter { stored in
+                    guard let anchor, let position = stored.update.position else { return true }
+                    return position > anchor
+                }
+                skipUpTo = [anchor, prefix.last?.update.position].compactMap { $0 }.max()
+            } else if let lastEventID = request.lastEventID {
                 if let missed = state.history.updates(after: lastEventID) {
                     replay = missed
                 } else {
@@ -189,6 +226,7 @@ public final class Hub: Sendable {
                 privateSelectors: request.privateSelectors,
                 sink: queue
             )
+            subscriber.skipUpTo = skipUpTo
             state.subscriptions[id] = ActiveSubscription(
                 id: subscriptionID,
                 topics: request.selectors.map(\.rawValue),

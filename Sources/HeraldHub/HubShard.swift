@@ -69,6 +69,10 @@ final class HubShard: @unchecked Sendable {
 
     private func send(_ stored: StoredUpdate, to subscriber: HubSubscriber) {
         subscriber.lastSequence = stored.sequence
+        if let skip = subscriber.skipUpTo {
+            if let position = stored.update.position, position <= skip { return }
+            subscriber.skipUpTo = nil  // past the replayed range: nothing more to skip
+        }
         write(stored.encoded, to: subscriber)
     }
 

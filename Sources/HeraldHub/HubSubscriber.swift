@@ -10,6 +10,9 @@ final class HubSubscriber: @unchecked Sendable {
     /// Sequence of the last update handed to this subscriber, so that an update matching
     /// several of its selectors is delivered once.
     var lastSequence: UInt64 = .max
+    /// Live updates at or before this broker position were already replayed from the broker's
+    /// history; they are skipped so the join has no duplicate.
+    var skipUpTo: UpdatePosition?
     /// Whether anything was written since the last heartbeat tick.
     var activeSinceHeartbeat = false
     /// Whether this subscriber got bytes in the batch being processed (needs a flush).

@@ -27,7 +27,7 @@ public final class InMemoryBroker: Broker {
         return id
     }
 
-    public func updates(after id: String, limit: Int) async throws -> [Update]? { nil }
+    public func updates(after id: String, limit: Int) async throws -> BrokerHistory? { nil }
 
     public func run() async throws {
         // Nothing runs in the background; wait until cancelled.

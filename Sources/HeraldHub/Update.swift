@@ -14,6 +14,9 @@ public struct Update: Sendable, Hashable {
     public var retry: Int?
     /// Private updates reach only subscribers whose authorization covers one of the topics.
     public var isPrivate: Bool
+    /// The update's place in the broker's total order, when the broker has one (the Redis
+    /// stream id); lets a replay from the broker's history join live delivery without duplicates.
+    public var position: UpdatePosition?
 
     /// Creates an update; `validated()` checks it before it is published.
     public init(
@@ -65,4 +68,31 @@ extension Update {
         }
         if let retry, retry < 0 { throw InvalidUpdateError("retry must be a non-negative integer") }
     }
+}
+
+/// A position in a broker's total order of updates, such as a Redis stream id `ms-seq`.
+public struct UpdatePosition: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The major part (milliseconds for Redis).
+    public var major: UInt64
+    /// The minor part (sequence within the millisecond for Redis).
+    public var minor: UInt64
+
+    /// Creates a position.
+    public init(major: UInt64, minor: UInt64) {
+        self.major = major
+        self.minor = minor
+    }
+
+    /// Parses `major-minor` (a Redis stream id); nil for anything else.
+    public init?(_ text: some StringProtocol) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let major = UInt64(parts[0]), let minor = UInt64(parts[1]) else { return nil }
+        self.init(major: major, minor: minor)
+    }
+
+    public static func < (lhs: UpdatePosition, rhs: UpdatePosition) -> Bool {
+        (lhs.major, lhs.minor) < (rhs.major, rhs.minor)
+    }
+
+    public var description: String { "\(major)-\(minor)" }
 }

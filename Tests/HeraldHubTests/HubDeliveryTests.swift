@@ -7,7 +7,7 @@ import Testing
     @Test func publishReachesSubscriberWithIDAndData() async throws {
         let hub = Hub()
         defer { hub.shutdown() }
-        let subscription = try hub.subscribe(SubscribeRequest(selectors: selectors("news")))
+        let subscription = try await hub.subscribe(SubscribeRequest(selectors: selectors("news")))
         let (recorder, _) = record(subscription)
         let id = try await hub.publish(Update(topics: ["news"], data: "{\"hello\":\"world\"}"))
         #expect(id.hasPrefix("urn:uuid:"))
@@ -18,7 +18,7 @@ import Testing
     @Test func eventTypeRetryAndMultilineDataSurviveTheWire() async throws {
         let hub = Hub()
         defer { hub.shutdown() }
-        let (recorder, _) = record(try hub.subscribe(SubscribeRequest(selectors: selectors("t"))))
+        let (recorder, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("t"))))
         try await hub.publish(Update(topics: ["t"], data: "a\nb\r\nc", id: "e1", type: "ping", retry: 2500))
         await recorder.waitForEvents(1)
         #expect(recorder.events == [ServerSentEvent(data: "a\nb\nc", event: "ping", id: "e1")])
@@ -28,7 +28,7 @@ import Testing
     @Test func otherTopicsAreNotDelivered() async throws {
         let hub = Hub()
         defer { hub.shutdown() }
-        let (recorder, _) = record(try hub.subscribe(SubscribeRequest(selectors: selectors("a"))))
+        let (recorder, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("a"))))
         try await hub.publish(Update(topics: ["b"], data: "not for a"))
         try await hub.publish(Update(topics: ["a"], data: "for a"))
         await recorder.waitForEvents(1)
@@ -39,8 +39,8 @@ import Testing
     @Test func templateAndWildcardSelectorsMatch() async throws {
         let hub = Hub()
         defer { hub.shutdown() }
-        let (books, _) = record(try hub.subscribe(SubscribeRequest(selectors: selectors("https://ex.com/books/{id}"))))
-        let (all, _) = record(try hub.subscribe(SubscribeRequest(selectors: selectors("*"))))
+        let (books, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("https://ex.com/books/{id}"))))
+        let (all, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("*"))))
         try await hub.publish(Update(topics: ["https://ex.com/authors/1"], data: "author"))
         try await hub.publish(Update(topics: ["https://ex.com/books/7"], data: "book"))
         await books.waitForEvents(1)
@@ -53,7 +53,7 @@ import Testing
         let hub = Hub()
         defer { hub.shutdown() }
         let (recorder, _) = record(
-            try hub.subscribe(SubscribeRequest(selectors: selectors("a", "b", "*", "{x}")))
+            try await hub.subscribe(SubscribeRequest(selectors: selectors("a", "b", "*", "{x}")))
         )
         try await hub.publish(Update(topics: ["a", "b"], data: "once"))
         try await hub.publish(Update(topics: ["c"], data: "marker"))
@@ -65,14 +65,14 @@ import Testing
     @Test func privateUpdatesNeedAMatchingClaim() async throws {
         let hub = Hub()
         defer { hub.shutdown() }
-        let (anonymous, _) = record(try hub.subscribe(SubscribeRequest(selectors: selectors("*"))))
+        let (anonymous, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("*"))))
         let (authorized, _) = record(
-            try hub.subscribe(
+            try await hub.subscribe(
                 SubscribeRequest(selectors: selectors("*"), privateSelectors: selectors("https://ex.com/users/{id}"))
             )
         )
         let (otherClaim, _) = record(
-            try hub.subscribe(SubscribeRequest(selectors: selectors("*"), privateSelectors: selectors("other")))
+            try await hub.subscribe(SubscribeRequest(selectors: selectors("*"), privateSelectors: selectors("other")))
         )
         try await hub.publish(Update(topics: ["https://ex.com/users/1"], data: "secret", isPrivate: true))
         try await hub.publish(Update(topics: ["public"], data: "public"))
@@ -105,7 +105,7 @@ import Testing
     @Test func dataCannotInjectFields() async throws {
         let hub = Hub()
         defer { hub.shutdown() }
-        let (recorder, _) = record(try hub.subscribe(SubscribeRequest(selectors: selectors("t"))))
+        let (recorder, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("t"))))
         try await hub.publish(Update(topics: ["t"], data: "x\nid: forged\nevent: evil\n\ndata: second", id: "real"))
         await recorder.waitForEvents(1)
         try await Task.sleep(for: .milliseconds(50))

@@ -9,7 +9,7 @@ import Testing
         configuration.heartbeatInterval = .milliseconds(50)
         let hub = Hub(configuration: configuration)
         defer { hub.shutdown() }
-        let (recorder, _) = record(try hub.subscribe(SubscribeRequest(selectors: selectors("quiet"))))
+        let (recorder, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("quiet"))))
         await recorder.waitForElements(2, timeout: .seconds(5))
         #expect(recorder.comments.count >= 2)
         #expect(recorder.events.isEmpty)
@@ -20,21 +20,21 @@ import Testing
         configuration.retryHint = 1234
         let hub = Hub(configuration: configuration)
         defer { hub.shutdown() }
-        let (recorder, _) = record(try hub.subscribe(SubscribeRequest(selectors: selectors("t"))))
+        let (recorder, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("t"))))
         await recorder.waitForElements(1)
         #expect(recorder.elements.first == .retry(1234))
     }
 
     @Test func shutdownClosesStreamsWithAFinalCommentAndRefusesNewWork() async throws {
         let hub = Hub()
-        let (recorder, task) = record(try hub.subscribe(SubscribeRequest(selectors: selectors("t"))))
+        let (recorder, task) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("t"))))
         try await hub.publish(Update(topics: ["t"], data: "before"))
         await recorder.waitForEvents(1)
         hub.shutdown()
         let reason = await task.value
         #expect(reason == .shutdown)
         #expect(recorder.comments.contains { $0.contains("shutting down") })
-        #expect(throws: HubError.shuttingDown) { try hub.subscribe(SubscribeRequest(selectors: selectors("t"))) }
+        await #expect(throws: HubError.shuttingDown) { try await hub.subscribe(SubscribeRequest(selectors: selectors("t"))) }
         await #expect(throws: HubError.shuttingDown) { try await hub.publish(Update(topics: ["t"], data: "after")) }
         #expect(hub.statistics.subscribers == 0)
     }
@@ -42,7 +42,7 @@ import Testing
     @Test func cancelEndsTheStreamAndUnregisters() async throws {
         let hub = Hub()
         defer { hub.shutdown() }
-        let subscription = try hub.subscribe(SubscribeRequest(selectors: selectors("t")))
+        let subscription = try await hub.subscribe(SubscribeRequest(selectors: selectors("t")))
         let (_, task) = record(subscription)
         #expect(hub.statistics.subscribers == 1)
         subscription.cancel()
@@ -54,7 +54,7 @@ import Testing
     @Test func activeSubscriptionsListTopicsAndPayload() async throws {
         let hub = Hub()
         defer { hub.shutdown() }
-        let subscription = try hub.subscribe(
+        let subscription = try await hub.subscribe(
             SubscribeRequest(selectors: selectors("a", "b/{x}"), payload: "{\"name\":\"ann\"}")
         )
         let listed = hub.activeSubscriptions

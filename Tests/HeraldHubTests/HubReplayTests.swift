@@ -9,7 +9,7 @@ import Testing
         defer { hub.shutdown() }
         var ids: [String] = []
         for index in 1...5 { ids.append(try await hub.publish(Update(topics: ["t"], data: "\(index)"))) }
-        let subscription = try hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: ids[1]))
+        let subscription = try await hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: ids[1]))
         #expect(subscription.replayFound)
         #expect(subscription.lastEventID == ids[4])
         let (recorder, _) = record(subscription)
@@ -24,7 +24,7 @@ import Testing
         defer { hub.shutdown() }
         for index in 1...3 { try await hub.publish(Update(topics: ["t"], data: "\(index)")) }
         try await hub.publish(Update(topics: ["other"], data: "skip"))
-        let (recorder, _) = record(try hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: "earliest")))
+        let (recorder, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: "earliest")))
         await recorder.waitForEvents(3)
         #expect(recorder.events.map(\.data) == ["1", "2", "3"])
     }
@@ -37,11 +37,11 @@ import Testing
         var ids: [String] = []
         for index in 1...5 { ids.append(try await hub.publish(Update(topics: ["t"], data: "\(index)"))) }
         #expect(hub.statistics.historyCount == 3)
-        let (recorder, _) = record(try hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: "earliest")))
+        let (recorder, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: "earliest")))
         await recorder.waitForEvents(3)
         #expect(recorder.events.map(\.data) == ["3", "4", "5"])
         // An evicted id is not in history any more: nothing is replayed.
-        let evicted = try hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: ids[0]))
+        let evicted = try await hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: ids[0]))
         #expect(!evicted.replayFound)
         evicted.cancel()
     }
@@ -50,7 +50,7 @@ import Testing
         let hub = Hub()
         defer { hub.shutdown() }
         try await hub.publish(Update(topics: ["t"], data: "old"))
-        let subscription = try hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: "nope"))
+        let subscription = try await hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: "nope"))
         #expect(!subscription.replayFound)
         let (recorder, _) = record(subscription)
         try await hub.publish(Update(topics: ["t"], data: "new"))
@@ -78,7 +78,7 @@ import Testing
             // Join from a recent point (while publishing continues).
             let last = hub.lastEventID
             let start = last.map { Int($0.dropFirst())! + 1 } ?? 0
-            let subscription = try hub.subscribe(
+            let subscription = try await hub.subscribe(
                 SubscribeRequest(selectors: selectors("race"), lastEventID: last ?? nil)
             )
             let (recorder, _) = record(subscription)

@@ -13,11 +13,11 @@ import Testing
         let hub = Hub(configuration: configuration)
         defer { hub.shutdown() }
 
-        let stalled = try hub.subscribe(SubscribeRequest(selectors: selectors("firehose")))
+        let stalled = try await hub.subscribe(SubscribeRequest(selectors: selectors("firehose")))
         let stalledTask = Task { () -> StreamCloseReason? in
             try? await stalled.stream { _ in try await Task.sleep(for: .seconds(3600)) }
         }
-        let (healthy, _) = record(try hub.subscribe(SubscribeRequest(selectors: selectors("firehose"))))
+        let (healthy, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("firehose"))))
 
         let payload = String(repeating: "x", count: 1024)
         let count = 1000  // ~1 MiB in all, 16x the stalled subscriber's bound
@@ -40,7 +40,7 @@ import Testing
         configuration.maxQueuedEvents = 10
         let hub = Hub(configuration: configuration)
         defer { hub.shutdown() }
-        let stalled = try hub.subscribe(SubscribeRequest(selectors: selectors("t")))
+        let stalled = try await hub.subscribe(SubscribeRequest(selectors: selectors("t")))
         let task = Task { () -> StreamCloseReason? in
             try? await stalled.stream { _ in try await Task.sleep(for: .seconds(3600)) }
         }
@@ -56,7 +56,7 @@ import Testing
         let hub = Hub(configuration: configuration)
         defer { hub.shutdown() }
         for index in 0..<500 { try await hub.publish(Update(topics: ["t"], data: "\(index)")) }
-        let (recorder, _) = record(try hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: "earliest")))
+        let (recorder, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: "earliest")))
         await recorder.waitForEvents(500)
         #expect(recorder.events.map(\.data) == (0..<500).map(String.init))
     }
