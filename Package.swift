@@ -110,6 +110,8 @@ let package = Package(
             name: "HeraldRedisTests",
             dependencies: [
                 "HeraldRedis",
+                "HeraldHub",
+                "ServerSentEvents",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import HeraldChat
 import HeraldHTTP
 import HeraldHub
+import HeraldRedis
 import Hummingbird
 import Logging
 import NIOCore
@@ -35,6 +36,8 @@ struct Serve: AsyncParsableCommand {
     var retry: Int?
     @Option(help: "Allow subscribers without a token (env HERALD_ANONYMOUS, default true).")
     var anonymous: Bool?
+    @Option(help: "Run distributed: redis://[user:password@]host[:port][/db] (env HERALD_REDIS_URL; default in-memory).")
+    var redis: String?
     @Option(help: "Serve the demo chat at / (env HERALD_CHAT, default true).")
     var chat: Bool?
     @Option(help: "Publish Mercure presence updates for subscriptions (env HERALD_SUBSCRIPTION_EVENTS, default true).")
@@ -48,7 +51,14 @@ struct Serve: AsyncParsableCommand {
         let settings = try ServeSettings(self)
         var logger = Logger(label: "herald")
         logger.logLevel = settings.logLevel
-        let hub = Hub(configuration: settings.hub, logger: logger)
+        let broker: any Broker
+        if let redis = settings.redis {
+            broker = RedisBroker(configuration: redis, logger: logger)
+            say("Distributed mode: updates go through Redis at \(redis.redis.host):\(redis.redis.port).")
+        } else {
+            broker = InMemoryBroker()
+        }
+        let hub = Hub(configuration: settings.hub, broker: broker, logger: logger)
         let router = Router(context: HeraldRequestContext.self)
         router.addHerald(hub, configuration: settings.http, logger: logger)
         router.get("/healthz") { _, _ in "ok\n" }
@@ -92,6 +102,7 @@ struct ServeSettings {
     var http = HeraldHTTPConfiguration()
     var logLevel: Logger.Level
     var chat: HeraldChatConfiguration?
+    var redis: RedisBrokerConfiguration?
     var notices: [String] = []
 
     init(_ flags: Serve) throws {
@@ -145,6 +156,16 @@ struct ServeSettings {
                 chat?.hubPath = http.path
             } else {
                 notices.append("Chat demo disabled: it signs hub tokens, which needs an HS256 subscriber key.")
+            }
+        }
+
+        if let url = flags.redis ?? Environment.string("HERALD_REDIS_URL") {
+            do {
+                var redis = try RedisBrokerConfiguration(url: url)
+                redis.historySize = max(hub.historySize, 1)
+                self.redis = redis
+            } catch {
+                throw ConfigurationError("bad Redis URL: \(error)")
             }
         }
 

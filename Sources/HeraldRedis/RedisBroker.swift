@@ -1,0 +1,248 @@
+import HeraldHub
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A broker that makes many Herald nodes act as one hub. Each publish runs one Lua script that
+/// appends the update to a capped Redis stream (its id becomes the update's position, and its id
+/// when the publisher gave none) and publishes it on one shared channel, atomically, so every
+/// node sees updates in stream order. Nodes deliver what arrives on the channel; after a lost
+/// connection they catch up from the stream, skipping what they already delivered.
+public final class RedisBroker: Broker {
+    /// The broker's configuration.
+    public let configuration: RedisBrokerConfiguration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let deliver = NIOLockedValueBox<(@Sendable (Update) -> Void)?>(nil)
+    private let connection = NIOLockedValueBox<RedisConnection?>(nil)
+    private let progress = NIOLockedValueBox(Progress())
+
+    private struct Progress {
+        /// Position of the newest update delivered to the hub.
+        var lastDelivered: UpdatePosition?
+        /// The stream's tail when the first subscription was confirmed: catch-up starts there.
+        var baseline: UpdatePosition?
+        var everConnected = false
+        var isConnected = false
+        var caughtUp = 0
+    }
+
+    /// Appends to the stream and publishes in one atomic step; returns the stream id.
+    static let publishScript = """
+        local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'u', ARGV[2])
+        redis.call('PUBLISH', KEYS[2], id .. '\\n' .. ARGV[2])
+        return id
+        """
+
+    /// Creates a broker; it connects when the hub runs it (and on first publish).
+    public init(
+        configuration: RedisBrokerConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "herald.redis.broker")
+    ) {
+        self.configuration = configuration
+        self.group = eventLoopGroup
+        self.logger = logger
+    }
+
+    public func attach(deliver: @escaping @Sendable (Update) -> Void) {
+        self.deliver.withLockedValue { $0 = deliver }
+    }
+
+    /// Whether the pub/sub connection is up (live updates are flowing).
+    public var isConnected: Bool { progress.withLockedValue { $0.isConnected } }
+
+    /// Updates delivered from the stream after reconnects (missed on pub/sub), since start.
+    public var caughtUpCount: Int { progress.withLockedValue { $0.caughtUp } }
+
+    // MARK: publishing and history
+
+    public func publish(_ update: Update) async throws -> String {
+        let payload: String
+        do {
+            payload = try RedisUpdateCodec.encode(update)
+        } catch {
+            throw HubError.invalidUpdate("update cannot be encoded")
+        }
+        let reply = try await command([
+            "EVAL", Self.publishScript, "2", configuration.streamKey, configuration.channel,
+            String(configuration.historySize), payload,
+        ])
+        guard let streamID = reply.string else { throw HubError.brokerUnavailable("unexpected reply from Redis") }
+        return update.id ?? streamID
+    }
+
+    public func updates(after id: String, limit: Int) async throws -> BrokerHistory? {
+        let key = configuration.streamKey
+        if id == Update.earliestID {
+            let entries = try await command(["XRANGE", key, "-", "+", "COUNT", String(limit)])
+            return BrokerHistory(after: nil, updates: (entries.array ?? []).compactMap(RedisUpdateCodec.decode(entry:)))
+        }
+        guard let anchor = try await position(of: id) else { return nil }
+        let entries = try await command(["XRANGE", key, "(" + anchor.description, "+", "COUNT", String(limit)])
+        return BrokerHistory(after: anchor, updates: (entries.array ?? []).compactMap(RedisUpdateCodec.decode(entry:)))
+    }
+
+    /// The stream position of event `id`: a stream id still in the stream, or a publisher's id
+    /// found by scanning the stream from its newest end; nil when not retained.
+    private func position(of id: String) async throws -> UpdatePosition? {
+        let key = configuration.streamKey
+        if let position = UpdatePosition(id) {
+            let found = try await command(["XRANGE", key, position.description, position.description, "COUNT", "1"])
+            if let entry = found.array?.first, let update = RedisUpdateCodec.decode(entry: entry), update.id == id {
+                return position
+            }
+        }
+        var end = "+"
+        var scanned = 0
+        while scanned < configuration.historySize * 2 {
+            let page = try await command(["XREVRANGE", key, end, "-", "COUNT", "500"])
+            guard let entries = page.array, !entries.isEmpty else { return nil }
+            for entry in entries {
+                if let update = RedisUpdateCodec.decode(entry: entry), update.id == id { return update.position }
+            }
+            scanned += entries.count
+            guard let oldest = entries.last.flatMap(RedisUpdateCodec.decode(entry:))?.position, oldest.major + oldest.minor > 0
+            else { return nil }
+            end = "(" + oldest.description
+        }
+        return nil
+    }
+
+    /// Sends one command on the shared command connection, connecting first when needed.
+    /// Connection trouble becomes `HubError.brokerUnavailable` (HTTP 503).
+    private func command(_ arguments: [String]) async throws -> RESPValue {
+        let connection: RedisConnection
+        if let existing = self.connection.withLockedValue({ $0 }), existing.isActive {
+            connection = existing
+        } else {
+            var redis = configuration.redis
+            redis.commandTimeout = configuration.commandTimeout
+            redis.connectTimeout = min(redis.connectTimeout, configuration.commandTimeout)
+            do {
+                connection = try await RedisConnection.connect(configuration: redis, eventLoopGroup: group, logger: logger)
+            } catch {
+                throw HubError.brokerUnavailable("cannot reach Redis at \(configuration.redis.host):\(configuration.redis.port)")
+            }
+            let replaced = self.connection.withLockedValue { current in
+                defer { current = connection }
+                return current
+            }
+            if let replaced { await replaced.close() }
+        }
+        do {
+            return try await connection.send(arguments)
+        } catch let error as RedisError {
+            throw HubError.brokerUnavailable("Redis refused: \(error.message)")
+        } catch {
+            self.connection.withLockedValue { if $0 === connection { $0 = nil } }
+            await connection.close()
+            throw HubError.brokerUnavailable("lost the connection to Redis")
+        }
+    }
+
+    // MARK: live delivery
+
+    /// Keeps the pub/sub subscription up and feeds the hub until cancelled.
+    public func run() async throws {
+        let subscriber = RedisSubscriber(
+            configuration: configuration.redis,
+            options: configuration.subscriberOptions,
+            eventLoopGroup: group,
+            logger: logger
+        )
+        try await subscriber.subscribe([configuration.channel])
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await subscriber.run() }
+            tasks.addTask {
+                for await event in subscriber.events {
+                    await self.handle(event)
+                }
+            }
+            await withTaskCancellationHandler {
+                await tasks.next()
+            } onCancel: {
+                Task { await subscriber.close() }
+            }
+            await subscriber.close()
+            tasks.cancelAll()
+        }
+        let connection = self.connection.withLockedValue { current in
+            defer { current = nil }
+            return current
+        }
+        await connection?.close()
+    }
+
+    private func handle(_ event: RedisSubscriberEvent) async {
+        switch event {
+        case .message(let message):
+            guard let update = RedisUpdateCodec.decode(message: message.payload) else {
+                logger.error("ignoring a malformed message on \(message.channel)")
+                return
+            }
+            deliverIfNew(update)
+        case .connected:
+            let first = progress.withLockedValue { progress in
+                defer {
+                    progress.everConnected = true
+                    progress.isConnected = true
+                }
+                return !progress.everConnected
+            }
+            if first {
+                await recordBaseline()
+            } else {
+                logger.info("Redis connection back; catching up from the stream")
+                await catchUp()
+            }
+        case .disconnected:
+            progress.withLockedValue { $0.isConnected = false }
+            logger.warning("Redis pub/sub connection lost; reconnecting")
+        }
+    }
+
+    @discardableResult
+    private func deliverIfNew(_ update: Update) -> Bool {
+        let isNew = progress.withLockedValue { progress -> Bool in
+            guard let position = update.position else { return true }
+            if let last = progress.lastDelivered, position <= last { return false }
+            progress.lastDelivered = position
+            return true
+        }
+        if isNew { deliver.withLockedValue { $0 }?(update) }
+        return isNew
+    }
+
+    /// Notes the stream's tail when first connected: a later catch-up starts there at the earliest.
+    private func recordBaseline() async {
+        guard let tail = try? await command(["XREVRANGE", configuration.streamKey, "+", "-", "COUNT", "1"]),
+            let entry = tail.array?.first, let update = RedisUpdateCodec.decode(entry: entry)
+        else { return }
+        progress.withLockedValue { $0.baseline = update.position }
+    }
+
+    /// Delivers what was published while the pub/sub connection was down, from the stream.
+    private func catchUp() async {
+        var start = progress.withLockedValue { progress in
+            [progress.lastDelivered, progress.baseline].compactMap { $0 }.max()
+        }
+        var caughtUp = 0
+        while true {
+            let from = start.map { "(" + $0.description } ?? "-"
+            guard let page = try? await command(["XRANGE", configuration.streamKey, from, "+", "COUNT", "500"]),
+                let entries = page.array, !entries.isEmpty
+            else { break }
+            for entry in entries {
+                guard let update = RedisUpdateCodec.decode(entry: entry) else { continue }
+                if deliverIfNew(update) { caughtUp += 1 }
+                start = update.position
+            }
+        }
+        if caughtUp > 0 {
+            progress.withLockedValue { $0.caughtUp += caughtUp }
+            logger.info("caught up \(caughtUp) updates from the Redis stream")
+        }
+    }
+}

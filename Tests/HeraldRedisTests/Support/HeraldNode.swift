@@ -1,0 +1,78 @@
+import HeraldHub
+import HeraldRedis
+import NIOConcurrencyHelpers
+import NIOCore
+import ServerSentEvents
+
+/// One Herald node (hub + Redis broker) running inside the test process.
+struct HeraldNode: Sendable {
+    let hub: Hub
+    let broker: RedisBroker
+    let task: Task<Void, any Error>
+
+    static func start(
+        _ redis: RedisConfiguration,
+        historySize: Int = 10_000,
+        reconnectDelay: Duration = .milliseconds(20)
+    ) async throws -> HeraldNode {
+        var configuration = RedisBrokerConfiguration(redis: redis)
+        configuration.subscriberOptions = RedisSubscriberOptions(
+            healthCheckInterval: .milliseconds(500),
+            replyTimeout: .seconds(1),
+            backoff: RedisBackoff(initial: reconnectDelay, maximum: max(reconnectDelay, .milliseconds(200)))
+        )
+        let broker = RedisBroker(configuration: configuration)
+        var hubConfiguration = HubConfiguration()
+        hubConfiguration.historySize = historySize
+        let hub = Hub(configuration: hubConfiguration, broker: broker)
+        let task = Task { try await hub.run() }
+        try await waitUntil("node connected to Redis") { broker.isConnected }
+        return HeraldNode(hub: hub, broker: broker, task: task)
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = try? await task.value
+    }
+
+    /// Subscribes and records the events (parsed from the real SSE bytes).
+    func follow(_ topics: [String], lastEventID: String? = nil) async throws -> EventRecorder {
+        let subscription = try await hub.subscribe(
+            SubscribeRequest(selectors: try topics.map { try TopicSelector($0) }, lastEventID: lastEventID)
+        )
+        return EventRecorder(subscription)
+    }
+}
+
+/// The events a subscription writes, parsed back.
+final class EventRecorder: Sendable {
+    private let parser = NIOLockedValueBox(ServerSentEventParser())
+    private let received = NIOLockedValueBox<[ServerSentEvent]>([])
+    let subscription: Subscription
+    private let task: Task<Void, Never>
+
+    init(_ subscription: Subscription) {
+        self.subscription = subscription
+        let parser = self.parser
+        let received = self.received
+        self.task = Task {
+            _ = try? await subscription.stream { buffers in
+                for buffer in buffers {
+                    let elements = try parser.withLockedValue { try $0.feed(buffer) }
+                    for case .event(let event) in elements { received.withLockedValue { $0.append(event) } }
+                }
+            }
+        }
+    }
+
+    var events: [ServerSentEvent] { received.withLockedValue { $0 } }
+    var data: [String] { events.map(\.data) }
+
+    func waitFor(_ count: Int, timeout: Duration = .seconds(10)) async throws {
+        try await waitUntil("\(count) events (have \(events.count))", timeout: timeout) { self.events.count >= count }
+    }
+
+    func stop() {
+        subscription.cancel()
+    }
+}
