@@ -37,7 +37,7 @@ extension HeraldEndpoint {
         }
         if components.count > 2 { throw Refusal(status: .notFound, reason: "not found") }
 
-        let (lastEventID, active) = hub.subscriptionsSnapshot()
+        let (lastEventID, active) = await hub.subscriptionsSnapshot()
         var resources = active.flatMap(\.resources)
         if components.count >= 1 { resources = resources.filter { $0.topic == components[0] } }
         if components.count == 2 { resources = resources.filter { $0.subscriber == components[1] } }

@@ -13,6 +13,21 @@ public protocol Broker: Sendable {
     func updates(after id: String, limit: Int) async throws -> BrokerHistory?
     /// Background work (connections, resubscription) until the task is cancelled.
     func run() async throws
+    /// Records a subscription of this node in a registry shared by all nodes (if the broker has one).
+    func register(_ subscription: ActiveSubscription) async throws
+    /// Removes a subscription of this node from the shared registry.
+    func unregister(_ subscriptionID: String) async throws
+    /// Every node's active subscriptions; nil when the broker keeps no shared registry.
+    func activeSubscriptions() async throws -> [ActiveSubscription]?
+}
+
+extension Broker {
+    /// By default there is no shared registry: each node lists its own subscriptions.
+    public func register(_ subscription: ActiveSubscription) async throws {}
+    /// By default there is no shared registry.
+    public func unregister(_ subscriptionID: String) async throws {}
+    /// By default there is no shared registry.
+    public func activeSubscriptions() async throws -> [ActiveSubscription]? { nil }
 }
 
 /// A slice of a broker's durable history, for replaying to a reconnecting subscriber.

@@ -20,7 +20,7 @@ public final class Hub: Sendable {
     private let state: NIOLockedValueBox<State>
     private let shutdownNotice: ByteBuffer
     /// Presence updates, published one at a time in the order subscriptions start and end.
-    private let presence: AsyncStream<Update>.Continuation
+    private let presence: AsyncStream<(ActiveSubscription, Bool)>.Continuation
 
     private struct State {
         var history: History
@@ -64,28 +64,32 @@ public final class Hub: Sendable {
                 drainScheduled: Array(repeating: false, count: loops.count)
             )
         )
-        let (presenceUpdates, presence) = AsyncStream<Update>.makeStream()
+        let (presenceChanges, presence) = AsyncStream<(ActiveSubscription, Bool)>.makeStream()
         self.presence = presence
         removed.withLockedValue { $0 = { [weak self] id in self?.forget(subscriber: id) } }
         dropped.withLockedValue { $0 = { [weak self] in self?.state.withLockedValue { $0.dropped += 1 } } }
         broker.attach { [weak self] update in self?.dispatch(update) }
-        if configuration.publishesSubscriptionEvents {
-            Task { [weak self] in
-                for await update in presenceUpdates {
-                    guard let self else { return }
-                    do {
-                        try await self.publish(update)
-                    } catch {
-                        self.logger.debug("presence update not published", metadata: ["error": "\(error)"])
-                    }
-                }
+        // One task records subscriptions in the broker's shared registry and publishes presence
+        // updates, in the order subscriptions start and end.
+        Task { [weak self] in
+            for await (subscription, active) in presenceChanges {
+                guard let self else { return }
+                await self.record(subscription, active: active)
             }
-        } else {
-            presence.finish()
         }
     }
 
-    private func announce(_ subscription: ActiveSubscription, active: Bool) {
+    private func record(_ subscription: ActiveSubscription, active: Bool) async {
+        do {
+            if active {
+                try await broker.register(subscription)
+            } else {
+                try await broker.unregister(subscription.id)
+            }
+        } catch {
+            logger.debug("subscription registry not updated", metadata: ["error": "\(error)"])
+        }
+        guard configuration.publishesSubscriptionEvents else { return }
         for resource in subscription.resources {
             let announced = SubscriptionResource(
                 topic: resource.topic,
@@ -93,7 +97,11 @@ public final class Hub: Sendable {
                 active: active,
                 payload: resource.payload
             )
-            presence.yield(Update(topics: [announced.iri], data: announced.json, isPrivate: true))
+            do {
+                try await publish(Update(topics: [announced.iri], data: announced.json, isPrivate: true))
+            } catch {
+                logger.debug("presence update not published", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -237,12 +245,9 @@ public final class Hub: Sendable {
         }
         guard let (id, index, lastID, found, schedule) = result else { throw .shuttingDown }
         if schedule { scheduleDrain(index) }
-        if configuration.publishesSubscriptionEvents {
-            announce(
-                ActiveSubscription(id: subscriptionID, topics: request.selectors.map(\.rawValue), payload: request.payload),
-                active: true
-            )
-        }
+        presence.yield(
+            (ActiveSubscription(id: subscriptionID, topics: request.selectors.map(\.rawValue), payload: request.payload), true)
+        )
         if !found {
             logger.debug(
                 "Last-Event-ID not in history; no replay",
@@ -272,7 +277,7 @@ public final class Hub: Sendable {
         let removed = self.state.withLockedValue { state in
             state.subscriptions.removeValue(forKey: id)
         }
-        if let removed, configuration.publishesSubscriptionEvents { announce(removed, active: false) }
+        if let removed { presence.yield((removed, false)) }
     }
 
     // MARK: inspection
@@ -282,10 +287,17 @@ public final class Hub: Sendable {
         self.state.withLockedValue { Array($0.subscriptions.values) }
     }
 
-    /// The active subscriptions and the newest event id, taken together: replaying from that
-    /// id after applying the list yields a consistent view (Mercure's subscriptions API contract).
-    public func subscriptionsSnapshot() -> (lastEventID: String?, subscriptions: [ActiveSubscription]) {
-        self.state.withLockedValue { ($0.history.lastID, Array($0.subscriptions.values)) }
+    /// The active subscriptions (of every node, when the broker keeps a shared registry) and
+    /// the newest event id, taken together: replaying from that id after applying the list
+    /// yields a consistent view (Mercure's subscriptions API contract).
+    public func subscriptionsSnapshot() async -> (lastEventID: String?, subscriptions: [ActiveSubscription]) {
+        let (lastID, local) = self.state.withLockedValue { ($0.history.lastID, Array($0.subscriptions.values)) }
+        do {
+            if let shared = try await broker.activeSubscriptions() { return (lastID, shared) }
+        } catch {
+            logger.warning("shared subscription registry unavailable; listing this node only")
+        }
+        return (lastID, local)
     }
 
     /// Current counters.

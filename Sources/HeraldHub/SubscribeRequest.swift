@@ -25,13 +25,20 @@ public struct SubscribeRequest: Sendable {
 }
 
 /// One active subscription, as the subscriptions API lists it.
-public struct ActiveSubscription: Sendable, Hashable {
+public struct ActiveSubscription: Sendable, Hashable, Codable {
     /// The subscription's IRI-safe id (`urn:uuid:...`).
     public let id: String
     /// The selectors it subscribed with.
     public let topics: [String]
     /// The JSON payload from its authorization, if any.
     public let payload: String?
+
+    /// Creates a record (brokers rebuild them from their shared registry).
+    public init(id: String, topics: [String], payload: String?) {
+        self.id = id
+        self.topics = topics
+        self.payload = payload
+    }
 }
 
 /// Counters for monitoring and tests.

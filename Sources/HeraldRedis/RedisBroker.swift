@@ -4,6 +4,12 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// A broker that makes many Herald nodes act as one hub. Each publish runs one Lua script that
 /// appends the update to a capped Redis stream (its id becomes the update's position, and its id
 /// when the publisher gave none) and publishes it on one shared channel, atomically, so every
@@ -49,6 +55,9 @@ public final class RedisBroker: Broker {
     public func attach(deliver: @escaping @Sendable (Update) -> Void) {
         self.deliver.withLockedValue { $0 = deliver }
     }
+
+    /// This node's random id, naming its part of the shared subscription registry.
+    public let nodeID = InMemoryBroker.newID()
 
     /// Whether the pub/sub connection is up (live updates are flowing).
     public var isConnected: Bool { progress.withLockedValue { $0.isConnected } }
@@ -142,6 +151,54 @@ public final class RedisBroker: Broker {
         }
     }
 
+    // MARK: shared subscription registry
+
+    /// The hash holding this node's subscriptions; it expires unless refreshed, so a node that
+    /// dies without cleaning up drops out of the list on its own.
+    var registryKey: String { configuration.keyPrefix + ":subscriptions:" + nodeID }
+    static let registryTTL = 30
+
+    public func register(_ subscription: ActiveSubscription) async throws {
+        let json = String(decoding: try JSONEncoder().encode(subscription), as: UTF8.self)
+        _ = try await command(["HSET", registryKey, subscription.id, json])
+        _ = try await command(["EXPIRE", registryKey, String(Self.registryTTL)])
+    }
+
+    public func unregister(_ subscriptionID: String) async throws {
+        _ = try await command(["HDEL", registryKey, subscriptionID])
+    }
+
+    public func activeSubscriptions() async throws -> [ActiveSubscription]? {
+        var cursor = "0"
+        var subscriptions: [ActiveSubscription] = []
+        repeat {
+            let reply = try await command([
+                "SCAN", cursor, "MATCH", configuration.keyPrefix + ":subscriptions:*", "COUNT", "100",
+            ])
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string else { break }
+            cursor = next
+            for key in parts[1].array ?? [] {
+                guard let key = key.string else { continue }
+                for value in try await command(["HVALS", key]).array ?? [] {
+                    guard let bytes = value.buffer,
+                        let subscription = try? JSONDecoder().decode(ActiveSubscription.self, from: Data(bytes.readableBytesView))
+                    else { continue }
+                    subscriptions.append(subscription)
+                }
+            }
+        } while cursor != "0"
+        return subscriptions
+    }
+
+    /// Keeps this node's registry alive while it runs; removes it when the node stops.
+    private func refreshRegistry() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(Self.registryTTL / 3))
+            if Task.isCancelled { break }
+            _ = try? await command(["EXPIRE", registryKey, String(Self.registryTTL)])
+        }
+    }
+
     // MARK: live delivery
 
     /// Keeps the pub/sub subscription up and feeds the hub until cancelled.
@@ -155,6 +212,7 @@ public final class RedisBroker: Broker {
         try await subscriber.subscribe([configuration.channel])
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await subscriber.run() }
+            tasks.addTask { await self.refreshRegistry() }
             tasks.addTask {
                 for await event in subscriber.events {
                     await self.handle(event)
@@ -168,6 +226,7 @@ public final class RedisBroker: Broker {
             await subscriber.close()
             tasks.cancelAll()
         }
+        _ = try? await command(["DEL", registryKey])
         let connection = self.connection.withLockedValue { current in
             defer { current = nil }
             return current

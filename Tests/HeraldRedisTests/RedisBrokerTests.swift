@@ -115,5 +115,30 @@ extension RedisIntegrationTests {
             await a.stop()
             await b.stop()
         }
+
+        @Test func subscriptionsAndPresenceSpanNodes() async throws {
+            try await withRedisServer { server in
+                let a = try await HeraldNode.start(server.configuration(), presence: true)
+                let b = try await HeraldNode.start(server.configuration(), presence: true)
+                let presenceTopic = SubscriptionResource.basePath + "/{topic}/{subscriber}"
+                let watcher = try await b.follow([presenceTopic], claims: ["*"])
+                let member = try await a.follow(["/rooms/lobby"])
+                try await waitUntil("member listed on node B") {
+                    await b.hub.subscriptionsSnapshot().subscriptions.contains { $0.id == member.subscription.id }
+                }
+                try await watcher.waitFor(1)
+                #expect(watcher.events.contains { $0.data.contains("\"topic\":\"/rooms/lobby\"") && $0.data.contains("\"active\":true") })
+
+                member.stop()
+                try await waitUntil("member gone from node B's list") {
+                    await !b.hub.subscriptionsSnapshot().subscriptions.contains { $0.id == member.subscription.id }
+                }
+                try await waitUntil("inactive presence update on node B") {
+                    watcher.events.contains { $0.data.contains("/rooms/lobby") && $0.data.contains("\"active\":false") }
+                }
+                await a.stop()
+                await b.stop()
+            }
+        }
     }
 }

@@ -13,7 +13,8 @@ struct HeraldNode: Sendable {
     static func start(
         _ redis: RedisConfiguration,
         historySize: Int = 10_000,
-        reconnectDelay: Duration = .milliseconds(20)
+        reconnectDelay: Duration = .milliseconds(20),
+        presence: Bool = false
     ) async throws -> HeraldNode {
         var configuration = RedisBrokerConfiguration(redis: redis)
         configuration.subscriberOptions = RedisSubscriberOptions(
@@ -24,6 +25,7 @@ struct HeraldNode: Sendable {
         let broker = RedisBroker(configuration: configuration)
         var hubConfiguration = HubConfiguration()
         hubConfiguration.historySize = historySize
+        hubConfiguration.publishesSubscriptionEvents = presence
         let hub = Hub(configuration: hubConfiguration, broker: broker)
         let task = Task { try await hub.run() }
         try await waitUntil("node connected to Redis") { broker.isConnected }
@@ -36,9 +38,13 @@ struct HeraldNode: Sendable {
     }
 
     /// Subscribes and records the events (parsed from the real SSE bytes).
-    func follow(_ topics: [String], lastEventID: String? = nil) async throws -> EventRecorder {
+    func follow(_ topics: [String], lastEventID: String? = nil, claims: [String]? = nil) async throws -> EventRecorder {
         let subscription = try await hub.subscribe(
-            SubscribeRequest(selectors: try topics.map { try TopicSelector($0) }, lastEventID: lastEventID)
+            SubscribeRequest(
+                selectors: try topics.map { try TopicSelector($0) },
+                privateSelectors: try claims?.map { try TopicSelector($0) },
+                lastEventID: lastEventID
+            )
         )
         return EventRecorder(subscription)
     }
