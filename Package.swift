@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "HeraldClient", targets: ["HeraldClient"]),
         .library(name: "HeraldChat", targets: ["HeraldChat"]),
         .executable(name: "herald", targets: ["herald"]),
+        .executable(name: "herald-bench", targets: ["HeraldBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -94,6 +95,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "HeraldBench",
+            dependencies: [
+                "ServerSentEvents",
+                "HeraldClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/HeraldBench",
             swiftSettings: strict
         ),
         .testTarget(name: "ServerSentEventsTests", dependencies: ["ServerSentEvents"], swiftSettings: strict),
