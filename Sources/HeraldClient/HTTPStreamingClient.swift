@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ServerSentEvents
 
 /// A response whose body arrives as a stream of buffers (an SSE stream never ends by itself).
 public struct StreamingResponse: Sendable {
@@ -12,6 +13,30 @@ public struct StreamingResponse: Sendable {
     public let body: AsyncThrowingStream<ByteBuffer, any Error>
     /// Closes the connection (ends an endless stream).
     public let close: @Sendable () -> Void
+
+    /// The body parsed as `text/event-stream`: events, comments and retry hints. Ending the
+    /// iteration closes the connection.
+    public var events: AsyncThrowingStream<ServerSentEventParser.Element, any Error> {
+        let body = self.body
+        let close = self.close
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                var parser = ServerSentEventParser()
+                do {
+                    for try await chunk in body {
+                        for element in try parser.feed(chunk) { continuation.yield(element) }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in
+                task.cancel()
+                close()
+            }
+        }
+    }
 
     /// Reads the whole body, up to `limit` bytes, as UTF-8 text.
     public func text(limit: Int = 1 << 20) async throws -> String {

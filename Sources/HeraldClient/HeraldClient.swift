@@ -66,25 +66,7 @@ public struct HeraldClient: Sendable {
             let text = (try? await response.text()) ?? ""
             throw HeraldClientError.status(Int(response.status.code), text)
         }
-        let body = response.body
-        let elements = AsyncThrowingStream<ServerSentEventParser.Element, any Error> { continuation in
-            let task = Task {
-                var parser = ServerSentEventParser()
-                do {
-                    for try await chunk in body {
-                        for element in try parser.feed(chunk) { continuation.yield(element) }
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in
-                task.cancel()
-                response.close()
-            }
-        }
-        return (elements, response.close)
+        return (response.events, response.close)
     }
 
     /// `application/x-www-form-urlencoded` encoding of `fields`.

@@ -38,22 +38,7 @@ public func subscribeRaw(
     _ pathAndQuery: String
 ) async throws -> (AsyncThrowingStream<ServerSentEventParser.Element, any Error>, @Sendable () -> Void) {
     let response = try await HTTPStreamingClient(baseURL: server.baseURL).send(method: .GET, path: pathAndQuery)
-    let body = response.body
-    let elements = AsyncThrowingStream<ServerSentEventParser.Element, any Error> { continuation in
-        let task = Task {
-            var parser = ServerSentEventParser()
-            do {
-                for try await chunk in body {
-                    for element in try parser.feed(chunk) { continuation.yield(element) }
-                }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
-        }
-        continuation.onTermination = { _ in task.cancel() }
-    }
-    return (elements, response.close)
+    return (response.events, response.close)
 }
 
 /// Polls `condition` every 10 ms for up to `timeout`.
