@@ -18,9 +18,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
         echo "!! not root: cannot install ${need_apt[*]}; tests that need them will skip (or fail under CI=true)"
     fi
 fi
-if ! python3 -c 'import selenium' 2>/dev/null; then
-    echo "== installing selenium"
-    python3 -m pip install -q selenium || echo "!! could not install selenium"
+if ! python3 -c 'import selenium, pytest' 2>/dev/null; then
+    echo "== installing selenium and pytest"
+    python3 -m pip install -q selenium pytest 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages selenium pytest 2>/dev/null \
+        || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-selenium python3-pytest >/dev/null; } \
+        || echo "!! could not install selenium/pytest"
 fi
 
 echo "== swift test"
