@@ -1,0 +1,460 @@
+#!/usr/bin/env python3
+"""Herald vs nchan, side by side, in one run on this machine.
+
+Every case starts a fresh server (Herald, then nchan in a fresh nginx), runs `herald-bench`
+against it, stops the server by its PID, and records what herald-bench measured (deliveries,
+lost and reordered events, latency, CPU of server and load generator in the measured window,
+server RSS). At the end it prints a per-case table and the Herald/nchan ratio table.
+
+    python3 Benchmarks/compare.py            # full run, about 10 minutes
+    python3 Benchmarks/compare.py --quick    # smoke run, about 2 minutes
+    python3 Benchmarks/compare.py --profile  # Herald at S=1000 under perf record (see README)
+
+Loopback only; every server and load generator run is bounded in time; only processes this
+script started are stopped, by PID. Build first (compare.sh does):
+    swift build -c release --scratch-path .build-bench
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, ".build-bench", "release")
+SECRET = "/tmp/herald-bench-secret"
+WORK = "/tmp/herald-bench"
+NCHAN_MODULES = [
+    "/usr/lib/nginx/modules/ngx_nchan_module.so",
+    "/usr/share/nginx/modules/ngx_nchan_module.so",
+]
+
+
+def log(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port, deadline):
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def stop_process(process, grace=10):
+    """SIGTERM, then SIGKILL after `grace` seconds; only the process we started."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def children_of(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            pass
+    return found
+
+
+class Herald:
+    name = "herald"
+    extra_args = []  # more `herald serve` flags (e.g. --redis in redis_latency.py)
+
+    def __init__(self, case):
+        self.case = case
+        self.log_path = os.path.join(WORK, f"herald-{case}.log")
+
+    def start(self):
+        if not os.path.exists(SECRET):
+            with open(SECRET, "w") as secret:
+                secret.write(os.urandom(32).hex() + "\n")
+        self.output = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [os.path.join(BIN, "herald"), "serve", "--port", "0", "--log-level", "warning", "--chat", "false",
+             "--subscription-events", "false", "--secret-file", SECRET] + self.extra_args,
+            stdout=self.output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline and self.process.poll() is None:
+            with open(self.log_path) as text:
+                for line in text:
+                    if "listening on http://127.0.0.1:" in line:
+                        self.port = int(line.split("127.0.0.1:")[1].split("/")[0])
+                        self.pid = self.process.pid
+                        return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"herald did not start; see {self.log_path}")
+
+    def bench_args(self):
+        return ["--subscribe-path", "/.well-known/mercure?topic=bench", "--publish-path", "/.well-known/mercure",
+                "--format", "mercure"]
+
+    def stop(self):
+        stop_process(self.process)
+        self.output.close()
+
+
+class Nchan:
+    name = "nchan"
+
+    def __init__(self, case):
+        self.case = case
+        self.prefix = os.path.join(WORK, f"nginx-{case}")
+
+    def start(self):
+        module = next((path for path in NCHAN_MODULES if os.path.exists(path)), None)
+        if not module or not shutil.which("nginx"):
+            raise RuntimeError("nginx with nchan missing: apt-get install -y nginx-light libnginx-mod-nchan")
+        os.makedirs(os.path.join(self.prefix, "logs"), exist_ok=True)
+        self.port = free_port()
+        config = os.path.join(self.prefix, "nginx.conf")
+        with open(config, "w") as conf:
+            conf.write(NGINX_CONF.format(module=module, prefix=self.prefix, port=self.port))
+        self.output = open(os.path.join(self.prefix, "logs", "stdout.log"), "w")
+        self.process = subprocess.Popen(["nginx", "-p", self.prefix, "-c", config], stdout=self.output,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.pid = self.process.pid
+        if not wait_for_port(self.port, time.time() + 20) or self.process.poll() is not None:
+            self.stop()
+            raise RuntimeError(f"nginx did not start; see {self.prefix}/logs")
+        deadline = time.time() + 10
+        while len(children_of(self.pid)) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+
+    def bench_args(self):
+        return ["--subscribe-path", "/sub/bench", "--publish-path", "/pub/bench", "--format", "raw"]
+
+    def stop(self):
+        workers = children_of(self.pid)
+        stop_process(self.process)
+        for worker in workers:  # only if they outlived their master (they normally exit with it)
+            try:
+                os.kill(worker, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.output.close()
+
+
+# nchan: memory store, EventSource subscribers, a publisher location; no Redis.
+NGINX_CONF = """
+load_module {module};
+daemon off;
+master_process on;
+worker_processes 2;
+worker_rlimit_nofile 20000;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 16000; multi_accept on; }}
+http {{
+  access_log off;
+  client_body_temp_path {prefix}/body;
+  proxy_temp_path {prefix}/proxy;
+  fastcgi_temp_path {prefix}/fastcgi;
+  uwsgi_temp_path {prefix}/uwsgi;
+  scgi_temp_path {prefix}/scgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  nchan_use_redis off;
+  nchan_max_reserved_memory 256M;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location ~ ^/sub/(\\w+)$ {{
+      nchan_subscriber eventsource;
+      nchan_channel_id $1;
+      nchan_subscriber_first_message newest;
+      nchan_message_buffer_length 1000;
+      nchan_message_timeout 1h;
+    }}
+    location ~ ^/pub/(\\w+)$ {{
+      nchan_publisher;
+      nchan_channel_id $1;
+      nchan_message_buffer_length 1000;
+      nchan_message_timeout 1h;
+    }}
+  }}
+}}
+"""
+
+
+def cases(quick):
+    """(name, herald-bench arguments, seconds it may take at most)."""
+    scale = 10 if quick else 1
+    fan_duration = 3 if quick else 10
+    lat_duration = 3 if quick else 10
+    pub_duration = 2 if quick else 5
+    idle = 1000 if quick else 10000
+    result = []
+    for subscribers in (100, 1000, 5000):
+        s = max(subscribers // scale, 10)
+        # As fast as possible, but at most 100 undelivered events per subscriber in flight:
+        # Herald acknowledges publishes before fanning out, so an open-ended publisher would
+        # queue minutes of backlog there (see README).
+        result.append((f"fanout-{subscribers}", ["--subscribers", s, "--publishers", 4, "--duration", fan_duration,
+                                                  "--window", 100, "--drain-timeout", 30], fan_duration + 90))
+    result.append(("latency-1000x10", ["--subscribers", max(1000 // scale, 10), "--rate", 10, "--publishers", 2,
+                                        "--duration", lat_duration], lat_duration + 60))
+    result.append(("latency-100x100", ["--subscribers", max(100 // scale, 10), "--rate", 100, "--publishers", 2,
+                                        "--duration", lat_duration], lat_duration + 60))
+    result.append((f"idle-{idle}", ["--mode", "idle", "--subscribers", idle, "--settle", 2 if quick else 5], 120))
+    for concurrency in (1, 16):
+        result.append((f"publish-c{concurrency}", ["--subscribers", 0, "--publishers", concurrency, "--duration",
+                                                    pub_duration], pub_duration + 40))
+    return result
+
+
+def run_case(server_class, name, args, limit):
+    server = server_class(name)
+    server.start()
+    command = [os.path.join(BIN, "herald-bench"), "--port", str(server.port), "--server-pid", str(server.pid),
+               "--label", f"{server.name}/{name}"] + server.bench_args() + [str(arg) for arg in args]
+    try:
+        completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, timeout=limit)
+        lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
+        if not lines:
+            return {"error": f"no result (exit {completed.returncode})"}
+        return json.loads(lines[-1][len("RESULT "):])
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out"}
+    finally:
+        server.stop()
+
+
+def loadavg():
+    with open("/proc/loadavg") as text:
+        return " ".join(text.read().split()[:3])
+
+
+def fmt(value, digits=1):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def print_details(results):
+    print("\nPer case (CPU s = utime+stime in the measured window; other = machine busy minus server and loadgen)")
+    header = ("case", "server", "deliv/s", "pub/s", "srv CPU s", "gen CPU s", "other s", "srv µs/deliv",
+              "gen µs/deliv", "lost", "reord", "closed", "p50 ms", "p99 ms", "max ms")
+    rows = []
+    for name, per_server in results.items():
+        for server, r in per_server.items():
+            if "error" in r and "delivered" not in r and "rss_kib_per_connection" not in r:
+                rows.append((name, server, "error: " + r["error"][:60]) + ("",) * (len(header) - 3))
+                continue
+            if r.get("mode") == "idle":
+                rows.append((name, server, f"RSS {fmt(r.get('rss_kib_per_connection'), 2)} KiB/conn",
+                             f"ready {r.get('subscribers_ready')}", fmt(r.get("server_cpu_s_connect"), 2),
+                             fmt(r.get("loadgen_cpu_s_connect"), 2), "", f"connect {fmt(r.get('connect_s'), 1)} s",
+                             "", "", "", "", "", "", ""))
+                continue
+            latency = r.get("latency", {})
+            if r.get("subscribers", 0) == 0:
+                latency = r.get("publish_latency", {})
+            rows.append((name, server, fmt(r.get("deliveries_per_s")), fmt(r.get("publish_per_s")),
+                         fmt(r.get("server_cpu_s"), 2), fmt(r.get("loadgen_cpu_s"), 2), fmt(r.get("other_busy_s"), 2),
+                         fmt(r.get("server_cpu_us_per_delivery") if r.get("delivered") else
+                             r.get("server_cpu_us_per_publish"), 2),
+                         fmt(r.get("loadgen_cpu_us_per_delivery"), 2), fmt(r.get("lost")), fmt(r.get("reordered")),
+                         fmt(r.get("subscribers_closed")),
+                         fmt(latency.get("p50_us", 0) / 1000, 2), fmt(latency.get("p99_us", 0) / 1000, 2),
+                         fmt(latency.get("max_us", 0) / 1000, 2)))
+    widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  ".join(str(cell).rjust(width) for cell, width in zip(row, widths)))
+    print("(publish-c*: µs column is server CPU per publish; latency columns are publish round trips)")
+
+
+def print_ratios(results, quick):
+    scale = 10 if quick else 1
+
+    def get(case, server, *keys):
+        value = results.get(case, {}).get(server, {})
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    def total(server, key):
+        return sum(r.get(server, {}).get(key, 0) or 0 for name, r in results.items()
+                   if name.startswith(("fanout", "latency")))
+
+    idle = next((name for name in results if name.startswith("idle")), "idle")
+    rows = []
+    for s in (100, 1000, 5000):
+        rows.append((f"deliveries/s, fan-out S={max(s // scale, 10)}", get(f"fanout-{s}", "herald", "deliveries_per_s"),
+                     get(f"fanout-{s}", "nchan", "deliveries_per_s"), "higher"))
+    for s in (100, 1000, 5000):
+        rows.append((f"server CPU µs/delivery, S={max(s // scale, 10)}",
+                     get(f"fanout-{s}", "herald", "server_cpu_us_per_delivery"),
+                     get(f"fanout-{s}", "nchan", "server_cpu_us_per_delivery"), "lower"))
+    for case, text in (("latency-1000x10", f"S={max(1000 // scale, 10)} x 10/s"),
+                       ("latency-100x100", f"S={max(100 // scale, 10)} x 100/s")):
+        for key, p in (("p50_us", "p50"), ("p99_us", "p99"), ("max_us", "max")):
+            rows.append((f"latency {p} ms, {text}", (get(case, "herald", "latency", key) or 0) / 1000 or None,
+                         (get(case, "nchan", "latency", key) or 0) / 1000 or None, "lower"))
+    rows.append((f"RSS KiB per idle connection ({idle})", get(idle, "herald", "rss_kib_per_connection"),
+                 get(idle, "nchan", "rss_kib_per_connection"), "lower"))
+    for c in (1, 16):
+        rows.append((f"publish req/s, c={c}", get(f"publish-c{c}", "herald", "publish_per_s"),
+                     get(f"publish-c{c}", "nchan", "publish_per_s"), "higher"))
+        rows.append((f"server CPU µs/publish, c={c}", get(f"publish-c{c}", "herald", "server_cpu_us_per_publish"),
+                     get(f"publish-c{c}", "nchan", "server_cpu_us_per_publish"), "lower"))
+    rows.append(("lost events (all fan-out+latency)", total("herald", "lost"), total("nchan", "lost"), "lower"))
+    rows.append(("reordered events", total("herald", "reordered"), total("nchan", "reordered"), "lower"))
+    rows.append(("duplicate events", total("herald", "duplicates"), total("nchan", "duplicates"), "lower"))
+    rows.append(("subscribers closed by server", total("herald", "subscribers_closed"),
+                 total("nchan", "subscribers_closed"), "lower"))
+
+    print("\nHerald vs nchan")
+    width = max(len(row[0]) for row in rows)
+    print(f"{'metric':<{width}}  {'herald':>12}  {'nchan':>12}  {'herald/nchan':>12}  better")
+    for metric, herald, nchan, better in rows:
+        ratio = "-"
+        if isinstance(herald, (int, float)) and isinstance(nchan, (int, float)) and nchan:
+            ratio = f"{herald / nchan:.2f}"
+        print(f"{metric:<{width}}  {fmt(herald, 2):>12}  {fmt(nchan, 2):>12}  {ratio:>12}  {better}")
+
+
+STAT_EVENTS = ["context-switches", "syscalls:sys_enter_writev", "syscalls:sys_enter_write", "syscalls:sys_enter_sendmsg",
+               "syscalls:sys_enter_read", "syscalls:sys_enter_recvfrom", "syscalls:sys_enter_readv",
+               "syscalls:sys_enter_futex", "syscalls:sys_enter_epoll_wait", "syscalls:sys_enter_epoll_ctl"]
+
+
+def profile(args):
+    """One fan-out case with perf attached to the server: `perf record -g` (Herald) and
+    `perf stat` of syscalls and context switches (either server), per delivery."""
+    if not shutil.which("perf"):
+        raise SystemExit("perf missing: apt-get install -y linux-perf")
+    subscribers = args.profile_subscribers
+    duration = 10
+    server = {"herald": Herald, "nchan": Nchan}[args.profile_server](f"profile-{subscribers}")
+    server.start()
+    data = os.path.join(WORK, f"{server.name}-perf.data")
+    record_seconds = duration - 3
+    command = [os.path.join(BIN, "herald-bench"), "--port", str(server.port), "--server-pid", str(server.pid),
+               "--label", f"{server.name}/profile-{subscribers}", "--subscribers", subscribers, "--publishers", 4,
+               "--duration", duration, "--window", 100, "--drain-timeout", 30] + server.bench_args()
+    try:
+        bench = subprocess.Popen([str(arg) for arg in command], stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+        time.sleep(3)  # connect and settle
+        pids = ",".join(str(pid) for pid in [server.pid] + children_of(server.pid))
+        stat = subprocess.Popen(["perf", "stat", "-x", ",", "-e", ",".join(STAT_EVENTS), "-p", pids, "--", "sleep",
+                                 str(record_seconds)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        if server.name == "herald":
+            subprocess.run(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-p", pids, "-o", data,
+                            "--", "sleep", str(record_seconds)], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           timeout=duration + 30)
+        _, stat_text = stat.communicate(timeout=duration + 30)
+        output, _ = bench.communicate(timeout=120)
+    finally:
+        server.stop()
+    line = next((line for line in output.splitlines() if line.startswith("RESULT ")), None)
+    result = json.loads(line[len("RESULT "):]) if line else {}
+    with open(os.path.join(WORK, f"{server.name}-profile-result.json"), "w") as out:
+        json.dump(result, out, indent=1)
+    rate = result.get("deliveries_per_s", 0)
+    print(f"{server.name} fan-out S={subscribers}: {fmt(rate)} deliveries/s, "
+          f"{fmt(result.get('server_cpu_us_per_delivery'), 2)} µs server CPU/delivery, "
+          f"{fmt(result.get('loadgen_cpu_us_per_delivery'), 2)} µs loadgen CPU/delivery, lost {result.get('lost')}")
+    deliveries = rate * record_seconds
+    print(f"perf stat over {record_seconds} s (~{fmt(deliveries)} deliveries), per delivery:")
+    for row in stat_text.splitlines():
+        fields = row.split(",")
+        if len(fields) > 2 and fields[0].strip().isdigit() and deliveries:
+            print(f"  {fields[2]:<34} {int(fields[0]):>12,}  {int(fields[0]) / deliveries:8.4f}")
+    if server.name != "herald":
+        return
+    script = os.path.join(WORK, "herald-perf-script.txt")
+    with open(script, "w") as out:
+        subprocess.run(["perf", "script", "-i", data, "-F", "comm,ip,sym"], stdout=out, stderr=subprocess.DEVNULL,
+                       timeout=600)
+    summary = subprocess.run([sys.executable, os.path.join(ROOT, "Benchmarks", "perf_summary.py"), script,
+                              "--us-per-delivery", str(result.get("server_cpu_us_per_delivery", 0))],
+                             capture_output=True, text=True, timeout=600).stdout
+    with open(os.path.join(WORK, "herald-perf-summary.txt"), "w") as out:
+        out.write(summary)
+    print(summary)
+    print(f"perf data: {data} (perf report -i {data}); summary: {WORK}/herald-perf-summary.txt")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller S and shorter runs (smoke test)")
+    parser.add_argument("--only", default="", help="comma-separated case name prefixes (e.g. fanout,idle)")
+    parser.add_argument("--servers", default="herald,nchan", help="comma-separated: herald,nchan")
+    parser.add_argument("--budget", type=float, default=900, help="seconds; later cases are skipped past it")
+    parser.add_argument("--out", default=os.path.join(WORK, "results.json"))
+    parser.add_argument("--profile", action="store_true", help="profile Herald under fan-out with perf")
+    parser.add_argument("--profile-subscribers", type=int, default=1000)
+    parser.add_argument("--profile-server", default="herald", choices=["herald", "nchan"])
+    args = parser.parse_args()
+    os.makedirs(WORK, exist_ok=True)
+    for binary in ("herald", "herald-bench"):
+        if not os.path.exists(os.path.join(BIN, binary)):
+            raise SystemExit(f"{BIN}/{binary} missing: swift build -c release --scratch-path .build-bench")
+    if args.profile:
+        return profile(args)
+
+    servers = {"herald": Herald, "nchan": Nchan}
+    chosen = [servers[name] for name in args.servers.split(",") if name]
+    only = [prefix for prefix in args.only.split(",") if prefix]
+    started = time.time()
+    results = {}
+    machine = {"cpus": os.cpu_count(), "loadavg_before": loadavg(), "quick": args.quick}
+    log(f"compare: {os.cpu_count()} CPUs, load average {machine['loadavg_before']}")
+    for name, bench_args, limit in cases(args.quick):
+        if only and not name.startswith(tuple(only)):
+            continue
+        for server_class in chosen:
+            if time.time() - started > args.budget:
+                log(f"compare: budget of {args.budget:.0f} s used up; skipping {server_class.name}/{name}")
+                continue
+            log(f"compare: {server_class.name}/{name} (load average {loadavg()})")
+            try:
+                result = run_case(server_class, name, bench_args, limit)
+            except Exception as error:  # a server that did not start: record and go on
+                result = {"error": str(error)}
+            results.setdefault(name, {})[server_class.name] = result
+            time.sleep(1)  # let TIME_WAIT and the scheduler settle between cases
+    machine["loadavg_after"] = loadavg()
+    machine["seconds"] = round(time.time() - started, 1)
+    with open(args.out, "w") as out:
+        json.dump({"machine": machine, "results": results}, out, indent=1)
+
+    print(f"\nMachine: {machine['cpus']} CPUs; load average before {machine['loadavg_before']}, after "
+          f"{machine['loadavg_after']}; {machine['seconds']} s; open files limit "
+          f"{next((r.get('nofile_soft') for c in results.values() for r in c.values() if r.get('nofile_soft')), '-')}")
+    print_details(results)
+    print_ratios(results, args.quick)
+    print(f"\nRaw results: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Publish -> receive latency: one in-memory Herald node vs two Herald nodes sharing a Redis,
+side by side in one run (same load generator, same offered load, alternating cases).
+
+    python3 Benchmarks/redis_latency.py            # 10 s per case
+    python3 Benchmarks/redis_latency.py --quick    # 3 s per case
+
+In the Redis cases the subscribers are on node B and the publishers on node A, so every event
+crosses Redis (Lua XADD + PUBLISH on A, pub/sub push to B). Starts its own redis-server on a free
+loopback port; stops only what it started. Build first:
+    swift build -c release --scratch-path .build-bench --product herald --product herald-bench
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare  # noqa: E402  (shares the server wrappers and the output helpers)
+
+
+class RedisServer:
+    def start(self):
+        if not shutil.which("redis-server"):
+            raise SystemExit("redis-server missing: apt-get install -y redis-server")
+        self.port = compare.free_port()
+        self.dir = tempfile.mkdtemp(prefix="herald-bench-redis-")
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        if not compare.wait_for_port(self.port, time.time() + 10):
+            self.stop()
+            raise SystemExit("redis-server did not start")
+        self.pid = self.process.pid
+
+    def stop(self):
+        compare.stop_process(self.process)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisNode(compare.Herald):
+    """A Herald node in distributed mode (`--redis`)."""
+
+    def __init__(self, case, redis_port):
+        super().__init__(case)
+        self.extra_args = ["--redis", f"redis://127.0.0.1:{redis_port}"]
+
+
+def run(label, subscribe_port, publish_port, pids, bench_args, limit):
+    command = [os.path.join(compare.BIN, "herald-bench"), "--port", str(subscribe_port), "--publish-port",
+               str(publish_port), "--label", label] + [arg for pid in pids for arg in ("--server-pid", str(pid))]
+    command += ["--subscribe-path", "/.well-known/mercure?topic=bench", "--publish-path", "/.well-known/mercure",
+                "--format", "mercure"] + [str(arg) for arg in bench_args]
+    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, timeout=limit)
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
+    return json.loads(lines[-1][len("RESULT "):]) if lines else {"error": f"exit {completed.returncode}"}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    os.makedirs(compare.WORK, exist_ok=True)
+    duration = 3 if args.quick else 10
+    loads = [("S=1000 x 10/s", ["--subscribers", 1000, "--rate", 10, "--publishers", 2, "--duration", duration]),
+             ("S=100 x 100/s", ["--subscribers", 100, "--rate", 100, "--publishers", 2, "--duration", duration])]
+    results = []
+    for load, bench_args in loads:
+        # memory
+        node = compare.Herald(f"memory-{len(results)}")
+        node.start()
+        try:
+            memory = run(f"memory/{load}", node.port, node.port, [node.pid], bench_args, duration + 60)
+        finally:
+            node.stop()
+        # two nodes over Redis
+        redis = RedisServer()
+        redis.start()
+        a, b = RedisNode(f"redis-a-{len(results)}", redis.port), RedisNode(f"redis-b-{len(results)}", redis.port)
+        a.start()
+        b.start()
+        try:
+            time.sleep(0.5)  # let both nodes subscribe to the shared channel
+            cluster = run(f"redis/{load}", b.port, a.port, [a.pid, b.pid, redis.pid], bench_args, duration + 60)
+        finally:
+            a.stop()
+            b.stop()
+            redis.stop()
+        results.append((load, memory, cluster))
+
+    print("\nPublish -> receive latency (ms), one run; redis = publish on node A, receive on node B")
+    header = ("load", "mode", "p50", "p90", "p99", "max", "delivered", "lost", "reord", "srv CPU µs/deliv")
+    rows = []
+    for load, memory, cluster in results:
+        for mode, r in (("memory", memory), ("redis 2 nodes", cluster)):
+            lat = r.get("latency", {})
+            rows.append((load, mode, *(compare.fmt(lat.get(k, 0) / 1000, 2) for k in ("p50_us", "p90_us", "p99_us",
+                                                                                        "max_us")),
+                         compare.fmt(r.get("delivered")), compare.fmt(r.get("lost")), compare.fmt(r.get("reordered")),
+                         compare.fmt(r.get("server_cpu_us_per_delivery"), 2)))
+        ratio = [(cluster.get("latency", {}).get(k, 0) / max(memory.get("latency", {}).get(k, 0), 1)) for k in
+                 ("p50_us", "p90_us", "p99_us", "max_us")]
+        rows.append((load, "redis/memory", *(f"{value:.2f}x" for value in ratio), "", "", "", ""))
+    widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  ".join(str(cell).rjust(width) for cell, width in zip(row, widths)))
+    print("(srv CPU counts node A + node B + redis-server for the redis rows)")
+
+
+if __name__ == "__main__":
+    main()
