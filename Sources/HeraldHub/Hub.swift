@@ -47,14 +47,14 @@ public final class Hub: Sendable {
         self.logger = logger
         self.shutdownNotice = ServerSentEventComment.encoded("herald: shutting down, please reconnect")
         let loops = Array(configuration.eventLoopGroup.makeIterator())
-        let removed = NIOLockedValueBox<(@Sendable (UInt64) -> Void)?>(nil)
-        let dropped = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
+        // Shards exist before `self` does; they reach the hub through this weak reference.
+        let owner = HubReference()
         self.shards = loops.map { loop in
             HubShard(
                 eventLoop: loop,
                 heartbeatInterval: configuration.heartbeatInterval,
-                onRemove: { id in removed.withLockedValue { $0 }?(id) },
-                onDrop: { dropped.withLockedValue { $0 }?() }
+                onRemove: { id in owner.hub?.forget(subscriber: id) },
+                onDrop: { owner.hub?.countDrop() }
             )
         }
         self.state = NIOLockedValueBox(
@@ -66,8 +66,7 @@ public final class Hub: Sendable {
         )
         let (presenceChanges, presence) = AsyncStream<(ActiveSubscription, Bool)>.makeStream()
         self.presence = presence
-        removed.withLockedValue { $0 = { [weak self] id in self?.forget(subscriber: id) } }
-        dropped.withLockedValue { $0 = { [weak self] in self?.state.withLockedValue { $0.dropped += 1 } } }
+        owner.set(self)
         broker.attach { [weak self] update in self?.dispatch(update) }
         // One task records subscriptions in the broker's shared registry and publishes presence
         // updates, in the order subscriptions start and end.
@@ -273,6 +272,10 @@ public final class Hub: Sendable {
         if schedule { scheduleDrain(index) }
     }
 
+    private func countDrop() {
+        self.state.withLockedValue { $0.dropped += 1 }
+    }
+
     private func forget(subscriber id: UInt64) {
         let removed = self.state.withLockedValue { state in
             state.subscriptions.removeValue(forKey: id)
@@ -368,4 +371,15 @@ extension Hub: Service {
             try await group.waitForAll()
         }
     }
+}
+
+/// A weak, lock-guarded reference from the shards to the hub that owns them.
+private final class HubReference: Sendable {
+    private let box = NIOLockedValueBox<Weak>(Weak())
+
+    private struct Weak { weak var hub: Hub? }
+
+    var hub: Hub? { box.withLockedValue { $0.hub } }
+
+    func set(_ hub: Hub) { box.withLockedValue { $0.hub = hub } }
 }

@@ -10,20 +10,20 @@ import Foundation
 ///
 /// History lives in the hub itself, so `updates(after:limit:)` has nothing to add.
 public final class InMemoryBroker: Broker {
-    private let deliver = NIOLockedValueBox<(@Sendable (Update) -> Void)?>(nil)
+    private let deliver = BrokerIntake()
 
     /// Creates a broker for one process.
     public init() {}
 
     public func attach(deliver: @escaping @Sendable (Update) -> Void) {
-        self.deliver.withLockedValue { $0 = deliver }
+        self.deliver.attach(deliver)
     }
 
     public func publish(_ update: Update) async throws -> String {
         var update = update
         let id = update.id ?? Self.newID()
         update.id = id
-        self.deliver.withLockedValue { $0 }?(update)
+        self.deliver(update)
         return id
     }
 

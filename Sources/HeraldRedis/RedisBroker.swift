@@ -20,7 +20,7 @@ public final class RedisBroker: Broker {
     public let configuration: RedisBrokerConfiguration
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let deliver = NIOLockedValueBox<(@Sendable (Update) -> Void)?>(nil)
+    private let deliver = BrokerIntake()
     private let connection = NIOLockedValueBox<RedisConnection?>(nil)
     private let progress = NIOLockedValueBox(Progress())
 
@@ -53,7 +53,7 @@ public final class RedisBroker: Broker {
     }
 
     public func attach(deliver: @escaping @Sendable (Update) -> Void) {
-        self.deliver.withLockedValue { $0 = deliver }
+        self.deliver.attach(deliver)
     }
 
     /// This node's random id, naming its part of the shared subscription registry.
@@ -270,7 +270,7 @@ public final class RedisBroker: Broker {
             progress.lastDelivered = position
             return true
         }
-        if isNew { deliver.withLockedValue { $0 }?(update) }
+        if isNew { deliver(update) }
         return isNew
     }
 
