@@ -11,7 +11,19 @@ extension HeraldEndpoint {
         -> Response
     {
         do {
-            let (subscription, topics) = try await openSubscription(request)
+            if let connection, hub.hasShard(on: connection.eventLoop) {
+                // Fast path: the hub writes straight into the connection on its event loop.
+                let sink = ChannelSink(
+                    channel: connection,
+                    maxBytes: hub.configuration.maxQueuedBytes,
+                    maxEvents: hub.configuration.maxQueuedEvents,
+                    shutdownNotice: hub.shutdownNotice
+                )
+                let (subscription, topics) = try await openSubscription(request, sink: sink)
+                sink.watch { subscription.cancel() }
+                return channelStreamResponse(subscription, sink: sink, topics: topics, remoteAddress: remoteAddress)
+            }
+            let (subscription, topics) = try await openSubscription(request, sink: nil)
             let unwatch = connection.map { DisconnectWatcher.watch($0) { subscription.cancel() } }
             return streamResponse(subscription, topics: topics, remoteAddress: remoteAddress, onEnd: unwatch)
         } catch {
@@ -19,7 +31,10 @@ extension HeraldEndpoint {
         }
     }
 
-    private func openSubscription(_ request: Request) async throws(Refusal) -> (Subscription, [String]) {
+    private func openSubscription(
+        _ request: Request,
+        sink: ChannelSink?
+    ) async throws(Refusal) -> (Subscription, [String]) {
         let query = try self.query(of: request)
         let rawSelectors = query.values("topic")
         if rawSelectors.isEmpty { throw .badRequest("missing topic") }
@@ -38,18 +53,72 @@ extension HeraldEndpoint {
         let claims = try await authorizeSubscriber(request, query: query, selectors: selectors)
         let privateSelectors = claims.map { ($0.mercure?.subscribe ?? []).compactMap { try? TopicSelector($0) } }
         do {
-            let subscription = try await hub.subscribe(
-                SubscribeRequest(
-                    selectors: selectors,
-                    privateSelectors: privateSelectors,
-                    lastEventID: lastEventID,
-                    payload: claims?.mercure?.payload?.jsonText
-                )
+            let subscribeRequest = SubscribeRequest(
+                selectors: selectors,
+                privateSelectors: privateSelectors,
+                lastEventID: lastEventID,
+                payload: claims?.mercure?.payload?.jsonText
             )
+            let subscription =
+                if let sink {
+                    try await hub.subscribe(subscribeRequest, sink: sink, on: sink.eventLoop)
+                } else {
+                    try await hub.subscribe(subscribeRequest)
+                }
             return (subscription, rawSelectors)
         } catch {
             throw Refusal(status: .serviceUnavailable, reason: error.description)
         }
+    }
+
+    /// The headers of every stream response.
+    private func streamHeaders(_ subscription: Subscription) -> HTTPFields {
+        var headers: HTTPFields = [
+            .contentType: "text/event-stream",
+            .cacheControl: "private, no-cache, no-store",
+            .accelBuffering: "no",
+        ]
+        if let last = subscription.lastEventID { headers[.lastEventID] = last }
+        return headers
+    }
+
+    private func channelStreamResponse(
+        _ subscription: Subscription,
+        sink: ChannelSink,
+        topics rawSelectors: [String],
+        remoteAddress: SocketAddress?
+    ) -> Response {
+        let logger = self.logger
+        let retry = hub.configuration.retryHint
+        logger.debug(
+            "stream opened",
+            metadata: [
+                "subscription": "\(subscription.id)", "topics": "\(rawSelectors)",
+                "remote": "\(remoteAddress.map { "\($0)" } ?? "-")",
+            ]
+        )
+        return Response(
+            status: .ok,
+            headers: streamHeaders(subscription),
+            body: ResponseBody { writer in
+                defer { subscription.cancel() }
+                // Hummingbird wrote the head before calling us; this write (when there is a
+                // retry hint) goes the same way, so the sink's direct writes come after both.
+                if let retry { try await writer.write(ByteBuffer(string: "retry: \(retry)\n\n")) }
+                let reason = try await withGracefulShutdownHandler {
+                    try await withTaskCancellationHandler {
+                        try await sink.run().get()
+                    } onCancel: {
+                        subscription.cancel()
+                    }
+                } onGracefulShutdown: {
+                    subscription.cancel(reason: .shutdown)
+                }
+                logger.debug("stream closed", metadata: ["subscription": "\(subscription.id)", "reason": "\(reason)"])
+                if reason == .tooSlow { throw StreamDroppedError() }
+                try await writer.finish(nil)
+            }
+        )
     }
 
     private func streamResponse(
@@ -58,12 +127,7 @@ extension HeraldEndpoint {
         remoteAddress: SocketAddress?,
         onEnd: (@Sendable () -> Void)?
     ) -> Response {
-        var headers: HTTPFields = [
-            .contentType: "text/event-stream",
-            .cacheControl: "private, no-cache, no-store",
-            .accelBuffering: "no",
-        ]
-        if let last = subscription.lastEventID { headers[.lastEventID] = last }
+        let headers = streamHeaders(subscription)
         let logger = self.logger
         logger.debug(
             "stream opened",

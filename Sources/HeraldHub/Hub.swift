@@ -18,7 +18,9 @@ public final class Hub: Sendable {
     let logger: Logger
     let shards: [HubShard]
     private let state: NIOLockedValueBox<State>
-    private let shutdownNotice: ByteBuffer
+    /// The comment a stream gets when the hub shuts down (asks the client to reconnect); a
+    /// custom `SubscriberSink` writes it after `close(.shutdown)`.
+    public let shutdownNotice: ByteBuffer
     /// Presence updates, published one at a time in the order subscriptions start and end.
     private let presence: AsyncStream<(ActiveSubscription, Bool)>.Continuation
 
@@ -179,6 +181,41 @@ public final class Hub: Sendable {
     /// An id this hub does not hold (a reconnect to a node that started later) is looked up
     /// in the broker's own history, when it keeps one.
     public func subscribe(_ request: SubscribeRequest) async throws(HubError) -> Subscription {
+        let queue = SubscriptionQueue(
+            maxBytes: configuration.maxQueuedBytes,
+            maxEvents: configuration.maxQueuedEvents,
+            shutdownNotice: shutdownNotice
+        )
+        return try await subscribe(request, sink: queue, shard: nil, queue: queue)
+    }
+
+    /// Starts a subscription whose bytes go straight to `sink`, called only on `eventLoop`
+    /// (which must be one of the hub's, see `hasShard(on:)`): the subscriber lives on that
+    /// loop's shard, so a server can write to the connection with no task or thread hop.
+    /// The sink enforces the queue bounds of `configuration` itself; `Subscription.stream(to:)`
+    /// is not available for such a subscription.
+    public func subscribe(
+        _ request: SubscribeRequest,
+        sink: any SubscriberSink,
+        on eventLoop: any EventLoop
+    ) async throws(HubError) -> Subscription {
+        guard let index = shards.firstIndex(where: { $0.eventLoop === eventLoop }) else {
+            preconditionFailure("Hub.subscribe(_:sink:on:) needs one of the hub's event loops")
+        }
+        return try await subscribe(request, sink: sink, shard: index, queue: nil)
+    }
+
+    /// Whether `eventLoop` is one of the hub's (so `subscribe(_:sink:on:)` accepts it).
+    public func hasShard(on eventLoop: any EventLoop) -> Bool {
+        shards.contains { $0.eventLoop === eventLoop }
+    }
+
+    private func subscribe(
+        _ request: SubscribeRequest,
+        sink: any SubscriberSink,
+        shard: Int?,
+        queue: SubscriptionQueue?
+    ) async throws(HubError) -> Subscription {
         var durable: BrokerHistory?
         if let lastEventID = request.lastEventID,
             lastEventID == Update.earliestID || !self.state.withLockedValue({ $0.history.contains(lastEventID) })
@@ -189,19 +226,14 @@ public final class Hub: Sendable {
                 logger.warning("broker history unavailable for replay", metadata: ["error": "\(error)"])
             }
         }
-        let queue = SubscriptionQueue(
-            maxBytes: configuration.maxQueuedBytes,
-            maxEvents: configuration.maxQueuedEvents,
-            shutdownNotice: shutdownNotice
-        )
         let subscriptionID = InMemoryBroker.newID()
         let durableStored = durable?.updates.compactMap { Self.stored($0, sequence: 0) }
         let result = self.state.withLockedValue { state -> (UInt64, Int, String?, Bool, Bool)? in
             if state.isShutDown { return nil }
             let id = state.nextSubscriberID
             state.nextSubscriberID += 1
-            let index = state.nextShard
-            state.nextShard = (state.nextShard + 1) % shards.count
+            let index = shard ?? state.nextShard
+            if shard == nil { state.nextShard = (state.nextShard + 1) % shards.count }
             var replay: [StoredUpdate] = []
             var found = true
             var skipUpTo: UpdatePosition?
@@ -231,7 +263,7 @@ public final class Hub: Sendable {
                 id: id,
                 selectors: request.selectors,
                 privateSelectors: request.privateSelectors,
-                sink: queue
+                sink: sink
             )
             subscriber.skipUpTo = skipUpTo
             state.subscriptions[id] = ActiveSubscription(

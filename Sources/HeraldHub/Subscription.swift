@@ -14,7 +14,8 @@ public final class Subscription: Sendable {
     let hub: Hub
     let subscriberID: UInt64
     let shardIndex: Int
-    let queue: SubscriptionQueue
+    /// The buffer `stream(to:)` drains; nil when the hub writes to the subscriber's own sink.
+    let queue: SubscriptionQueue?
 
     init(
         hub: Hub,
@@ -23,7 +24,7 @@ public final class Subscription: Sendable {
         id: String,
         lastEventID: String?,
         replayFound: Bool,
-        queue: SubscriptionQueue
+        queue: SubscriptionQueue?
     ) {
         self.hub = hub
         self.subscriberID = subscriberID
@@ -43,11 +44,13 @@ public final class Subscription: Sendable {
     public func stream(to write: @escaping @Sendable ([ByteBuffer]) async throws -> Void) async throws
         -> StreamCloseReason
     {
+        guard let queue = self.queue else {
+            preconditionFailure("stream(to:) is for subscriptions made without a sink")
+        }
         defer { cancel() }
         if let retry = hub.configuration.retryHint {
             try await write([ByteBuffer(string: "retry: \(retry)\n\n")])
         }
-        let queue = self.queue
         return try await withThrowingTaskGroup(of: StreamCloseReason?.self) { group in
             group.addTask {
                 while let next = await queue.next() {
