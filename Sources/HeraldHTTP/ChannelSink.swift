@@ -1,23 +1,31 @@
 import HeraldHub
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
 /// The fast path of a stream: the hub's shard writes each event straight into the connection's
 /// channel, on the channel's own event loop, with no task, lock or thread hop per event.
 ///
-/// Until the response head is out (`attach`), events wait in `pending`; so do events that
-/// arrive while the socket is not writable. `pending` is bounded like the hub's queues: past
-/// the bound the subscriber is dropped as too slow. Everything here runs on `eventLoop`.
+/// On HTTP/1 the response is chunked, and each event goes in as the hub's pre-framed chunk,
+/// written at the front of the pipeline: one shared buffer per event, no per-subscriber
+/// framing, allocation or trip through the HTTP handlers. Elsewhere (HTTP/2) events go through
+/// the pipeline as response body parts.
+///
+/// Until the response head is out (`run`), events wait in `pending`; so do events that arrive
+/// while the socket is not writable. `pending` is bounded like the hub's queues: past the bound
+/// the subscriber is dropped as too slow. Everything here runs on `eventLoop`.
 final class ChannelSink: SubscriberSink, @unchecked Sendable {
     let eventLoop: any EventLoop
     private let channel: any Channel
     private let maxBytes: Int
     private let maxEvents: Int
-    private let shutdownNotice: ByteBuffer
+    private let shutdownNotice: EncodedEvent
 
+    /// Where raw chunks are written (the front of the pipeline), once watching an HTTP/1 channel.
+    private var front: ChannelHandlerContext?
     /// Whether the response head is out, so events may go straight to the channel.
     private var attached = false
-    private var pending = CircularBuffer<ByteBuffer>()
+    private var pending = CircularBuffer<EncodedEvent>()
     private var pendingBytes = 0
     /// Replayed history may exceed the bounds by its own size.
     private var replayAllowance = 0
@@ -26,7 +34,7 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
     private var ended: EventLoopPromise<StreamCloseReason>?
     private var onDisconnect: (@Sendable () -> Void)?
 
-    init(channel: any Channel, maxBytes: Int, maxEvents: Int, shutdownNotice: ByteBuffer) {
+    init(channel: any Channel, maxBytes: Int, maxEvents: Int, shutdownNotice: EncodedEvent) {
         self.channel = channel
         self.eventLoop = channel.eventLoop
         self.maxBytes = maxBytes
@@ -36,34 +44,33 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
 
     // MARK: SubscriberSink (called by the shard on `eventLoop`)
 
-    func start(replay: [ByteBuffer]) {
-        for buffer in replay {
-            pending.append(buffer)
-            pendingBytes += buffer.readableBytes
+    func start(replay: [EncodedEvent]) {
+        for event in replay {
+            pending.append(event)
+            pendingBytes += event.bytes.readableBytes
         }
         replayAllowance = pendingBytes
         drain()
     }
 
-    func enqueue(_ buffer: ByteBuffer) -> Bool {
+    func enqueue(_ event: EncodedEvent) -> Bool {
         if closed != nil { return true }
         if attached, pending.isEmpty, channel.isWritable {
-            channel.write(HTTPResponsePart.body(buffer), promise: nil)
-            wroteSinceFlush = true
+            send(event)
             return true
         }
-        if pendingBytes + buffer.readableBytes > maxBytes + replayAllowance || pending.count >= maxEvents {
+        if pendingBytes + event.bytes.readableBytes > maxBytes + replayAllowance || pending.count >= maxEvents {
             return false
         }
-        pending.append(buffer)
-        pendingBytes += buffer.readableBytes
+        pending.append(event)
+        pendingBytes += event.bytes.readableBytes
         return true
     }
 
     func flush() {
         guard wroteSinceFlush else { return }
         wroteSinceFlush = false
-        channel.flush()
+        if let front { front.flush() } else { channel.flush() }
     }
 
     func close(_ reason: StreamCloseReason) {
@@ -87,7 +94,9 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
                 return
             }
             self.onDisconnect = onDisconnect
-            try? self.channel.pipeline.syncOperations.addHandler(ChannelSinkHandler(sink: self), position: .first)
+            let pipeline = self.channel.pipeline.syncOperations
+            let isHTTP1 = (try? pipeline.handler(type: HTTPResponseEncoder.self)) != nil
+            try? pipeline.addHandler(ChannelSinkHandler(sink: self, isHTTP1: isHTTP1), position: .first)
         }
     }
 
@@ -104,25 +113,42 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
         return promise.futureResult
     }
 
+    /// The handler at the front of an HTTP/1 pipeline was added: write raw chunks through it.
+    fileprivate func frontAdded(_ context: ChannelHandlerContext) {
+        front = context
+    }
+
+    fileprivate func frontRemoved() {
+        front = nil
+    }
+
     /// The socket can take more: write what waited.
-    func writable() {
+    fileprivate func writable() {
         drain()
     }
 
     /// The client went away.
-    func disconnected() {
+    fileprivate func disconnected() {
         let onDisconnect = self.onDisconnect
         self.onDisconnect = nil
         onDisconnect?()
     }
 
+    private func send(_ event: EncodedEvent) {
+        if let front {
+            front.write(NIOAny(IOData.byteBuffer(event.chunk)), promise: nil)
+        } else {
+            channel.write(HTTPResponsePart.body(event.bytes), promise: nil)
+        }
+        wroteSinceFlush = true
+    }
+
     private func drain() {
         guard attached, closed != .tooSlow else { return }
-        while let buffer = pending.first, channel.isWritable || closed != nil {
+        while let event = pending.first, channel.isWritable || closed != nil {
             pending.removeFirst()
-            pendingBytes -= buffer.readableBytes
-            channel.write(HTTPResponsePart.body(buffer), promise: nil)
-            wroteSinceFlush = true
+            pendingBytes -= event.bytes.readableBytes
+            send(event)
         }
         if pending.isEmpty { replayAllowance = 0 }
         flush()
@@ -136,24 +162,37 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
         self.onDisconnect = nil
         if reason == .shutdown {
             drain()
-            channel.write(HTTPResponsePart.body(shutdownNotice), promise: nil)
+            send(shutdownNotice)
+            flush()
         }
-        channel.flush()
-        let channel = self.channel
-        channel.pipeline.context(handlerType: ChannelSinkHandler.self).whenSuccess { context in
-            channel.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        // Later writes (the response's end) go through the HTTP handlers again.
+        if let front {
+            self.front = nil
+            channel.pipeline.syncOperations.removeHandler(context: front, promise: nil)
         }
         ended.succeed(reason)
     }
 }
 
-/// Tells a `ChannelSink` when its socket becomes writable again and when its client leaves.
+/// Sits at the front of a streaming connection's pipeline: gives a `ChannelSink` on HTTP/1 its
+/// place to write raw chunks, and tells it when the socket is writable again and when the
+/// client leaves.
 private final class ChannelSinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     private let sink: ChannelSink
+    private let isHTTP1: Bool
 
-    init(sink: ChannelSink) {
+    init(sink: ChannelSink, isHTTP1: Bool) {
         self.sink = sink
+        self.isHTTP1 = isHTTP1
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if isHTTP1 { sink.frontAdded(context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        sink.frontRemoved()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -20,7 +20,7 @@ public final class Hub: Sendable {
     private let state: NIOLockedValueBox<State>
     /// The comment a stream gets when the hub shuts down (asks the client to reconnect); a
     /// custom `SubscriberSink` writes it after `close(.shutdown)`.
-    public let shutdownNotice: ByteBuffer
+    public let shutdownNotice: EncodedEvent
     /// Presence updates, published one at a time in the order subscriptions start and end.
     private let presence: AsyncStream<(ActiveSubscription, Bool)>.Continuation
 
@@ -47,7 +47,7 @@ public final class Hub: Sendable {
         self.configuration = configuration
         self.broker = broker
         self.logger = logger
-        self.shutdownNotice = ServerSentEventComment.encoded("herald: shutting down, please reconnect")
+        self.shutdownNotice = EncodedEvent(ServerSentEventComment.encoded("herald: shutting down, please reconnect"))
         let loops = Array(configuration.eventLoopGroup.makeIterator())
         // Shards exist before `self` does; they reach the hub through this weak reference.
         let owner = HubReference()
@@ -129,7 +129,7 @@ public final class Hub: Sendable {
         } catch {
             return nil
         }
-        return StoredUpdate(sequence: sequence, update: update, encoded: buffer)
+        return StoredUpdate(sequence: sequence, update: update, encoded: EncodedEvent(buffer))
     }
 
     /// Takes one update from the broker: records it and hands it to every shard.

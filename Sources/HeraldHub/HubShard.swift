@@ -13,7 +13,7 @@ enum ShardCommand {
 final class HubShard: @unchecked Sendable {
     let eventLoop: any EventLoop
     private let heartbeatInterval: TimeAmount?
-    private let heartbeat: ByteBuffer
+    private let heartbeat: EncodedEvent
     private let onRemove: @Sendable (UInt64) -> Void
     private let onDrop: @Sendable () -> Void
 
@@ -33,7 +33,7 @@ final class HubShard: @unchecked Sendable {
     ) {
         self.eventLoop = eventLoop
         self.heartbeatInterval = heartbeatInterval
-        self.heartbeat = ByteBuffer(string: ":\n")
+        self.heartbeat = EncodedEvent(ByteBuffer(string: ":\n"))
         self.onRemove = onRemove
         self.onDrop = onDrop
     }
@@ -76,8 +76,8 @@ final class HubShard: @unchecked Sendable {
         write(stored.encoded, to: subscriber)
     }
 
-    private func write(_ buffer: ByteBuffer, to subscriber: HubSubscriber) {
-        guard subscriber.sink.enqueue(buffer) else {
+    private func write(_ event: EncodedEvent, to subscriber: HubSubscriber) {
+        guard subscriber.sink.enqueue(event) else {
             onDrop()
             remove(subscriber.id, reason: .tooSlow)
             return
@@ -104,7 +104,7 @@ final class HubShard: @unchecked Sendable {
             onRemove(subscriber.id)
             return
         }
-        var buffers: [ByteBuffer] = []
+        var buffers: [EncodedEvent] = []
         for stored in replay where subscriber.canReceive(stored.update) {
             buffers.append(stored.encoded)
         }

@@ -5,9 +5,9 @@ import NIOCore
 final class StoredUpdate: Sendable {
     let sequence: UInt64
     let update: Update
-    let encoded: ByteBuffer
+    let encoded: EncodedEvent
 
-    init(sequence: UInt64, update: Update, encoded: ByteBuffer) {
+    init(sequence: UInt64, update: Update, encoded: EncodedEvent) {
         self.sequence = sequence
         self.update = update
         self.encoded = encoded

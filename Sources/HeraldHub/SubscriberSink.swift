@@ -14,10 +14,10 @@ public enum StreamCloseReason: String, Sendable, Hashable {
 /// event loop, so an implementation may write straight to a channel living on that loop.
 public protocol SubscriberSink: AnyObject, Sendable {
     /// First call: the replayed history, which does not count against the queue bounds.
-    func start(replay: [ByteBuffer])
+    func start(replay: [EncodedEvent])
     /// Queues one encoded event; returns false when that would pass the subscriber's bound,
     /// after which the hub drops the subscriber with `close(.tooSlow)`.
-    func enqueue(_ buffer: ByteBuffer) -> Bool
+    func enqueue(_ event: EncodedEvent) -> Bool
     /// Ends a batch of `enqueue` calls: queued bytes should now go out.
     func flush()
     /// Last call: the hub no longer serves this subscriber.

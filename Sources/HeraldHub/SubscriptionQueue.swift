@@ -28,24 +28,25 @@ final class SubscriptionQueue: SubscriberSink {
     private let replayBatchBytes = 64 * 1024
     private let shutdownNotice: ByteBuffer
 
-    init(maxBytes: Int, maxEvents: Int, shutdownNotice: ByteBuffer) {
+    init(maxBytes: Int, maxEvents: Int, shutdownNotice: EncodedEvent) {
         self.maxBytes = maxBytes
         self.maxEvents = maxEvents
-        self.shutdownNotice = shutdownNotice
+        self.shutdownNotice = shutdownNotice.bytes
     }
 
     // MARK: producer side (shard loop)
 
-    func start(replay: [ByteBuffer]) {
+    func start(replay: [EncodedEvent]) {
         guard !replay.isEmpty else { return }
         self.state.withLockedValue { state in
-            state.replay = replay
+            state.replay = replay.map(\.bytes)
             state.replayIndex = 0
         }
     }
 
-    func enqueue(_ buffer: ByteBuffer) -> Bool {
-        self.state.withLockedValue { state in
+    func enqueue(_ event: EncodedEvent) -> Bool {
+        let buffer = event.bytes
+        return self.state.withLockedValue { state in
             if state.closed != nil { return true }
             let bytes = state.queuedBytes + buffer.readableBytes
             if bytes > self.maxBytes || state.queue.count >= self.maxEvents { return false }
