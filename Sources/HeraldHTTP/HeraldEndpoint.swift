@@ -1,6 +1,7 @@
 import HeraldHub
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The Mercure endpoint: subscribe (GET) and publish (POST) handlers bound to one hub.
@@ -12,6 +13,7 @@ public final class HeraldEndpoint: Sendable {
     let publisherVerifier: TokenVerifier?
     let subscriberVerifier: TokenVerifier?
     let logger: Logger
+    private let fastPublishes = NIOLockedValueBox<UInt64>(0)
 
     /// Creates the endpoint; `Router.addHerald` is the usual way to get one.
     public init(hub: Hub, configuration: HeraldHTTPConfiguration, logger: Logger = Logger(label: "herald.http")) {
@@ -20,6 +22,19 @@ public final class HeraldEndpoint: Sendable {
         self.publisherVerifier = configuration.publisherKey.map(TokenVerifier.init(key:))
         self.subscriberVerifier = configuration.subscriberKey.map(TokenVerifier.init(key:))
         self.logger = logger
+    }
+
+    /// A channel handler that answers well-formed, authorized publishes on the event loop
+    /// (see `PublishChannelHandler`); add one per connection to the server's HTTP/1 pipeline.
+    public func makePublishChannelHandler() -> any RemovableChannelHandler {
+        PublishChannelHandler(endpoint: self)
+    }
+
+    /// How many publishes the channel handler answered itself (the rest went to the router).
+    public var fastPathPublishes: UInt64 { fastPublishes.withLockedValue { $0 } }
+
+    func countFastPublish() {
+        fastPublishes.withLockedValue { $0 += 1 }
     }
 
     /// Decodes the query string strictly, or refuses with 400.

@@ -11,6 +11,9 @@ public protocol Broker: Sendable {
     /// The broker's own history after `id` (exclusive; `earliest` for all of it), oldest first,
     /// at most `limit` updates; nil when the broker keeps no history or does not know `id`.
     func updates(after id: String, limit: Int) async throws -> BrokerHistory?
+    /// Publishes at once, without suspending, when the broker can (the in-memory one can);
+    /// nil means "use `publish(_:)`". Lets a server answer a publish on its event loop.
+    func publishImmediately(_ update: Update) -> String?
     /// Background work (connections, resubscription) until the task is cancelled.
     func run() async throws
     /// Records a subscription of this node in a registry shared by all nodes (if the broker has one).
@@ -22,6 +25,8 @@ public protocol Broker: Sendable {
 }
 
 extension Broker {
+    /// By default publishing goes through `publish(_:)`.
+    public func publishImmediately(_ update: Update) -> String? { nil }
     /// By default there is no shared registry: each node lists its own subscriptions.
     public func register(_ subscription: ActiveSubscription) async throws {}
     /// By default there is no shared registry.

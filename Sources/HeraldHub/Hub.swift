@@ -120,6 +120,15 @@ public final class Hub: Sendable {
         return try await broker.publish(update)
     }
 
+    /// Publishes without suspending when the broker can (in memory); nil when it cannot (use
+    /// `publish(_:)`), and nil too for an invalid update or a hub shutting down, so that the
+    /// caller's regular path reports the error.
+    public func publishImmediately(_ update: Update) -> String? {
+        guard (try? update.validate()) != nil else { return nil }
+        if self.state.withLockedValue({ $0.isShutDown }) { return nil }
+        return broker.publishImmediately(update)
+    }
+
     /// An update with its encoded bytes; nil (and logged) when it cannot be written as SSE.
     static func stored(_ update: Update, sequence: UInt64) -> StoredUpdate? {
         var buffer = ByteBuffer()

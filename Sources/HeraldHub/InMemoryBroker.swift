@@ -10,20 +10,28 @@ import Foundation
 ///
 /// History lives in the hub itself, so `updates(after:limit:)` has nothing to add.
 public final class InMemoryBroker: Broker {
-    private let deliver = BrokerIntake()
+    private let intake = BrokerIntake()
 
     /// Creates a broker for one process.
     public init() {}
 
     public func attach(deliver: @escaping @Sendable (Update) -> Void) {
-        self.deliver.attach(deliver)
+        self.intake.attach(deliver)
     }
 
     public func publish(_ update: Update) async throws -> String {
+        assignIDAndDeliver(update)
+    }
+
+    public func publishImmediately(_ update: Update) -> String? {
+        assignIDAndDeliver(update)
+    }
+
+    private func assignIDAndDeliver(_ update: Update) -> String {
         var update = update
         let id = update.id ?? Self.newID()
         update.id = id
-        self.deliver(update)
+        self.intake(update)
         return id
     }
 

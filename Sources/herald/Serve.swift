@@ -60,7 +60,7 @@ struct Serve: AsyncParsableCommand {
         }
         let hub = Hub(configuration: settings.hub, broker: broker, logger: logger)
         let router = Router(context: HeraldRequestContext.self)
-        router.addHerald(hub, configuration: settings.http, logger: logger)
+        let endpoint = router.addHerald(hub, configuration: settings.http, logger: logger)
         router.get("/healthz") { _, _ in "ok\n" }
         if let chat = settings.chat {
             router.addHeraldChat(hub, configuration: chat, logger: logger)
@@ -70,6 +70,8 @@ struct Serve: AsyncParsableCommand {
         let host = settings.host
         let app = Application(
             router: router,
+            // Publishes that can be answered on the event loop are, before the router.
+            server: .http1(configuration: .init(additionalChannelHandlers: [endpoint.makePublishChannelHandler()])),
             configuration: .init(address: .hostname(host, port: settings.port), serverName: "herald"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port

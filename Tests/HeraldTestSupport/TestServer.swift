@@ -10,15 +10,19 @@ import ServiceLifecycle
 /// A real Herald server on a free loopback port, run for the duration of `body`.
 public struct TestServer: Sendable {
     public let hub: Hub
+    /// The Mercure endpoint (for its counters).
+    public let endpoint: HeraldEndpoint
     public let port: Int
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
     public func client() throws -> HeraldClient { try HeraldClient(baseURL: baseURL) }
 
-    /// Runs a server (hub routes, plus whatever `mount` adds) for the duration of `body`.
+    /// Runs a server (hub routes, plus whatever `mount` adds) for the duration of `body`; like
+    /// `herald serve`, with the publish channel handler unless `fastPublish` is false.
     public static func run(
         hub hubConfiguration: HubConfiguration = HubConfiguration(),
         http httpConfiguration: HeraldHTTPConfiguration = HeraldHTTPConfiguration(),
+        fastPublish: Bool = true,
         mount: (Router<HeraldRequestContext>, Hub) -> Void = { _, _ in },
         _ body: (TestServer) async throws -> Void
     ) async throws {
@@ -26,11 +30,16 @@ public struct TestServer: Sendable {
         logger.logLevel = .warning
         let hub = Hub(configuration: hubConfiguration, logger: logger)
         let router = Router(context: HeraldRequestContext.self)
-        router.addHerald(hub, configuration: httpConfiguration, logger: logger)
+        let endpoint = router.addHerald(hub, configuration: httpConfiguration, logger: logger)
         mount(router, hub)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             router: router,
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: fastPublish ? [endpoint.makePublishChannelHandler()] : []
+                )
+            ),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
             logger: logger
@@ -41,7 +50,7 @@ public struct TestServer: Sendable {
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { throw TestServerError.didNotStart }
             do {
-                try await body(TestServer(hub: hub, port: port))
+                try await body(TestServer(hub: hub, endpoint: endpoint, port: port))
             } catch {
                 await group.triggerGracefulShutdown()
                 throw error
