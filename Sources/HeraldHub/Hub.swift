@@ -34,6 +34,9 @@ public final class Hub: Sendable {
         var isShutDown = false
         var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
         var subscriptions: [UInt64: ActiveSubscription] = [:]
+        /// Subscribers registered (or being registered) per shard: a shard with none is not
+        /// woken up for a publish.
+        var shardSubscribers: [Int]
         var dispatched: UInt64 = 0
         var dropped: UInt64 = 0
     }
@@ -51,11 +54,11 @@ public final class Hub: Sendable {
         let loops = Array(configuration.eventLoopGroup.makeIterator())
         // Shards exist before `self` does; they reach the hub through this weak reference.
         let owner = HubReference()
-        self.shards = loops.map { loop in
+        self.shards = loops.indices.map { index in
             HubShard(
-                eventLoop: loop,
+                eventLoop: loops[index],
                 heartbeatInterval: configuration.heartbeatInterval,
-                onRemove: { id in owner.hub?.forget(subscriber: id) },
+                onRemove: { id in owner.hub?.forget(subscriber: id, shard: index) },
                 onDrop: { owner.hub?.countDrop() }
             )
         }
@@ -63,7 +66,8 @@ public final class Hub: Sendable {
             State(
                 history: History(capacity: configuration.historySize),
                 inboxes: Array(repeating: [], count: loops.count),
-                drainScheduled: Array(repeating: false, count: loops.count)
+                drainScheduled: Array(repeating: false, count: loops.count),
+                shardSubscribers: Array(repeating: 0, count: loops.count)
             )
         )
         let (presenceChanges, presence) = AsyncStream<(ActiveSubscription, Bool)>.makeStream()
@@ -153,7 +157,7 @@ public final class Hub: Sendable {
             state.dispatched += 1
             state.history.append(stored)
             var toSchedule: [Int] = []
-            for index in state.inboxes.indices {
+            for index in state.inboxes.indices where state.shardSubscribers[index] > 0 {
                 state.inboxes[index].append(.deliver(stored))
                 if !state.drainScheduled[index] {
                     state.drainScheduled[index] = true
@@ -280,6 +284,7 @@ public final class Hub: Sendable {
                 topics: request.selectors.map(\.rawValue),
                 payload: request.payload
             )
+            state.shardSubscribers[index] += 1
             let schedule = enqueue(.register(subscriber, replay: replay), shard: index, in: &state)
             return (id, index, state.history.lastID, found, schedule)
         }
@@ -317,9 +322,10 @@ public final class Hub: Sendable {
         self.state.withLockedValue { $0.dropped += 1 }
     }
 
-    private func forget(subscriber id: UInt64) {
+    private func forget(subscriber id: UInt64, shard index: Int) {
         let removed = self.state.withLockedValue { state in
-            state.subscriptions.removeValue(forKey: id)
+            state.shardSubscribers[index] -= 1
+            return state.subscriptions.removeValue(forKey: id)
         }
         if let removed { presence.yield((removed, false)) }
     }
