@@ -75,11 +75,12 @@ import Testing
         }
         var joined: [(start: Int, recorder: StreamRecorder)] = []
         for round in 0..<30 {
-            // Join from a recent point (while publishing continues).
+            // Join from a recent point (while publishing continues); before the first event,
+            // from `earliest`, so an event published between the read and the join is replayed.
             let last = hub.lastEventID
             let start = last.map { Int($0.dropFirst())! + 1 } ?? 0
             let subscription = try await hub.subscribe(
-                SubscribeRequest(selectors: selectors("race"), lastEventID: last ?? nil)
+                SubscribeRequest(selectors: selectors("race"), lastEventID: last ?? Update.earliestID)
             )
             let (recorder, _) = record(subscription)
             joined.append((start, recorder))
