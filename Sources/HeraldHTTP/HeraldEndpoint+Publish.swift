@@ -108,9 +108,15 @@ extension HeraldEndpoint {
         guard let allowed = claims.mercure?.publish else {
             throw .forbidden("token has no mercure.publish claim")
         }
-        let selectors = allowed.compactMap { try? TopicSelector($0) }
-        for topic in topics where !selectors.contains(where: { $0.matches(topic) }) {
+        if let topic = Self.firstTopic(of: topics, notCoveredBy: allowed) {
             throw .forbidden("not allowed to publish to \(topic)")
         }
+    }
+
+    /// The first of `topics` that no selector of a `mercure.publish` claim matches; nil when
+    /// the claim covers them all.
+    static func firstTopic(of topics: [String], notCoveredBy allowed: [String]) -> String? {
+        let selectors = allowed.compactMap { try? TopicSelector($0) }
+        return topics.first { topic in !selectors.contains { $0.matches(topic) } }
     }
 }

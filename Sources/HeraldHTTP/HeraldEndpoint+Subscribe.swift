@@ -25,7 +25,9 @@ extension HeraldEndpoint {
             }
             let (subscription, topics) = try await openSubscription(request, sink: nil)
             let unwatch = connection.map { DisconnectWatcher.watch($0) { subscription.cancel() } }
-            return streamResponse(subscription, topics: topics, remoteAddress: remoteAddress, onEnd: unwatch)
+            return streamResponse(subscription, topics: topics, remoteAddress: remoteAddress, onEnd: unwatch) { box in
+                try await subscription.stream { buffers in try await box.write(buffers) }
+            }
         } catch {
             return error.response
         }
@@ -82,14 +84,37 @@ extension HeraldEndpoint {
         return headers
     }
 
+    /// The fast path's response: the sink writes into the connection until the stream ends.
     private func channelStreamResponse(
         _ subscription: Subscription,
         sink: ChannelSink,
         topics rawSelectors: [String],
         remoteAddress: SocketAddress?
     ) -> Response {
-        let logger = self.logger
         let retry = hub.configuration.retryHint
+        let end: @Sendable () -> Void = { subscription.cancel() }
+        return streamResponse(subscription, topics: rawSelectors, remoteAddress: remoteAddress, onEnd: end) { box in
+            // Hummingbird wrote the head before calling us; this write (when there is a retry
+            // hint) goes the same way, so the sink's direct writes come after both.
+            if let retry { try await box.write([ByteBuffer(string: "retry: \(retry)\n\n")]) }
+            return try await withTaskCancellationHandler {
+                try await sink.run().get()
+            } onCancel: {
+                subscription.cancel()
+            }
+        }
+    }
+
+    /// A stream response: logs, headers, graceful shutdown and the end of the stream around
+    /// `stream`, which writes the events and says why it stopped.
+    private func streamResponse(
+        _ subscription: Subscription,
+        topics rawSelectors: [String],
+        remoteAddress: SocketAddress?,
+        onEnd: (@Sendable () -> Void)?,
+        stream: @escaping @Sendable (WriterBox) async throws -> StreamCloseReason
+    ) -> Response {
+        let logger = self.logger
         logger.debug(
             "stream opened",
             metadata: [
@@ -101,51 +126,12 @@ extension HeraldEndpoint {
             status: .ok,
             headers: streamHeaders(subscription),
             body: ResponseBody { writer in
-                defer { subscription.cancel() }
-                // Hummingbird wrote the head before calling us; this write (when there is a
-                // retry hint) goes the same way, so the sink's direct writes come after both.
-                if let retry { try await writer.write(ByteBuffer(string: "retry: \(retry)\n\n")) }
-                let reason = try await withGracefulShutdownHandler {
-                    try await withTaskCancellationHandler {
-                        try await sink.run().get()
-                    } onCancel: {
-                        subscription.cancel()
-                    }
-                } onGracefulShutdown: {
-                    subscription.cancel(reason: .shutdown)
-                }
-                logger.debug("stream closed", metadata: ["subscription": "\(subscription.id)", "reason": "\(reason)"])
-                if reason == .tooSlow { throw StreamDroppedError() }
-                try await writer.finish(nil)
-            }
-        )
-    }
-
-    private func streamResponse(
-        _ subscription: Subscription,
-        topics rawSelectors: [String],
-        remoteAddress: SocketAddress?,
-        onEnd: (@Sendable () -> Void)?
-    ) -> Response {
-        let headers = streamHeaders(subscription)
-        let logger = self.logger
-        logger.debug(
-            "stream opened",
-            metadata: [
-                "subscription": "\(subscription.id)", "topics": "\(rawSelectors)",
-                "remote": "\(remoteAddress.map { "\($0)" } ?? "-")",
-            ]
-        )
-        return Response(
-            status: .ok,
-            headers: headers,
-            body: ResponseBody { writer in
                 defer { onEnd?() }
                 let box = WriterBox(writer)
                 let reason: StreamCloseReason
                 do {
                     reason = try await withGracefulShutdownHandler {
-                        try await subscription.stream { buffers in try await box.write(buffers) }
+                        try await stream(box)
                     } onGracefulShutdown: {
                         subscription.cancel(reason: .shutdown)
                     }

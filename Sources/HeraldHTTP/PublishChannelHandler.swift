@@ -117,16 +117,14 @@ final class PublishChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
         guard let verifier = endpoint.publisherVerifier else { return remoteAddress?.isLoopback == true }
         var token: String?
         if let header = head.headerFields[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { token = String(parts[1]).trimmingSpaces }
+            token = bearerToken(header)
         } else if let query = head.path?.split(separator: "?", maxSplits: 1).dropFirst().first {
             token = (try? FormFields(decoding: Array(query.utf8)))?.values("authorization").first
         }
         guard let token, let claims = verifier.cachedClaims(token), let allowed = claims.mercure?.publish else {
             return false
         }
-        let selectors = allowed.compactMap { try? TopicSelector($0) }
-        return topics.allSatisfy { topic in selectors.contains { $0.matches(topic) } }
+        return HeraldEndpoint.firstTopic(of: topics, notCoveredBy: allowed) == nil
     }
 
     private func respond(_ id: String, context: ChannelHandlerContext) {

@@ -15,11 +15,8 @@ extension Request {
     /// The Mercure JWT of this request: `Authorization: Bearer`, else the `authorization` query
     /// parameter, else the cookie (the order Mercure hubs use).
     func mercureToken(cookieName: String, query: FormFields?) -> (token: String, source: CredentialSource)? {
-        if let header = headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" {
-                return (String(parts[1]).trimmingSpaces, .header)
-            }
+        if let header = headers[.authorization], let token = bearerToken(header) {
+            return (token, .header)
         }
         if let value = query?.values("authorization").first, !value.isEmpty {
             return (value, .query)
@@ -38,6 +35,13 @@ extension Request {
         guard let schemeEnd = origin.range(of: "://") else { return false }
         return origin[schemeEnd.upperBound...].lowercased() == host.lowercased()
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; nil for any other scheme.
+func bearerToken(_ authorization: String) -> String? {
+    let parts = authorization.split(separator: " ", maxSplits: 1)
+    guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+    return String(parts[1]).trimmingSpaces
 }
 
 extension String {
