@@ -33,7 +33,7 @@ extension HeraldEndpoint {
         }
     }
 
-    private func openSubscription(
+    func openSubscription(
         _ request: Request,
         sink: ChannelSink?
     ) async throws(Refusal) -> (Subscription, [String]) {
@@ -74,7 +74,7 @@ extension HeraldEndpoint {
     }
 
     /// The headers of every stream response.
-    private func streamHeaders(_ subscription: Subscription) -> HTTPFields {
+    func streamHeaders(_ subscription: Subscription) -> HTTPFields {
         var headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "private, no-cache, no-store",
@@ -91,12 +91,12 @@ extension HeraldEndpoint {
         topics rawSelectors: [String],
         remoteAddress: SocketAddress?
     ) -> Response {
-        let retry = hub.configuration.retryHint
+        let retry = hub.configuration.retryField
         let end: @Sendable () -> Void = { subscription.cancel() }
         return streamResponse(subscription, topics: rawSelectors, remoteAddress: remoteAddress, onEnd: end) { box in
             // Hummingbird wrote the head before calling us; this write (when there is a retry
             // hint) goes the same way, so the sink's direct writes come after both.
-            if let retry { try await box.write([ByteBuffer(string: "retry: \(retry)\n\n")]) }
+            if let retry { try await box.write([retry]) }
             return try await withTaskCancellationHandler {
                 try await sink.run().get()
             } onCancel: {
@@ -114,14 +114,7 @@ extension HeraldEndpoint {
         onEnd: (@Sendable () -> Void)?,
         stream: @escaping @Sendable (WriterBox) async throws -> StreamCloseReason
     ) -> Response {
-        let logger = self.logger
-        logger.debug(
-            "stream opened",
-            metadata: [
-                "subscription": "\(subscription.id)", "topics": "\(rawSelectors)",
-                "remote": "\(remoteAddress.map { "\($0)" } ?? "-")",
-            ]
-        )
+        logStreamOpened(subscription, topics: rawSelectors, remoteAddress: remoteAddress)
         return Response(
             status: .ok,
             headers: streamHeaders(subscription),
@@ -136,14 +129,28 @@ extension HeraldEndpoint {
                         subscription.cancel(reason: .shutdown)
                     }
                 } catch {
-                    logger.debug("stream closed", metadata: ["subscription": "\(subscription.id)", "reason": "client gone"])
+                    self.logStreamClosed(subscription, reason: "client gone")
                     throw error
                 }
-                logger.debug("stream closed", metadata: ["subscription": "\(subscription.id)", "reason": "\(reason)"])
+                self.logStreamClosed(subscription, reason: "\(reason)")
                 if reason == .tooSlow { throw StreamDroppedError() }
                 try await writer.finish(nil)
             }
         )
+    }
+
+    func logStreamOpened(_ subscription: Subscription, topics: [String], remoteAddress: SocketAddress?) {
+        logger.debug(
+            "stream opened",
+            metadata: [
+                "subscription": "\(subscription.id)", "topics": "\(topics)",
+                "remote": "\(remoteAddress.map { "\($0)" } ?? "-")",
+            ]
+        )
+    }
+
+    func logStreamClosed(_ subscription: Subscription, reason: String) {
+        logger.debug("stream closed", metadata: ["subscription": "\(subscription.id)", "reason": "\(reason)"])
     }
 
     /// The verified claims (nil for an anonymous subscriber), or a refusal.

@@ -25,9 +25,10 @@ public final class HeraldEndpoint: Sendable {
     }
 
     /// A channel handler that answers well-formed, authorized publishes on the event loop
-    /// (see `PublishChannelHandler`); add one per connection to the server's HTTP/1 pipeline.
+    /// (see `HubChannelHandler`), for a server built with `.http1`: add one per connection with
+    /// `additionalChannelHandlers`. `.herald(endpoint)` does this and streams without tasks too.
     public func makePublishChannelHandler() -> any RemovableChannelHandler {
-        PublishChannelHandler(endpoint: self)
+        HubChannelHandler(endpoint: self, router: .present)
     }
 
     /// How many publishes the channel handler answered itself (the rest went to the router).

@@ -20,10 +20,14 @@ extension Response {
     /// A short text/plain answer: the hub's errors carry a one-line reason and nothing else.
     static func plainText(_ status: HTTPResponse.Status, _ text: String, headers: HTTPFields = [:]) -> Response {
         var headers = headers
-        headers[.contentType] = "text/plain; charset=utf-8"
-        headers[.cacheControl] = "no-store"
+        headers.append(contentsOf: HTTPFields.plainText)
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text + "\n")))
     }
+}
+
+extension HTTPFields {
+    /// The headers of every short text/plain answer.
+    static let plainText: HTTPFields = [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"]
 }
 
 extension HTTPField.Name {

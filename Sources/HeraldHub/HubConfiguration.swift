@@ -21,4 +21,9 @@ public struct HubConfiguration: Sendable {
 
     /// Creates the default configuration.
     public init() {}
+
+    /// The `retry: N` field that opens every stream, or nil without a retry hint.
+    public var retryField: ByteBuffer? {
+        retryHint.map { ByteBuffer(string: "retry: \($0)\n\n") }
+    }
 }

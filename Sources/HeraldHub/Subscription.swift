@@ -48,9 +48,7 @@ public final class Subscription: Sendable {
             preconditionFailure("stream(to:) is for subscriptions made without a sink")
         }
         defer { cancel() }
-        if let retry = hub.configuration.retryHint {
-            try await write([ByteBuffer(string: "retry: \(retry)\n\n")])
-        }
+        if let retry = hub.configuration.retryField { try await write([retry]) }
         return try await withThrowingTaskGroup(of: StreamCloseReason?.self) { group in
             group.addTask {
                 while let next = await queue.next() {

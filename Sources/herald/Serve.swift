@@ -70,8 +70,8 @@ struct Serve: AsyncParsableCommand {
         let host = settings.host
         let app = Application(
             router: router,
-            // Publishes that can be answered on the event loop are, before the router.
-            server: .http1(configuration: .init(additionalChannelHandlers: [endpoint.makePublishChannelHandler()])),
+            // Hub requests are answered on the event loop, before the router.
+            server: .herald(endpoint),
             configuration: .init(address: .hostname(host, port: settings.port), serverName: "herald"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port

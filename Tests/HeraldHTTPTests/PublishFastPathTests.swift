@@ -81,7 +81,7 @@ import Testing
     }
 
     @Test func withoutTheHandlerEveryPublishGoesThroughTheRouter() async throws {
-        try await TestServer.run(fastPublish: false, mount: { _, _ in }) { server in
+        try await TestServer.run(pipeline: .router, mount: { _, _ in }) { server in
             let status = try await postStatus(server, body: "topic=t&data=x")
             #expect(status == 200)
             #expect(server.endpoint.fastPathPublishes == 0)

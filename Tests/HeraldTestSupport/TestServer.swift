@@ -17,12 +17,21 @@ public struct TestServer: Sendable {
 
     public func client() throws -> HeraldClient { try HeraldClient(baseURL: baseURL) }
 
-    /// Runs a server (hub routes, plus whatever `mount` adds) for the duration of `body`; like
-    /// `herald serve`, with the publish channel handler unless `fastPublish` is false.
+    /// How the server's connections are set up.
+    public enum Pipeline: Sendable {
+        /// `.herald(endpoint)`, like `herald serve`: hub requests answered on the event loop.
+        case herald
+        /// `.http1` with the publish channel handler (an embedder's opt-in).
+        case publishHandler
+        /// Plain `.http1`: every request through the router.
+        case router
+    }
+
+    /// Runs a server (hub routes, plus whatever `mount` adds) for the duration of `body`.
     public static func run(
         hub hubConfiguration: HubConfiguration = HubConfiguration(),
         http httpConfiguration: HeraldHTTPConfiguration = HeraldHTTPConfiguration(),
-        fastPublish: Bool = true,
+        pipeline: Pipeline = .herald,
         mount: (Router<HeraldRequestContext>, Hub) -> Void = { _, _ in },
         _ body: (TestServer) async throws -> Void
     ) async throws {
@@ -35,11 +44,13 @@ public struct TestServer: Sendable {
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             router: router,
-            server: .http1(
-                configuration: .init(
-                    additionalChannelHandlers: fastPublish ? [endpoint.makePublishChannelHandler()] : []
-                )
-            ),
+            server: {
+                switch pipeline {
+                case .herald: .herald(endpoint)
+                case .publishHandler: .http1(configuration: .init(additionalChannelHandlers: [endpoint.makePublishChannelHandler()]))
+                case .router: .http1()
+                }
+            }(),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
             logger: logger

@@ -1,0 +1,117 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+
+extension HTTPServerBuilder {
+    /// HTTP/1 where Herald answers its own hub requests on the event loop: publishes with no
+    /// task per request, streams with no task at all (a few KiB per idle subscriber instead
+    /// of a suspended request handler). Every other request reaches the router as with `.http1`.
+    ///
+    /// ```
+    /// let endpoint = router.addHerald(hub)
+    /// let app = Application(router: router, server: .herald(endpoint))
+    /// ```
+    /// Requests answered this way skip router middleware; use `.http1` where a middleware must
+    /// see every hub request.
+    public static func herald(_ endpoint: HeraldEndpoint, configuration: HTTP1Channel.Configuration = .init())
+        -> HTTPServerBuilder
+    {
+        HTTPServerBuilder { responder in
+            HeraldHTTP1Channel(endpoint: endpoint, http1: HTTP1Channel(responder: responder, configuration: configuration))
+        }
+    }
+}
+
+/// A connection of `HTTPServerBuilder.herald`: the HTTP/1 codec and a `HubChannelHandler`
+/// from the start; Hummingbird's request handling (and its task) only once a request needs it.
+struct HeraldHTTP1Channel: ServerChildChannel {
+    /// The connection, and the router's side of it if it is ever needed.
+    struct Value: ServerChildChannelValue {
+        let channel: any Channel
+        /// Succeeds with the router's channel at the first request for the router, or with nil
+        /// when the connection closes or becomes a stream without one.
+        let router: EventLoopFuture<NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?>
+    }
+
+    let endpoint: HeraldEndpoint
+    let http1: HTTP1Channel
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let configuration = http1.configuration
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = configuration.httpDecoder.maxHeaderFieldSize
+            limits.maxHeaderListSize = configuration.httpDecoder.maxHeaderListSize
+            limits.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: false,
+                withErrorHandling: false,
+                withOutboundHeaderValidation: false,
+                withEncoderConfiguration: .init(),
+                withDecoderLimitConfiguration: limits
+            )
+            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            let promise = channel.eventLoop.makePromise(of: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?.self)
+            let handover = RouterHandover(promise: promise) { channel, handler in
+                // What `HTTP1Channel.setup` adds after the codec, behind the hub's handler.
+                let pipeline = channel.pipeline.syncOperations
+                var handlers = configuration.additionalChannelHandlers()
+                handlers.append(
+                    HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger)
+                )
+                var position = ChannelPipeline.SynchronousOperations.Position.after(handler)
+                for added in handlers {
+                    try pipeline.addHandler(added, position: position)
+                    position = .after(added)
+                }
+                return try NIOAsyncChannel(
+                    wrappingChannelSynchronously: channel,
+                    configuration: .init(isOutboundHalfClosureEnabled: true)
+                )
+            }
+            try pipeline.addHandler(HubChannelHandler(endpoint: endpoint, router: .absent(handover)))
+            return Value(channel: channel, router: promise.futureResult)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        guard let routerChannel = try? await value.router.get() else { return }
+        await http1.handle(value: routerChannel, logger: logger)
+    }
+}
+
+/// Sets up the router's part of a connection when its first request for the router arrives,
+/// and tells the connection's waiting task what came of it. Used on the connection's loop only.
+final class RouterHandover {
+    typealias Install = (any Channel, any ChannelHandler) throws -> NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+    private var promise: EventLoopPromise<NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?>?
+    private let installHandlers: Install
+
+    init(promise: EventLoopPromise<NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?>, install: @escaping Install) {
+        self.promise = promise
+        self.installHandlers = install
+    }
+
+    /// Adds the router's handlers after `handler`; false (and the task released) on failure.
+    func install(after handler: any ChannelHandler, on channel: any Channel) -> Bool {
+        guard let promise else { return false }
+        self.promise = nil
+        do {
+            promise.succeed(try installHandlers(channel, handler))
+            return true
+        } catch {
+            promise.succeed(nil)
+            return false
+        }
+    }
+
+    /// No router on this connection after all.
+    func release() {
+        promise?.succeed(nil)
+        promise = nil
+    }
+}

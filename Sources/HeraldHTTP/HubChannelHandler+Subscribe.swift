@@ -1,0 +1,86 @@
+import HTTPTypes
+import HeraldHub
+import Hummingbird
+import NIOCore
+import NIOHTTPTypes
+
+extension HubChannelHandler {
+    /// Opens a subscription for a complete `GET` and turns the connection into its stream; a
+    /// refusal is answered here (the connection stays usable), and a hub that cannot stream
+    /// on this loop leaves the request to the router.
+    func open(_ head: HTTPRequest, context: ChannelHandlerContext) {
+        let endpoint = self.endpoint
+        let hub = endpoint.hub
+        guard hub.hasShard(on: context.eventLoop) else {
+            state = .forwarding
+            giveUp(head, body: context.channel.allocator.buffer(capacity: 0), context: context)
+            forward(.end(nil), context: context)
+            state = .idle
+            return
+        }
+        let sink = ChannelSink(
+            channel: context.channel,
+            maxBytes: hub.configuration.maxQueuedBytes,
+            maxEvents: hub.configuration.maxQueuedEvents,
+            shutdownNotice: hub.shutdownNotice
+        )
+        let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
+        context.eventLoop.makeFutureWithTask {
+            try await endpoint.openSubscription(request, sink: sink)
+        }.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let (subscription, topics)):
+                self.stream(subscription, sink: sink, topics: topics, context: context)
+            case .failure(let error):
+                self.refuse(error as? Refusal ?? Refusal(status: .serviceUnavailable, reason: "\(error)"), context: context)
+            }
+        }
+    }
+
+    /// Writes the stream's head and hands the connection to the sink until the stream ends.
+    private func stream(_ subscription: Subscription, sink: ChannelSink, topics: [String], context: ChannelHandlerContext) {
+        guard context.channel.isActive, case .opening = state else {
+            subscription.cancel()
+            return
+        }
+        state = .streaming(subscription)
+        held = []
+        releaseRouter()
+        sink.watch { subscription.cancel() }
+        endpoint.logStreamOpened(subscription, topics: topics, remoteAddress: context.channel.remoteAddress)
+        let head = HTTPResponse(status: .ok, headerFields: endpoint.streamHeaders(subscription))
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if let retry = endpoint.hub.configuration.retryField {
+            context.write(wrapOutboundOut(.body(retry)), promise: nil)
+        }
+        context.flush()
+        if quiescing { subscription.cancel(reason: .shutdown) }
+        sink.run().assumeIsolated().whenComplete { result in
+            let reason = (try? result.get()) ?? .cancelled
+            self.endpoint.logStreamClosed(subscription, reason: "\(reason)")
+            // One stream per connection: once it ends, so does the connection. A client that
+            // fell behind is cut off at once; the others get the end of the body first.
+            guard reason != .tooSlow, context.channel.isActive else {
+                context.close(promise: nil)
+                return
+            }
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    /// Answers a refused subscribe and goes on with whatever the client sent meanwhile.
+    private func refuse(_ refusal: Refusal, context: ChannelHandlerContext) {
+        guard context.channel.isActive, case .opening = state else { return }
+        state = .idle
+        respond(refusal.status, text: refusal.reason, headers: refusal.headers, context: context)
+        let waiting = held
+        held = []
+        for part in waiting {
+            channelRead(context: context, data: wrapInboundOut(part))
+        }
+        // Outside a read, the router's channel only takes what it was given at a read's end.
+        if !waiting.isEmpty { context.fireChannelReadComplete() }
+    }
+}
