@@ -25,14 +25,15 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
     private var front: ChannelHandlerContext?
     /// Whether the response head is out, so events may go straight to the channel.
     private var attached = false
-    private var pending = CircularBuffer<EncodedEvent>()
+    /// Small to start: an idle stream's memory is mostly fixed costs like this one.
+    private var pending = CircularBuffer<EncodedEvent>(initialCapacity: 2)
     private var pendingBytes = 0
     /// Replayed history may exceed the bounds by its own size.
     private var replayAllowance = 0
     private var wroteSinceFlush = false
     private var closed: StreamCloseReason?
     private var ended: EventLoopPromise<StreamCloseReason>?
-    private var onDisconnect: (@Sendable () -> Void)?
+    private var onEnd: (@Sendable (StreamCloseReason) -> Void)?
 
     init(channel: any Channel, maxBytes: Int, maxEvents: Int, shutdownNotice: EncodedEvent) {
         self.channel = channel
@@ -85,17 +86,19 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
 
     // MARK: the response's side
 
-    /// Watches the connection from now on: `onDisconnect` runs (on the loop) when the client
-    /// goes away, also before the response started. Call once, right after subscribing.
-    func watch(onDisconnect: @escaping @Sendable () -> Void) {
+    /// Watches the connection from now on: `onEnd` runs (on the loop) with `.cancelled` when
+    /// the client goes away, also before the response started, or with `.shutdown` when the
+    /// server asks its connections to quiesce. Call once, right after subscribing.
+    /// `rawHTTP1` says the connection is HTTP/1 with its codec gone; otherwise the codec tells.
+    func watch(rawHTTP1: Bool = false, onEnd: @escaping @Sendable (StreamCloseReason) -> Void) {
         eventLoop.execute {
             guard self.channel.isActive else {
-                onDisconnect()
+                onEnd(.cancelled)
                 return
             }
-            self.onDisconnect = onDisconnect
+            self.onEnd = onEnd
             let pipeline = self.channel.pipeline.syncOperations
-            let isHTTP1 = (try? pipeline.handler(type: HTTPResponseEncoder.self)) != nil
+            let isHTTP1 = rawHTTP1 || (try? pipeline.handler(type: HTTPResponseEncoder.self)) != nil
             try? pipeline.addHandler(ChannelSinkHandler(sink: self, isHTTP1: isHTTP1), position: .first)
         }
     }
@@ -127,11 +130,11 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
         drain()
     }
 
-    /// The client went away.
-    fileprivate func disconnected() {
-        let onDisconnect = self.onDisconnect
-        self.onDisconnect = nil
-        onDisconnect?()
+    /// The client went away (`.cancelled`) or the server is shutting down (`.shutdown`).
+    fileprivate func ending(_ reason: StreamCloseReason) {
+        let onEnd = self.onEnd
+        self.onEnd = nil
+        onEnd?(reason)
     }
 
     private func send(_ event: EncodedEvent) {
@@ -159,7 +162,7 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
     private func finishIfClosed() {
         guard let reason = closed, let ended else { return }
         self.ended = nil
-        self.onDisconnect = nil
+        self.onEnd = nil
         if reason == .shutdown {
             drain()
             send(shutdownNotice)
@@ -175,8 +178,8 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
 }
 
 /// Sits at the front of a streaming connection's pipeline: gives a `ChannelSink` on HTTP/1 its
-/// place to write raw chunks, and tells it when the socket is writable again and when the
-/// client leaves.
+/// place to write raw chunks, and tells it when the socket is writable again, when the client
+/// leaves and when the server quiesces.
 private final class ChannelSinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     private let sink: ChannelSink
@@ -201,12 +204,13 @@ private final class ChannelSinkHandler: ChannelInboundHandler, RemovableChannelH
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .inputClosed = event as? ChannelEvent { sink.disconnected() }
+        if case .inputClosed = event as? ChannelEvent { sink.ending(.cancelled) }
+        if event is ChannelShouldQuiesceEvent { sink.ending(.shutdown) }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        sink.disconnected()
+        sink.ending(.cancelled)
         context.fireChannelInactive()
     }
 }

@@ -20,7 +20,7 @@ extension HeraldEndpoint {
                     shutdownNotice: hub.shutdownNotice
                 )
                 let (subscription, topics) = try await openSubscription(request, sink: sink)
-                sink.watch { subscription.cancel() }
+                sink.watch { subscription.cancel(reason: $0) }
                 return channelStreamResponse(subscription, sink: sink, topics: topics, remoteAddress: remoteAddress)
             }
             let (subscription, topics) = try await openSubscription(request, sink: nil)

@@ -46,6 +46,9 @@ struct HeraldHTTP1Channel: ServerChildChannel {
             limits.maxHeaderFieldSize = configuration.httpDecoder.maxHeaderFieldSize
             limits.maxHeaderListSize = configuration.httpDecoder.maxHeaderListSize
             limits.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
+            // The channel keeps its receive buffer for reuse for as long as it lives; a stream
+            // reads one request, so start small (NIO's default is 2 KiB) and grow for big bodies.
+            try channel.syncOptions?.setOption(.recvAllocator, value: Self.receiveBuffers)
             let pipeline = channel.pipeline.syncOperations
             try pipeline.configureHTTPServerPipeline(
                 withPipeliningAssistance: false,
@@ -77,6 +80,8 @@ struct HeraldHTTP1Channel: ServerChildChannel {
             return Value(channel: channel, router: promise.futureResult)
         }
     }
+
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
     func handle(value: Value, logger: Logger) async {
         guard let routerChannel = try? await value.router.get() else { return }

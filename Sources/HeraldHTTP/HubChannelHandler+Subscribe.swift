@@ -2,7 +2,9 @@ import HTTPTypes
 import HeraldHub
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 
 extension HubChannelHandler {
     /// Opens a subscription for a complete `GET` and turns the connection into its stream; a
@@ -37,7 +39,9 @@ extension HubChannelHandler {
         }
     }
 
-    /// Writes the stream's head and hands the connection to the sink until the stream ends.
+    /// Writes the stream's head, strips the HTTP handlers (nothing more is parsed or encoded on
+    /// this connection: an idle stream keeps only the channel and the sink) and hands the
+    /// connection to the sink until the stream ends.
     private func stream(_ subscription: Subscription, sink: ChannelSink, topics: [String], context: ChannelHandlerContext) {
         guard context.channel.isActive, case .opening = state else {
             subscription.cancel()
@@ -46,7 +50,7 @@ extension HubChannelHandler {
         state = .streaming(subscription)
         held = []
         releaseRouter()
-        sink.watch { subscription.cancel() }
+        sink.watch(rawHTTP1: true) { subscription.cancel(reason: $0) }
         endpoint.logStreamOpened(subscription, topics: topics, remoteAddress: context.channel.remoteAddress)
         let head = HTTPResponse(status: .ok, headerFields: endpoint.streamHeaders(subscription))
         context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -55,18 +59,34 @@ extension HubChannelHandler {
         }
         context.flush()
         if quiescing { subscription.cancel(reason: .shutdown) }
-        sink.run().assumeIsolated().whenComplete { result in
+        let channel = context.channel
+        Self.removeHTTPHandlers(from: channel, hubHandler: context)
+        let endpoint = self.endpoint
+        sink.run().whenComplete { result in
             let reason = (try? result.get()) ?? .cancelled
-            self.endpoint.logStreamClosed(subscription, reason: "\(reason)")
+            endpoint.logStreamClosed(subscription, reason: "\(reason)")
             // One stream per connection: once it ends, so does the connection. A client that
-            // fell behind is cut off at once; the others get the end of the body first.
-            guard reason != .tooSlow, context.channel.isActive else {
-                context.close(promise: nil)
+            // fell behind is cut off at once; the others get the body's last chunk first.
+            guard reason != .tooSlow, channel.isActive else {
+                channel.close(promise: nil)
                 return
             }
-            context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
+            channel.writeAndFlush(ByteBuffer(staticString: "0\r\n\r\n")).whenComplete { _ in
+                channel.close(promise: nil)
             }
+        }
+    }
+
+    /// Removes the HTTP codec and this handler from a connection that has become a stream.
+    private static func removeHTTPHandlers(from channel: any Channel, hubHandler: ChannelHandlerContext) {
+        let pipeline = channel.pipeline.syncOperations
+        let codecs: [ChannelHandlerContext?] = [
+            try? pipeline.context(handlerType: HTTP1ToHTTPServerCodec.self),
+            try? pipeline.context(handlerType: HTTPResponseEncoder.self),
+            try? pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
+        ]
+        for case let context? in codecs + [hubHandler] {
+            pipeline.removeHandler(context: context, promise: nil)
         }
     }
 
