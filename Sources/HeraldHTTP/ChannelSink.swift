@@ -1,3 +1,4 @@
+import DequeModule
 import HeraldHub
 import NIOCore
 import NIOHTTP1
@@ -15,18 +16,17 @@ import NIOHTTPTypes
 /// while the socket is not writable. `pending` is bounded like the hub's queues: past the bound
 /// the subscriber is dropped as too slow. Everything here runs on `eventLoop`.
 final class ChannelSink: SubscriberSink, @unchecked Sendable {
-    let eventLoop: any EventLoop
     private let channel: any Channel
-    private let maxBytes: Int
-    private let maxEvents: Int
-    private let shutdownNotice: EncodedEvent
+    /// For its bounds and shutdown notice (kept once, not copied into every idle stream).
+    private let hub: Hub
+    var eventLoop: any EventLoop { channel.eventLoop }
 
     /// Where raw chunks are written (the front of the pipeline), once watching an HTTP/1 channel.
     private var front: ChannelHandlerContext?
     /// Whether the response head is out, so events may go straight to the channel.
     private var attached = false
-    /// Small to start: an idle stream's memory is mostly fixed costs like this one.
-    private var pending = CircularBuffer<EncodedEvent>(initialCapacity: 2)
+    /// Allocates only once something waits: an idle stream's memory is fixed costs like this.
+    private var pending = Deque<EncodedEvent>()
     private var pendingBytes = 0
     /// Replayed history may exceed the bounds by its own size.
     private var replayAllowance = 0
@@ -35,12 +35,9 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
     private var ended: EventLoopPromise<StreamCloseReason>?
     private var onEnd: (@Sendable (StreamCloseReason) -> Void)?
 
-    init(channel: any Channel, maxBytes: Int, maxEvents: Int, shutdownNotice: EncodedEvent) {
+    init(channel: any Channel, hub: Hub) {
         self.channel = channel
-        self.eventLoop = channel.eventLoop
-        self.maxBytes = maxBytes
-        self.maxEvents = maxEvents
-        self.shutdownNotice = shutdownNotice
+        self.hub = hub
     }
 
     // MARK: SubscriberSink (called by the shard on `eventLoop`)
@@ -60,7 +57,10 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
             send(event)
             return true
         }
-        if pendingBytes + event.bytes.readableBytes > maxBytes + replayAllowance || pending.count >= maxEvents {
+        let bounds = hub.configuration
+        if pendingBytes + event.bytes.readableBytes > bounds.maxQueuedBytes + replayAllowance
+            || pending.count >= bounds.maxQueuedEvents
+        {
             return false
         }
         pending.append(event)
@@ -153,7 +153,10 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
             pendingBytes -= event.bytes.readableBytes
             send(event)
         }
-        if pending.isEmpty { replayAllowance = 0 }
+        if pending.isEmpty {
+            replayAllowance = 0
+            pending = []  // a stream that caught up goes back to holding no queue storage
+        }
         flush()
     }
 
@@ -165,7 +168,7 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
         self.onEnd = nil
         if reason == .shutdown {
             drain()
-            send(shutdownNotice)
+            send(hub.shutdownNotice)
             flush()
         }
         // Later writes (the response's end) go through the HTTP handlers again.

@@ -13,12 +13,7 @@ extension HeraldEndpoint {
         do {
             if let connection, hub.hasShard(on: connection.eventLoop) {
                 // Fast path: the hub writes straight into the connection on its event loop.
-                let sink = ChannelSink(
-                    channel: connection,
-                    maxBytes: hub.configuration.maxQueuedBytes,
-                    maxEvents: hub.configuration.maxQueuedEvents,
-                    shutdownNotice: hub.shutdownNotice
-                )
+                let sink = ChannelSink(channel: connection, hub: hub)
                 let (subscription, topics) = try await openSubscription(request, sink: sink)
                 sink.watch { subscription.cancel(reason: $0) }
                 return channelStreamResponse(subscription, sink: sink, topics: topics, remoteAddress: remoteAddress)
@@ -44,6 +39,7 @@ extension HeraldEndpoint {
             throw .badRequest("too many topics (max \(configuration.maxSelectorsPerSubscription))")
         }
         var selectors: [TopicSelector] = []
+        selectors.reserveCapacity(rawSelectors.count)
         for raw in rawSelectors {
             do {
                 selectors.append(try TopicSelector(raw))

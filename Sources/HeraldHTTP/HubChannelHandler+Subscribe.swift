@@ -20,12 +20,7 @@ extension HubChannelHandler {
             state = .idle
             return
         }
-        let sink = ChannelSink(
-            channel: context.channel,
-            maxBytes: hub.configuration.maxQueuedBytes,
-            maxEvents: hub.configuration.maxQueuedEvents,
-            shutdownNotice: hub.shutdownNotice
-        )
+        let sink = ChannelSink(channel: context.channel, hub: hub)
         let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
         context.eventLoop.makeFutureWithTask {
             try await endpoint.openSubscription(request, sink: sink)

@@ -36,8 +36,9 @@ import Testing
         }
     }
 
-    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
-        try await TestServer.run { server in
+    @Test(arguments: [TestServer.Pipeline.herald, .publishHandler])
+    func pipelinedRequestsAreAnsweredInOrder(pipeline: TestServer.Pipeline) async throws {
+        try await TestServer.run(pipeline: pipeline) { server in
             // valid (here), invalid (router), valid (router: an earlier answer is pending), valid.
             let form = "topic=p&data=x"
             let valid = "POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\n"
@@ -98,42 +99,4 @@ private func postStatus(
 ) async throws -> Int {
     let (status, _) = try await post(server, body: body, contentType: contentType, headers: headers)
     return status
-}
-
-/// A bare TCP connection: send bytes, collect what comes back.
-private final class RawConnection: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    private let received = NIOLockedValueBox("")
-    private let channel = NIOLockedValueBox<(any Channel)?>(nil)
-
-    static func open(port: Int) async throws -> RawConnection {
-        let connection = RawConnection()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(connection) }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
-        connection.channel.withLockedValue { $0 = channel }
-        return connection
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        received.withLockedValue { $0 += String(buffer: buffer) }
-    }
-
-    func send(_ text: String) async throws {
-        guard let channel = channel.withLockedValue({ $0 }) else { return }
-        try await channel.writeAndFlush(ByteBuffer(string: text)).get()
-    }
-
-    /// Waits (up to 5 s) until `done` holds for everything received so far, and returns it.
-    func read(until done: (String) -> Bool) async throws -> String {
-        try await waitUntil { done(received.withLockedValue { $0 }) }
-        return received.withLockedValue { $0 }
-    }
-
-    func close() {
-        channel.withLockedValue { $0 }?.close(promise: nil)
-    }
 }

@@ -10,10 +10,11 @@ import Testing
 /// A real client that sends its GET and then never reads: the server must drop it once its
 /// outbound bound is passed, and keep serving a healthy subscriber in full.
 @Suite struct StalledClientTests {
-    @Test func clientThatStopsReadingIsDroppedWhileOthersGetEverything() async throws {
+    @Test(arguments: [TestServer.Pipeline.herald, .router])
+    func clientThatStopsReadingIsDroppedWhileOthersGetEverything(pipeline: TestServer.Pipeline) async throws {
         var hub = HubConfiguration()
         hub.maxQueuedBytes = 256 * 1024
-        try await TestServer.run(hub: hub) { server in
+        try await TestServer.run(hub: hub, pipeline: pipeline) { server in
             let stalled = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .channelOption(.autoRead, value: false)
                 .channelOption(.socketOption(.so_rcvbuf), value: 4096)

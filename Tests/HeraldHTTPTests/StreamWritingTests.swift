@@ -9,11 +9,12 @@ import Testing
 /// What the stream writer (events go straight into the connection) puts on the wire besides
 /// events: the retry hint first, heartbeats on idle streams, and replay before live events.
 @Suite struct StreamWritingTests {
-    @Test(.timeLimit(.minutes(1))) func retryHintComesFirstThenReplayThenLiveThenHeartbeats() async throws {
+    @Test(.timeLimit(.minutes(1)), arguments: [TestServer.Pipeline.herald, .router])
+    func retryHintComesFirstThenReplayThenLiveThenHeartbeats(pipeline: TestServer.Pipeline) async throws {
         var hub = HubConfiguration()
         hub.retryHint = 2500
         hub.heartbeatInterval = .milliseconds(100)
-        try await TestServer.run(hub: hub) { server in
+        try await TestServer.run(hub: hub, pipeline: pipeline) { server in
             let client = try server.client()
             let first = try await client.publish(topics: ["h"], data: "old")
             let (stream, close) = try await client.subscribe(topics: ["h"], lastEventID: "earliest")
