@@ -4,7 +4,9 @@ import NIOCore
 /// Not thread-safe: the hub guards it with its lock.
 struct History {
     private(set) var ring: CircularBuffer<StoredUpdate>
-    private var positions: [String: UInt64] = [:]
+    /// Position (sequence) by the hash of the event id; a lookup confirms the id in the ring,
+    /// and falls back to a scan on the (never seen in practice) collision of two hashes.
+    private var positions: [Int: UInt64] = [:]
     let capacity: Int
 
     init(capacity: Int) {
@@ -13,7 +15,7 @@ struct History {
     }
 
     /// Whether `id` is retained.
-    func contains(_ id: String) -> Bool { positions[id] != nil }
+    func contains(_ id: String) -> Bool { sequence(of: id) != nil }
 
     /// The id of the newest retained update.
     var lastID: String? { ring.last?.update.id }
@@ -22,21 +24,32 @@ struct History {
         guard capacity > 0 else { return }
         if ring.count == capacity {
             let evicted = ring.removeFirst()
-            if let id = evicted.update.id, positions[id] == evicted.sequence {
-                positions[id] = nil
+            if let key = evicted.idKey, positions[key] == evicted.sequence {
+                positions[key] = nil
             }
         }
         ring.append(stored)
-        if let id = stored.update.id { positions[id] = stored.sequence }
+        if let key = stored.idKey { positions[key] = stored.sequence }
+    }
+
+    /// The sequence of the retained update with this id.
+    private func sequence(of id: String) -> UInt64? {
+        guard let first = ring.first else { return nil }
+        if let sequence = positions[id.hashValue], sequence >= first.sequence,
+            ring[ring.index(ring.startIndex, offsetBy: Int(sequence - first.sequence))].update.id == id
+        {
+            return sequence
+        }
+        guard positions[id.hashValue] != nil else { return nil }
+        // Two ids with one hash: the index holds the newer; look for this one.
+        return ring.last { $0.update.id == id }?.sequence
     }
 
     /// What a subscriber that last saw `lastEventID` missed, oldest first; nil when the id is
     /// not retained (unknown, or already evicted). `earliest` gives everything retained.
     func updates(after lastEventID: String) -> [StoredUpdate]? {
         if lastEventID == Update.earliestID { return Array(ring) }
-        guard let sequence = positions[lastEventID], let first = ring.first, sequence >= first.sequence else {
-            return nil
-        }
+        guard let sequence = sequence(of: lastEventID), let first = ring.first else { return nil }
         let offset = Int(sequence - first.sequence) + 1
         let start = ring.index(ring.startIndex, offsetBy: offset)
         return Array(ring[start...])

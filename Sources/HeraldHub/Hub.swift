@@ -135,6 +135,11 @@ public final class Hub: Sendable {
 
     /// An update with its encoded bytes; nil (and logged) when it cannot be written as SSE.
     static func stored(_ update: Update, sequence: UInt64) -> StoredUpdate? {
+        encode(update).map { StoredUpdate(sequence: sequence, update: update, encoded: $0) }
+    }
+
+    /// An update's SSE bytes, framed once for every subscriber; nil when it cannot be SSE.
+    static func encode(_ update: Update) -> EncodedEvent? {
         var buffer = ByteBuffer()
         do {
             try ServerSentEvent(data: update.data, event: update.type, id: update.id, retry: update.retry)
@@ -142,17 +147,18 @@ public final class Hub: Sendable {
         } catch {
             return nil
         }
-        return StoredUpdate(sequence: sequence, update: update, encoded: EncodedEvent(buffer))
+        return EncodedEvent(buffer)
     }
 
     /// Takes one update from the broker: records it and hands it to every shard.
     func dispatch(_ update: Update) {
-        guard let encoded = Self.stored(update, sequence: 0)?.encoded else {
+        guard let encoded = Self.encode(update) else {
             logger.error("dropping an update that cannot be encoded as SSE", metadata: ["id": "\(update.id ?? "-")"])
             return
         }
+        let idKey = update.id?.hashValue  // hashed before taking the lock
         let toSchedule = self.state.withLockedValue { state -> [Int] in
-            let stored = StoredUpdate(sequence: state.nextSequence, update: update, encoded: encoded)
+            let stored = StoredUpdate(sequence: state.nextSequence, update: update, encoded: encoded, idKey: idKey)
             state.nextSequence += 1
             state.dispatched += 1
             state.history.append(stored)

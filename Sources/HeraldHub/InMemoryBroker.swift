@@ -1,11 +1,5 @@
 import NIOConcurrencyHelpers
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// The default broker: delivers each update to the hub of this process, synchronously.
 ///
 /// History lives in the hub itself, so `updates(after:limit:)` has nothing to add.
@@ -44,8 +38,8 @@ public final class InMemoryBroker: Broker {
         }
     }
 
-    /// A fresh `urn:uuid:` id, the form Mercure hubs use.
+    /// A fresh `urn:uuid:` id (random, version 4), the form Mercure hubs use.
     public static func newID() -> String {
-        "urn:uuid:" + UUID().uuidString.lowercased()
+        RandomUUID.urn()
     }
 }

@@ -6,10 +6,13 @@ final class StoredUpdate: Sendable {
     let sequence: UInt64
     let update: Update
     let encoded: EncodedEvent
+    /// The id's hash, computed once: history indexes and evicts by it without rehashing strings.
+    let idKey: Int?
 
-    init(sequence: UInt64, update: Update, encoded: EncodedEvent) {
+    init(sequence: UInt64, update: Update, encoded: EncodedEvent, idKey: Int? = nil) {
         self.sequence = sequence
         self.update = update
         self.encoded = encoded
+        self.idKey = idKey ?? update.id?.hashValue
     }
 }
