@@ -20,16 +20,22 @@ struct History {
     /// The id of the newest retained update.
     var lastID: String? { ring.last?.update.id }
 
-    mutating func append(_ stored: StoredUpdate) {
-        guard capacity > 0 else { return }
+    /// Appends `stored`; returns the update it pushed out, so that the caller can let it go
+    /// (and free it) after leaving its lock.
+    @discardableResult
+    mutating func append(_ stored: StoredUpdate) -> StoredUpdate? {
+        guard capacity > 0 else { return nil }
+        var evicted: StoredUpdate?
         if ring.count == capacity {
-            let evicted = ring.removeFirst()
-            if let key = evicted.idKey, positions[key] == evicted.sequence {
+            let oldest = ring.removeFirst()
+            if let key = oldest.idKey, positions[key] == oldest.sequence {
                 positions[key] = nil
             }
+            evicted = oldest
         }
         ring.append(stored)
         if let key = stored.idKey { positions[key] = stored.sequence }
+        return evicted
     }
 
     /// The sequence of the retained update with this id.

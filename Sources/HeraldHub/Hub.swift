@@ -157,11 +157,11 @@ public final class Hub: Sendable {
             return
         }
         let idKey = update.id?.hashValue  // hashed before taking the lock
-        let toSchedule = self.state.withLockedValue { state -> [Int] in
+        let (toSchedule, evicted) = self.state.withLockedValue { state -> ([Int], StoredUpdate?) in
             let stored = StoredUpdate(sequence: state.nextSequence, update: update, encoded: encoded, idKey: idKey)
             state.nextSequence += 1
             state.dispatched += 1
-            state.history.append(stored)
+            let evicted = state.history.append(stored)
             var toSchedule: [Int] = []
             for index in state.inboxes.indices where state.shardSubscribers[index] > 0 {
                 state.inboxes[index].append(.deliver(stored))
@@ -170,8 +170,9 @@ public final class Hub: Sendable {
                     toSchedule.append(index)
                 }
             }
-            return toSchedule
+            return (toSchedule, evicted)
         }
+        withExtendedLifetime(evicted) {}  // freed here, outside the lock
         for index in toSchedule { scheduleDrain(index) }
     }
 
