@@ -13,48 +13,78 @@ public struct FormFields: Sendable, Hashable {
 
     /// Decodes `encoded` (the bytes after `?`, or a request body).
     public init(decoding encoded: some Collection<UInt8>) throws(DecodingError) {
+        let decoded =
+            encoded.withContiguousStorageIfAvailable(Self.decode)
+            ?? Array(encoded).withUnsafeBufferPointer(Self.decode)
+        self.fields = try decoded.get()
+    }
+
+    /// Splits at `&`, then at the first `=`; empty segments are skipped.
+    private static func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<[(name: String, value: String)], DecodingError> {
         var fields: [(name: String, value: String)] = []
-        var name: [UInt8] = []
-        var value: [UInt8] = []
-        var inValue = false
-        var iterator = encoded.makeIterator()
-
-        func finishField() throws(DecodingError) {
-            defer {
-                name.removeAll(keepingCapacity: true)
-                value.removeAll(keepingCapacity: true)
-                inValue = false
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            var equals: Int?
+            var escaped = false
+            while end < bytes.count, bytes[end] != UInt8(ascii: "&") {
+                switch bytes[end] {
+                case UInt8(ascii: "=") where equals == nil: equals = end
+                case UInt8(ascii: "%"), UInt8(ascii: "+"): escaped = true
+                default: break
+                }
+                end += 1
             }
-            if name.isEmpty && value.isEmpty && !inValue { return }
-            guard let decodedName = String(validating: name, as: UTF8.self),
-                let decodedValue = String(validating: value, as: UTF8.self)
-            else {
-                throw DecodingError(reason: "form field is not valid UTF-8")
+            if end > start {
+                let nameEnd = equals ?? end
+                let valueStart = equals.map { $0 + 1 } ?? end
+                do {
+                    let name = try segment(bytes, start..<nameEnd, escaped: escaped)
+                    let value = try segment(bytes, valueStart..<end, escaped: escaped)
+                    fields.append((name, value))
+                } catch {
+                    return .failure(error)
+                }
             }
-            fields.append((decodedName, decodedValue))
+            start = end + 1
         }
+        return .success(fields)
+    }
 
-        while let byte = iterator.next() {
+    /// One name or value: `+` is a space, `%XX` a byte, and the result must be UTF-8.
+    private static func segment(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, escaped: Bool)
+        throws(DecodingError) -> String
+    {
+        let invalid = DecodingError(reason: "form field is not valid UTF-8")
+        guard escaped else {
+            guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) else {
+                throw invalid
+            }
+            return text
+        }
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(range.count)
+        var index = range.lowerBound
+        while index < range.upperBound {
+            let byte = bytes[index]
             switch byte {
-            case UInt8(ascii: "&"):
-                try finishField()
-            case UInt8(ascii: "=") where !inValue:
-                inValue = true
             case UInt8(ascii: "+"):
-                if inValue { value.append(0x20) } else { name.append(0x20) }
+                decoded.append(0x20)
             case UInt8(ascii: "%"):
-                guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue)
+                guard index + 2 < range.upperBound, let high = hexValue(bytes[index + 1]),
+                    let low = hexValue(bytes[index + 2])
                 else {
                     throw DecodingError(reason: "malformed percent-encoding in form")
                 }
-                let decoded = high << 4 | low
-                if inValue { value.append(decoded) } else { name.append(decoded) }
+                decoded.append(high << 4 | low)
+                index += 2
             default:
-                if inValue { value.append(byte) } else { name.append(byte) }
+                decoded.append(byte)
             }
+            index += 1
         }
-        try finishField()
-        self.fields = fields
+        guard let text = String(validating: decoded, as: UTF8.self) else { throw invalid }
+        return text
     }
 
     /// Every value of `name`, in order.

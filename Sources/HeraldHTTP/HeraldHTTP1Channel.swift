@@ -25,8 +25,9 @@ extension HTTPServerBuilder {
     }
 }
 
-/// A connection of `HTTPServerBuilder.herald`: the HTTP/1 codec and a `HubChannelHandler`
-/// from the start; Hummingbird's request handling (and its task) only once a request needs it.
+/// A connection of `HTTPServerBuilder.herald`: a `PublishFrontHandler`, the HTTP/1 codec and a
+/// `HubChannelHandler` from the start; Hummingbird's request handling (and its task) only once a
+/// request needs it.
 struct HeraldHTTP1Channel: ServerChildChannel {
     /// The connection, and the router's side of it if it is ever needed.
     struct Value: ServerChildChannelValue {
@@ -77,6 +78,8 @@ struct HeraldHTTP1Channel: ServerChildChannel {
                 )
             }
             try pipeline.addHandler(HubChannelHandler(endpoint: endpoint, router: .absent(handover)))
+            // Ahead of the codec: plain publishes are answered from the bytes.
+            try pipeline.addHandler(PublishFrontHandler(endpoint: endpoint), position: .first)
             return Value(channel: channel, router: promise.futureResult)
         }
     }

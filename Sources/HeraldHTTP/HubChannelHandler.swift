@@ -216,29 +216,13 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The new update's id, or nil when the router should handle the request.
     private func publish(_ head: HTTPRequest, body: ByteBuffer, remoteAddress: SocketAddress?) -> String? {
-        guard head.headerFields[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true,
-            body.readableBytes > 0,
-            let update = try? HeraldEndpoint.decodeUpdate(body),
-            isAuthorized(head, topics: update.topics, remoteAddress: remoteAddress)
-        else { return nil }
-        let id = endpoint.hub.publishImmediately(update)
-        if id != nil { endpoint.countFastPublish() }
-        return id
-    }
-
-    /// Authorized without waiting: loopback with no key, or a bearer token verified before.
-    private func isAuthorized(_ head: HTTPRequest, topics: [String], remoteAddress: SocketAddress?) -> Bool {
-        guard let verifier = endpoint.publisherVerifier else { return remoteAddress?.isLoopback == true }
-        var token: String?
-        if let header = head.headerFields[.authorization] {
-            token = bearerToken(header)
-        } else if let query = head.path?.split(separator: "?", maxSplits: 1).dropFirst().first {
-            token = (try? FormFields(decoding: Array(query.utf8)))?.values("authorization").first
-        }
-        guard let token, let claims = verifier.cachedClaims(token), let allowed = claims.mercure?.publish else {
-            return false
-        }
-        return HeraldEndpoint.firstTopic(of: topics, notCoveredBy: allowed) == nil
+        endpoint.publishImmediately(
+            contentType: head.headerFields[.contentType],
+            body: body,
+            authorization: head.headerFields[.authorization],
+            query: head.path?.split(separator: "?", maxSplits: 1).dropFirst().first,
+            remoteAddress: { remoteAddress }
+        )
     }
 
     /// A publish's answer, 200 with the id. Written as finished bytes at the front of the
@@ -249,23 +233,11 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             respond(.ok, text: id, context: context)
             return
         }
-        let length = id.utf8.count + 1
-        var bytes = context.channel.allocator.buffer(capacity: Self.publishedHead.readableBytes + 8 + length)
-        bytes.writeImmutableBuffer(Self.publishedHead)
-        bytes.writeString(String(length))
-        bytes.writeStaticString("\r\n\r\n")
-        bytes.writeString(id)
-        bytes.writeStaticString("\n")
-        let written = front.writeAndFlush(NIOAny(IOData.byteBuffer(bytes)))
+        let written = front.writeAndFlush(NIOAny(IOData.byteBuffer(HeraldEndpoint.publishedAnswer(id, allocator: context.channel.allocator))))
         if quiescing, !isRouterPresent {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
-
-    /// The head of a publish's answer up to the length's value (same fields as `respond`'s).
-    private static let publishedHead = ByteBuffer(
-        string: "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: "
-    )
 
     /// The HTTP/1 response encoder's place in the pipeline: bytes written there go straight out.
     private func responseEncoder(_ context: ChannelHandlerContext) -> ChannelHandlerContext? {

@@ -140,14 +140,8 @@ public final class Hub: Sendable {
 
     /// An update's SSE bytes, framed once for every subscriber; nil when it cannot be SSE.
     static func encode(_ update: Update) -> EncodedEvent? {
-        var buffer = ByteBuffer()
-        do {
-            try ServerSentEvent(data: update.data, event: update.type, id: update.id, retry: update.retry)
-                .encode(into: &buffer)
-        } catch {
-            return nil
-        }
-        return EncodedEvent(buffer)
+        let event = ServerSentEvent(data: update.data, event: update.type, id: update.id, retry: update.retry)
+        return try? EncodedEvent { buffer throws(ServerSentEventEncodingError) in try event.encode(into: &buffer) }
     }
 
     /// Takes one update from the broker: records it and hands it to every shard.

@@ -38,12 +38,18 @@ final class HubShard: @unchecked Sendable {
         self.onDrop = onDrop
     }
 
-    /// Runs a batch of commands; every touched subscriber is flushed once at the end.
+    /// Runs a batch of commands. A subscriber's bytes go out once per batch: with its write of
+    /// the batch's last update (so the first subscribers are not kept waiting for the writes to
+    /// all the others), or at the end for those the last update does not concern.
     func process(_ commands: [ShardCommand]) {
         self.eventLoop.assertInEventLoop()
-        for command in commands {
+        let lastDelivery = commands.lastIndex { command in
+            if case .deliver = command { return true }
+            return false
+        }
+        for (index, command) in commands.enumerated() {
             switch command {
-            case .deliver(let stored): deliver(stored)
+            case .deliver(let stored): deliver(stored, flushing: index == lastDelivery)
             case .register(let subscriber, let replay): register(subscriber, replay: replay)
             case .unregister(let id, let reason): remove(id, reason: reason)
             case .shutdown: shutdown()
@@ -52,38 +58,41 @@ final class HubShard: @unchecked Sendable {
         flushTouched()
     }
 
-    private func deliver(_ stored: StoredUpdate) {
+    private func deliver(_ stored: StoredUpdate, flushing: Bool) {
         let update = stored.update
         for topic in update.topics {
             guard let exact = byExactTopic[topic] else { continue }
             for subscriber in exact.values where subscriber.lastSequence != stored.sequence {
                 guard subscriber.isAuthorized(for: update) else { continue }
-                send(stored, to: subscriber)
+                send(stored, to: subscriber, flushing: flushing)
             }
         }
         for subscriber in patternSubscribers.values where subscriber.lastSequence != stored.sequence {
             guard subscriber.canReceive(update) else { continue }
-            send(stored, to: subscriber)
+            send(stored, to: subscriber, flushing: flushing)
         }
     }
 
-    private func send(_ stored: StoredUpdate, to subscriber: HubSubscriber) {
+    private func send(_ stored: StoredUpdate, to subscriber: HubSubscriber, flushing: Bool) {
         subscriber.lastSequence = stored.sequence
         if let skip = subscriber.skipUpTo {
             if let position = stored.update.position, position <= skip { return }
             subscriber.skipUpTo = nil  // past the replayed range: nothing more to skip
         }
-        write(stored.encoded, to: subscriber)
+        write(stored.encoded, to: subscriber, flushing: flushing)
     }
 
-    private func write(_ event: EncodedEvent, to subscriber: HubSubscriber) {
+    private func write(_ event: EncodedEvent, to subscriber: HubSubscriber, flushing: Bool = false) {
         guard subscriber.sink.enqueue(event) else {
             onDrop()
             remove(subscriber.id, reason: .tooSlow)
             return
         }
         subscriber.activeSinceHeartbeat = true
-        if !subscriber.needsFlush {
+        if flushing {
+            subscriber.needsFlush = false  // it may still be listed in `toFlush`: skipped there
+            subscriber.sink.flush()
+        } else if !subscriber.needsFlush {
             subscriber.needsFlush = true
             toFlush.append(subscriber)
         }
@@ -91,7 +100,7 @@ final class HubShard: @unchecked Sendable {
 
     private func flushTouched() {
         guard !toFlush.isEmpty else { return }
-        for subscriber in toFlush {
+        for subscriber in toFlush where subscriber.needsFlush {
             subscriber.needsFlush = false
             subscriber.sink.flush()
         }

@@ -13,4 +13,21 @@ import Testing
         #expect(String(buffer: long.chunk) == "12e\r\n" + text + "\r\n")
         #expect(String(buffer: long.bytes) == text)
     }
+
+    @Test(arguments: [13, 302, 4096, 70_000])
+    func encodingInPlaceFramesLikeCopying(size: Int) throws {
+        let text = "data: " + String(repeating: "z", count: size - 8) + "\n\n"
+        let inPlace = EncodedEvent { (buffer: inout ByteBuffer) in buffer.writeString(text) }
+        let copied = EncodedEvent(ByteBuffer(string: text))
+        #expect(inPlace.chunk == copied.chunk)
+        #expect(inPlace.bytes == copied.bytes)
+        #expect(String(buffer: inPlace.chunk).hasPrefix(String(size, radix: 16) + "\r\n"))
+    }
+
+    @Test func encodingInPlacePassesTheEncodersErrorOn() {
+        struct Refused: Error {}
+        #expect(throws: Refused.self) {
+            _ = try EncodedEvent { (_: inout ByteBuffer) throws(Refused) in throw Refused() }
+        }
+    }
 }

@@ -1,0 +1,77 @@
+import HeraldHub
+import NIOCore
+
+/// The publish fast path shared by `HubChannelHandler` and `PublishFrontHandler`: a publish
+/// that is valid, authorized without waiting and accepted by the broker at once is answered on
+/// the event loop; for anything else these return nil and the router answers as usual.
+extension HeraldEndpoint {
+    /// Publishes a form body if it can be done without suspending; the new update's id, or nil
+    /// when the router should handle the request (errors included).
+    func publishImmediately(
+        contentType: String?,
+        body: ByteBuffer,
+        authorization: String?,
+        query: Substring?,
+        remoteAddress: () -> SocketAddress?
+    ) -> String? {
+        guard let contentType, Self.isForm(contentType), body.readableBytes > 0,
+            let update = try? Self.decodeUpdate(body),
+            isAuthorizedNow(authorization: authorization, query: query, topics: update.topics, remoteAddress: remoteAddress)
+        else { return nil }
+        let id = hub.publishImmediately(update)
+        if id != nil { countFastPublish() }
+        return id
+    }
+
+    /// Whether a Content-Type is a form (`application/x-www-form-urlencoded`, any case, any
+    /// parameters).
+    private static func isForm(_ contentType: String) -> Bool {
+        var form = formType.makeIterator()
+        for byte in contentType.utf8 {
+            guard let expected = form.next() else { return true }
+            if ((0x41...0x5A).contains(byte) ? byte | 0x20 : byte) != expected { return false }
+        }
+        return form.next() == nil
+    }
+
+    private static let formType = Array("application/x-www-form-urlencoded".utf8)
+
+    /// Authorized without waiting: loopback with no key, or a bearer token (header, else the
+    /// `authorization` query parameter) verified before whose claim covers every topic.
+    private func isAuthorizedNow(
+        authorization: String?,
+        query: Substring?,
+        topics: [String],
+        remoteAddress: () -> SocketAddress?
+    ) -> Bool {
+        guard let verifier = publisherVerifier else { return remoteAddress()?.isLoopback == true }
+        var token: String?
+        if let authorization {
+            token = bearerToken(authorization)
+        } else if let query {
+            token = (try? FormFields(decoding: Array(query.utf8)))?.values("authorization").first
+        }
+        guard let token, let claims = verifier.cachedClaims(token), let allowed = claims.mercure?.publish else {
+            return false
+        }
+        return Self.firstTopic(of: topics, notCoveredBy: allowed) == nil
+    }
+
+    /// A publish's `200` answer carrying `id`, as finished HTTP/1.1 bytes (the same fields as
+    /// the router's plain-text answers).
+    static func publishedAnswer(_ id: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let length = id.utf8.count + 1
+        var bytes = allocator.buffer(capacity: publishedHead.readableBytes + 8 + length)
+        bytes.writeImmutableBuffer(publishedHead)
+        bytes.writeString(String(length))
+        bytes.writeStaticString("\r\n\r\n")
+        bytes.writeString(id)
+        bytes.writeStaticString("\n")
+        return bytes
+    }
+
+    /// The head of a publish's answer up to the length's value.
+    private static let publishedHead = ByteBuffer(
+        string: "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: "
+    )
+}
