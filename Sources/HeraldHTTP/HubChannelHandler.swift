@@ -94,6 +94,7 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             state = .idle
             if let id = publish(head, body: body, remoteAddress: context.channel.remoteAddress) {
                 respondPublished(id, context: context)
+                endpoint.holdBackWhileFanOutLags(context)
             } else {
                 giveUp(head, body: body, context: context)
                 forward(.end(trailers), context: context)

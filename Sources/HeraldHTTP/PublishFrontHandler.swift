@@ -23,6 +23,7 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// The server asked connections to wind down while a request was incomplete.
     private var quiescing = false
     private var passedOn = false
+    private var remoteAddress: SocketAddress??
 
     /// Heads longer than this are the codec's to judge (its default limit is 80 KiB).
     static let maxHeadSize = 16 * 1024
@@ -48,7 +49,12 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
             input = earlier
         }
         var answered = false
-        defer { if answered { context.flush() } }
+        defer {
+            if answered {
+                context.flush()
+                endpoint.holdBackWhileFanOutLags(context)
+            }
+        }
         while input.readableBytes > 0 {
             let parsed = RawPublishRequest.parse(
                 input,
@@ -68,14 +74,13 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
                 passOn(input, context: context)
                 return
             case .request(let request):
-                let remote = { context.channel.remoteAddress }
                 guard
                     let id = endpoint.publishImmediately(
                         contentType: request.contentType,
                         body: request.body,
                         authorization: request.authorization,
                         query: request.query.map { Substring($0) },
-                        remoteAddress: remote
+                        remoteAddress: { self.peer(context) }
                     )
                 else {
                     passOn(input, context: context)
@@ -91,6 +96,14 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
             context.flush()
             context.close(promise: nil)
         }
+    }
+
+    /// The client's address, looked up once (the channel's getter takes a lock each time).
+    private func peer(_ context: ChannelHandlerContext) -> SocketAddress? {
+        if case .some(let known) = remoteAddress { return known }
+        let address = context.channel.remoteAddress
+        remoteAddress = .some(address)
+        return address
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

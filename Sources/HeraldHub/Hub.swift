@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import ServerSentEvents
 import ServiceLifecycle
+import Synchronization
 
 /// The heart of Herald: takes updates from a broker, keeps a bounded history, and fans each
 /// update out (encoded once) to every matching subscriber, one hop per event loop.
@@ -23,6 +24,8 @@ public final class Hub: Sendable {
     public let shutdownNotice: EncodedEvent
     /// Presence updates, published one at a time in the order subscriptions start and end.
     private let presence: AsyncStream<(ActiveSubscription, Bool)>.Continuation
+    /// Mirrors `State.backlog.isBacklogged`, readable without the lock on every publish.
+    private let backlogged = Atomic<Bool>(false)
 
     private struct State {
         var history: History
@@ -39,6 +42,7 @@ public final class Hub: Sendable {
         var shardSubscribers: [Int]
         var dispatched: UInt64 = 0
         var dropped: UInt64 = 0
+        var backlog: FanOutBacklog
     }
 
     /// Creates a hub; the default broker keeps everything inside this process.
@@ -67,7 +71,8 @@ public final class Hub: Sendable {
                 history: History(capacity: configuration.historySize),
                 inboxes: Array(repeating: [], count: loops.count),
                 drainScheduled: Array(repeating: false, count: loops.count),
-                shardSubscribers: Array(repeating: 0, count: loops.count)
+                shardSubscribers: Array(repeating: 0, count: loops.count),
+                backlog: FanOutBacklog(shards: loops.count, limit: configuration.maxFanOutBacklog)
             )
         )
         let (presenceChanges, presence) = AsyncStream<(ActiveSubscription, Bool)>.makeStream()
@@ -121,7 +126,28 @@ public final class Hub: Sendable {
             throw HubError.invalidUpdate(error.reason)
         }
         if self.state.withLockedValue({ $0.isShutDown }) { throw HubError.shuttingDown }
-        return try await broker.publish(update)
+        let id = try await broker.publish(update)
+        if isFanOutBacklogged {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                if !whenFanOutCatchesUp({ continuation.resume() }) { continuation.resume() }
+            }
+        }
+        return id
+    }
+
+    /// Whether some shard has more fan-out work queued than `configuration.maxFanOutBacklog`:
+    /// publishers should hold back (stop reading the connection) until `whenFanOutCatchesUp`.
+    public var isFanOutBacklogged: Bool { backlogged.load(ordering: .relaxed) }
+
+    /// Calls `resume` (on a shard's event loop) once every shard's fan-out work is back under
+    /// half the bound, and returns true; returns false, never calling it, when there is no
+    /// backlog now.
+    public func whenFanOutCatchesUp(_ resume: @escaping @Sendable () -> Void) -> Bool {
+        self.state.withLockedValue { state in
+            guard state.backlog.isBacklogged else { return false }
+            state.backlog.waiters.append(resume)
+            return true
+        }
     }
 
     /// Publishes without suspending when the broker can (in memory); nil when it cannot (use
@@ -158,6 +184,7 @@ public final class Hub: Sendable {
             let evicted = state.history.append(stored)
             var toSchedule: [Int] = []
             for index in state.inboxes.indices where state.shardSubscribers[index] > 0 {
+                if state.backlog.queued(on: index) { self.backlogged.store(true, ordering: .relaxed) }
                 state.inboxes[index].append(.deliver(stored))
                 if !state.drainScheduled[index] {
                     state.drainScheduled[index] = true
@@ -178,7 +205,14 @@ public final class Hub: Sendable {
                 defer { state.inboxes[index] = [] }
                 return state.inboxes[index]
             }
-            shard.process(commands)
+            let (updates, deliveries) = shard.process(commands)
+            guard updates > 0 else { return }
+            let resumed = self.state.withLockedValue { state -> [@Sendable () -> Void] in
+                let resumed = state.backlog.processed(updates, deliveries: deliveries, on: index)
+                if !state.backlog.isBacklogged { self.backlogged.store(false, ordering: .relaxed) }
+                return resumed
+            }
+            for resume in resumed { resume() }
         }
     }
 
@@ -385,6 +419,10 @@ public final class Hub: Sendable {
         }
         for index in schedule { scheduleDrain(index) }
         for waiter in waiters { waiter.resume() }
+        // Publishers held back by a backlog go on (their shards may never run again).
+        let held = self.state.withLockedValue { $0.backlog.release() }
+        self.backlogged.store(false, ordering: .relaxed)
+        for resume in held { resume() }
         presence.finish()
     }
 

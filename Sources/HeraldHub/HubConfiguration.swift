@@ -18,6 +18,11 @@ public struct HubConfiguration: Sendable {
     public var publishesSubscriptionEvents = false
     /// Event loops that run fan-out; subscribers are spread over them, one shard per loop.
     public var eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    /// Fan-out work (estimated deliveries) one shard may have queued before publishers are held
+    /// back: fast-path publish connections stop being read and `Hub.publish` waits until the
+    /// shards have caught up to half of it. This bounds the hub's memory and the delay of
+    /// events under overload; nil lets publishers run ahead without limit.
+    public var maxFanOutBacklog: Int? = 8192
 
     /// Creates the default configuration.
     public init() {}

@@ -22,6 +22,8 @@ final class HubShard: @unchecked Sendable {
     private var byExactTopic: [String: [UInt64: HubSubscriber]] = [:]
     private var patternSubscribers: [UInt64: HubSubscriber] = [:]
     private var toFlush: [HubSubscriber] = []
+    /// Subscriber writes in the batch being processed.
+    private var deliveries = 0
     private var heartbeatTask: RepeatedTask?
     private var isShutDown = false
 
@@ -41,21 +43,28 @@ final class HubShard: @unchecked Sendable {
     /// Runs a batch of commands. A subscriber's bytes go out once per batch: with its write of
     /// the batch's last update (so the first subscribers are not kept waiting for the writes to
     /// all the others), or at the end for those the last update does not concern.
-    func process(_ commands: [ShardCommand]) {
+    /// Returns how many updates it delivered and how many subscriber writes that took.
+    @discardableResult
+    func process(_ commands: [ShardCommand]) -> (updates: Int, deliveries: Int) {
         self.eventLoop.assertInEventLoop()
+        deliveries = 0
+        var updates = 0
         let lastDelivery = commands.lastIndex { command in
             if case .deliver = command { return true }
             return false
         }
         for (index, command) in commands.enumerated() {
             switch command {
-            case .deliver(let stored): deliver(stored, flushing: index == lastDelivery)
+            case .deliver(let stored):
+                updates += 1
+                deliver(stored, flushing: index == lastDelivery)
             case .register(let subscriber, let replay): register(subscriber, replay: replay)
             case .unregister(let id, let reason): remove(id, reason: reason)
             case .shutdown: shutdown()
             }
         }
         flushTouched()
+        return (updates, deliveries)
     }
 
     private func deliver(_ stored: StoredUpdate, flushing: Bool) {
@@ -79,6 +88,7 @@ final class HubShard: @unchecked Sendable {
             if let position = stored.update.position, position <= skip { return }
             subscriber.skipUpTo = nil  // past the replayed range: nothing more to skip
         }
+        deliveries += 1
         write(stored.encoded, to: subscriber, flushing: flushing)
     }
 

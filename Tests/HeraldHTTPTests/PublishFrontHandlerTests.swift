@@ -100,3 +100,37 @@ import Testing
         }
     }
 }
+
+/// With a tiny fan-out bound, publish connections are paused and resumed again and again; every
+/// publish is still answered, delivered once and in order.
+@Suite struct PublishBackpressureTests {
+    @Test(arguments: [TestServer.Pipeline.herald, .publishHandler])
+    func pipelinedPublishesUnderATinyBoundAllArriveInOrder(pipeline: TestServer.Pipeline) async throws {
+        var hub = HubConfiguration()
+        hub.maxFanOutBacklog = 1
+        try await TestServer.run(hub: hub, pipeline: pipeline) { server in
+            let client = try server.client()
+            let (events, close) = try await client.subscribe(topics: ["bp"])
+            defer { close() }
+            try await waitUntil { server.hub.statistics.subscribers == 1 }
+            let count = 300
+            var requests = ""
+            for index in 0..<count {
+                let form = "topic=bp&data=\(index)"
+                requests += "POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\n"
+                    + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n\r\n\(form)"
+            }
+            let connection = try await RawConnection.open(port: server.port)
+            defer { connection.close() }
+            try await connection.send(requests)
+            let text = try await connection.read { $0.components(separatedBy: "HTTP/1.1 200 OK").count - 1 == count }
+            #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count - 1 == count)
+            var received: [String] = []
+            for try await element in events {
+                if case .event(let event) = element { received.append(event.data) }
+                if received.count == count { break }
+            }
+            #expect(received == (0..<count).map(String.init))
+        }
+    }
+}

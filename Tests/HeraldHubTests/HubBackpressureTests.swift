@@ -1,0 +1,82 @@
+import Dispatch
+import HeraldHub
+import NIOConcurrencyHelpers
+import NIOPosix
+import Testing
+
+/// Publishers are held back while a shard has more fan-out work queued than the bound, and go
+/// on once it has caught up: the hub's queues, and the delay of events, stay bounded.
+@Suite struct HubBackpressureTests {
+    /// A hub on one event loop, with one subscriber whose shard has delivered one update.
+    private func hubWithStuckShard(limit: Int) async throws
+        -> (Hub, MultiThreadedEventLoopGroup, StreamRecorder, DispatchSemaphore)
+    {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var configuration = HubConfiguration()
+        configuration.eventLoopGroup = group
+        configuration.maxFanOutBacklog = limit
+        let hub = Hub(configuration: configuration)
+        let (recorder, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("t"))))
+        #expect(hub.publishImmediately(Update(topics: ["t"], data: "warm-up")) != nil)
+        await recorder.waitForEvents(1)
+        let gate = DispatchSemaphore(value: 0)
+        group.next().execute { gate.wait() }  // the shard cannot run until the gate opens
+        return (hub, group, recorder, gate)
+    }
+
+    @Test func publishersWaitWhileTheShardIsBehindAndGoOnWhenItCatchesUp() async throws {
+        let (hub, group, recorder, gate) = try await hubWithStuckShard(limit: 4)
+        for index in 0..<4 { #expect(hub.publishImmediately(Update(topics: ["t"], data: "\(index)")) != nil) }
+        #expect(!hub.isFanOutBacklogged)  // 4 waiting writes: at the bound, not past it
+        #expect(hub.publishImmediately(Update(topics: ["t"], data: "4")) != nil)
+        #expect(hub.isFanOutBacklogged)
+
+        let resumed = NIOLockedValueBox(false)
+        #expect(hub.whenFanOutCatchesUp { resumed.withLockedValue { $0 = true } })
+        let publishing = Task { try await hub.publish(Update(topics: ["t"], data: "5")) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(recorder.events.count == 1)  // nothing was delivered meanwhile
+        #expect(!resumed.withLockedValue { $0 })
+
+        gate.signal()
+        _ = try await publishing.value
+        await recorder.waitForEvents(7)
+        #expect(recorder.events.map(\.data) == ["warm-up", "0", "1", "2", "3", "4", "5"])
+        #expect(resumed.withLockedValue { $0 })
+        #expect(!hub.isFanOutBacklogged)
+        #expect(!hub.whenFanOutCatchesUp {})  // no backlog: nothing to wait for
+        hub.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func shutdownReleasesHeldPublishers() async throws {
+        let (hub, group, _, gate) = try await hubWithStuckShard(limit: 1)
+        for index in 0..<3 { _ = hub.publishImmediately(Update(topics: ["t"], data: "\(index)")) }
+        #expect(hub.isFanOutBacklogged)
+        let publishing = Task { try await hub.publish(Update(topics: ["t"], data: "held")) }
+        try await Task.sleep(for: .milliseconds(100))
+        hub.shutdown()
+        #expect(try await publishing.value.hasPrefix("urn:uuid:"))
+        #expect(!hub.isFanOutBacklogged)
+        gate.signal()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func withoutABoundPublishersNeverWait() async throws {
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var configuration = HubConfiguration()
+        configuration.eventLoopGroup = loops
+        configuration.maxFanOutBacklog = nil
+        let unbounded = Hub(configuration: configuration)
+        let (recorder, _) = record(try await unbounded.subscribe(SubscribeRequest(selectors: selectors("t"))))
+        let stuck = DispatchSemaphore(value: 0)
+        loops.next().execute { stuck.wait() }
+        for index in 0..<100 { _ = unbounded.publishImmediately(Update(topics: ["t"], data: "\(index)")) }
+        #expect(!unbounded.isFanOutBacklogged)
+        stuck.signal()
+        await recorder.waitForEvents(100)
+        #expect(recorder.events.count == 100)
+        unbounded.shutdown()
+        try await loops.shutdownGracefully()
+    }
+}
