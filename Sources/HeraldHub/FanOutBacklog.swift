@@ -2,12 +2,14 @@
 /// before the hub's queues (and the delay of every event) grow without bound.
 ///
 /// Work is counted in estimated subscriber writes: updates waiting times the writes per update
-/// of the shard's last batch. Past `limit` on any shard the hub is backlogged; it recovers
-/// when every shard is back under half of it. Guarded by the hub's lock.
+/// of the shard's last batch (before its first batch, its subscriber count: an upper bound).
+/// Past `limit` on any shard the hub is backlogged; it recovers when every shard is back under
+/// half of it. Guarded by the hub's lock.
 struct FanOutBacklog {
     let limit: Int?
     private var waiting: [Int]
-    private var writesPerUpdate: [Double]
+    /// Nil until the shard's first batch.
+    private var writesPerUpdate: [Double?]
     private(set) var isBacklogged = false
     /// Publishers waiting for the backlog to clear.
     var waiters: [@Sendable () -> Void] = []
@@ -15,13 +17,16 @@ struct FanOutBacklog {
     init(shards: Int, limit: Int?) {
         self.limit = limit
         self.waiting = Array(repeating: 0, count: shards)
-        self.writesPerUpdate = Array(repeating: 1, count: shards)
+        self.writesPerUpdate = Array(repeating: nil, count: shards)
     }
 
-    /// One more update waits on `shard`; true when that makes the hub backlogged.
-    mutating func queued(on shard: Int) -> Bool {
+    /// One more update waits on `shard`, which has `subscribers`; true when that makes the hub
+    /// backlogged.
+    mutating func queued(on shard: Int, subscribers: Int) -> Bool {
         waiting[shard] += 1
-        guard !isBacklogged, let limit, waiting[shard] > 1, estimate(shard) > Double(limit) else { return false }
+        guard !isBacklogged, let limit, waiting[shard] > 1,
+            Double(waiting[shard]) * (writesPerUpdate[shard] ?? Double(subscribers)) > Double(limit)
+        else { return false }
         isBacklogged = true
         return true
     }
@@ -40,7 +45,7 @@ struct FanOutBacklog {
     }
 
     private func estimate(_ shard: Int) -> Double {
-        Double(waiting[shard]) * writesPerUpdate[shard]
+        Double(waiting[shard]) * (writesPerUpdate[shard] ?? 1)
     }
 
     /// Ends the backlog for good (shutdown); returns the waiters to resume.

@@ -22,7 +22,7 @@ public struct HubConfiguration: Sendable {
     /// back: fast-path publish connections stop being read and `Hub.publish` waits until the
     /// shards have caught up to half of it. This bounds the hub's memory and the delay of
     /// events under overload; nil lets publishers run ahead without limit.
-    public var maxFanOutBacklog: Int? = 8192
+    public var maxFanOutBacklog: Int? = 2048
 
     /// Creates the default configuration.
     public init() {}

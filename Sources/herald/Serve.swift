@@ -28,6 +28,9 @@ struct Serve: AsyncParsableCommand {
     var jwtAlgorithm: String?
     @Option(help: "Events kept for replay (env HERALD_HISTORY_SIZE, default 10000).")
     var historySize: Int?
+
+    @Option(help: "Queued subscriber writes per event loop before publishers are held back; 0: never (env HERALD_MAX_FANOUT_BACKLOG, default 2048).")
+    var maxFanOutBacklog: Int?
     @Option(help: "Seconds between heartbeats on idle streams, 0 disables (env HERALD_HEARTBEAT, default 15).")
     var heartbeat: Int?
     @Option(help: "Largest publish body in bytes (env HERALD_MAX_BODY_SIZE, default 1048576).")
@@ -131,6 +134,10 @@ struct ServeSettings {
 
         hub.historySize = try flags.historySize ?? Environment.int("HERALD_HISTORY_SIZE") ?? hub.historySize
         guard hub.historySize >= 0 else { throw ConfigurationError("history size must be >= 0") }
+        if let backlog = try flags.maxFanOutBacklog ?? Environment.int("HERALD_MAX_FANOUT_BACKLOG") {
+            guard backlog >= 0 else { throw ConfigurationError("max fan-out backlog must be >= 0") }
+            hub.maxFanOutBacklog = backlog == 0 ? nil : backlog
+        }
         let heartbeat = try flags.heartbeat ?? Environment.int("HERALD_HEARTBEAT") ?? 15
         guard heartbeat >= 0 else { throw ConfigurationError("heartbeat must be >= 0 seconds") }
         hub.heartbeatInterval = heartbeat == 0 ? nil : .seconds(Int64(heartbeat))
