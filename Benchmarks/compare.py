@@ -9,6 +9,7 @@ server RSS). At the end it prints a per-case table and the Herald/nchan ratio ta
     python3 Benchmarks/compare.py            # full run, about 10 minutes
     python3 Benchmarks/compare.py --quick    # smoke run, about 2 minutes
     python3 Benchmarks/compare.py --profile  # Herald at S=1000 under perf record (see README)
+    python3 Benchmarks/compare.py --repeat 3 # every case 3 times, servers alternating; medians
 
 Loopback only; every server and load generator run is bounded in time; only processes this
 script started are stopped, by PID. Build first (compare.sh does):
@@ -260,8 +261,9 @@ def fmt(value, digits=1):
 
 
 def print_details(results):
-    print("\nPer case (CPU s = utime+stime in the measured window; other = machine busy minus server and loadgen)")
-    header = ("case", "server", "deliv/s", "pub/s", "srv CPU s", "gen CPU s", "other s", "srv µs/deliv",
+    print("\nPer case (CPU s = utime+stime in the measured window; other = machine busy minus server and loadgen,"
+          " softirq and steal included; steal = CPU the hypervisor took)")
+    header = ("case", "server", "deliv/s", "pub/s", "srv CPU s", "gen CPU s", "other s", "steal s", "srv µs/deliv",
               "gen µs/deliv", "lost", "reord", "closed", "p50 ms", "p99 ms", "max ms")
     rows = []
     for name, per_server in results.items():
@@ -272,7 +274,7 @@ def print_details(results):
             if r.get("mode") == "idle":
                 rows.append((name, server, f"RSS {fmt(r.get('rss_kib_per_connection'), 2)} KiB/conn",
                              f"ready {r.get('subscribers_ready')}", fmt(r.get("server_cpu_s_connect"), 2),
-                             fmt(r.get("loadgen_cpu_s_connect"), 2), "", f"connect {fmt(r.get('connect_s'), 1)} s",
+                             fmt(r.get("loadgen_cpu_s_connect"), 2), "", "", f"connect {fmt(r.get('connect_s'), 1)} s",
                              "", "", "", "", "", "", ""))
                 continue
             latency = r.get("latency", {})
@@ -280,6 +282,7 @@ def print_details(results):
                 latency = r.get("publish_latency", {})
             rows.append((name, server, fmt(r.get("deliveries_per_s")), fmt(r.get("publish_per_s")),
                          fmt(r.get("server_cpu_s"), 2), fmt(r.get("loadgen_cpu_s"), 2), fmt(r.get("other_busy_s"), 2),
+                         fmt(r.get("steal_s"), 2),
                          fmt(r.get("server_cpu_us_per_delivery") if r.get("delivered") else
                              r.get("server_cpu_us_per_publish"), 2),
                          fmt(r.get("loadgen_cpu_us_per_delivery"), 2), fmt(r.get("lost")), fmt(r.get("reordered")),
@@ -292,54 +295,99 @@ def print_details(results):
     print("(publish-c*: µs column is server CPU per publish; latency columns are publish round trips)")
 
 
-def print_ratios(results, quick):
+def print_ratios(results, quick, runs=None):
+    """The Herald/nchan table from the (median) results; with repeats, also the range of the
+    ratios of the individual rounds (round i of Herald against round i of nchan)."""
     scale = 10 if quick else 1
+    runs = runs or {}
 
-    def get(case, server, *keys):
-        value = results.get(case, {}).get(server, {})
+    def dig(result, keys):
+        value = result
         for key in keys:
             value = value.get(key) if isinstance(value, dict) else None
         return value
+
+    def get(case, server, *keys):
+        return dig(results.get(case, {}).get(server, {}), keys)
+
+    def spread(case, keys, divisor=1):
+        herald, nchan = runs.get(case, {}).get("herald", []), runs.get(case, {}).get("nchan", [])
+        ratios = []
+        for h, n in zip(herald, nchan):
+            a, b = dig(h, keys), dig(n, keys)
+            if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
+                ratios.append(a / b)
+        if len(ratios) < 2:
+            return ""
+        return f"{min(ratios):.2f}-{max(ratios):.2f}"
 
     def total(server, key):
         return sum(r.get(server, {}).get(key, 0) or 0 for name, r in results.items()
                    if name.startswith(("fanout", "latency")))
 
     idle = next((name for name in results if name.startswith("idle")), "idle")
-    rows = []
+    rows = []  # (metric, case, keys, scale of the value, better)
     for s in (100, 1000, 5000):
-        rows.append((f"deliveries/s, fan-out S={max(s // scale, 10)}", get(f"fanout-{s}", "herald", "deliveries_per_s"),
-                     get(f"fanout-{s}", "nchan", "deliveries_per_s"), "higher"))
+        rows.append((f"deliveries/s, fan-out S={max(s // scale, 10)}", f"fanout-{s}", ("deliveries_per_s",), 1,
+                     "higher"))
     for s in (100, 1000, 5000):
-        rows.append((f"server CPU µs/delivery, S={max(s // scale, 10)}",
-                     get(f"fanout-{s}", "herald", "server_cpu_us_per_delivery"),
-                     get(f"fanout-{s}", "nchan", "server_cpu_us_per_delivery"), "lower"))
+        rows.append((f"server CPU µs/delivery, S={max(s // scale, 10)}", f"fanout-{s}",
+                     ("server_cpu_us_per_delivery",), 1, "lower"))
     for case, text in (("latency-1000x10", f"S={max(1000 // scale, 10)} x 10/s"),
                        ("latency-100x100", f"S={max(100 // scale, 10)} x 100/s")):
         for key, p in (("p50_us", "p50"), ("p99_us", "p99"), ("max_us", "max")):
-            rows.append((f"latency {p} ms, {text}", (get(case, "herald", "latency", key) or 0) / 1000 or None,
-                         (get(case, "nchan", "latency", key) or 0) / 1000 or None, "lower"))
-    rows.append((f"RSS KiB per idle connection ({idle})", get(idle, "herald", "rss_kib_per_connection"),
-                 get(idle, "nchan", "rss_kib_per_connection"), "lower"))
+            rows.append((f"latency {p} ms, {text}", case, ("latency", key), 1000, "lower"))
+    rows.append((f"RSS KiB per idle connection ({idle})", idle, ("rss_kib_per_connection",), 1, "lower"))
     for c in (1, 16):
-        rows.append((f"publish req/s, c={c}", get(f"publish-c{c}", "herald", "publish_per_s"),
-                     get(f"publish-c{c}", "nchan", "publish_per_s"), "higher"))
-        rows.append((f"server CPU µs/publish, c={c}", get(f"publish-c{c}", "herald", "server_cpu_us_per_publish"),
-                     get(f"publish-c{c}", "nchan", "server_cpu_us_per_publish"), "lower"))
-    rows.append(("lost events (all fan-out+latency)", total("herald", "lost"), total("nchan", "lost"), "lower"))
-    rows.append(("reordered events", total("herald", "reordered"), total("nchan", "reordered"), "lower"))
-    rows.append(("duplicate events", total("herald", "duplicates"), total("nchan", "duplicates"), "lower"))
-    rows.append(("subscribers closed by server", total("herald", "subscribers_closed"),
-                 total("nchan", "subscribers_closed"), "lower"))
+        rows.append((f"publish req/s, c={c}", f"publish-c{c}", ("publish_per_s",), 1, "higher"))
+        rows.append((f"server CPU µs/publish, c={c}", f"publish-c{c}", ("server_cpu_us_per_publish",), 1, "lower"))
 
-    print("\nHerald vs nchan")
-    width = max(len(row[0]) for row in rows)
-    print(f"{'metric':<{width}}  {'herald':>12}  {'nchan':>12}  {'herald/nchan':>12}  better")
-    for metric, herald, nchan, better in rows:
+    print("\nHerald vs nchan" + (" (medians of the rounds; range: ratio of each round)" if runs else ""))
+    table = []
+    for metric, case, keys, divisor, better in rows:
+        herald, nchan = get(case, "herald", *keys), get(case, "nchan", *keys)
+        if isinstance(herald, (int, float)) and divisor != 1:
+            herald = herald / divisor
+        if isinstance(nchan, (int, float)) and divisor != 1:
+            nchan = nchan / divisor
+        table.append((metric, herald, nchan, better, spread(case, keys)))
+    for metric, key in (("lost events (all fan-out+latency)", "lost"), ("reordered events", "reordered"),
+                        ("duplicate events", "duplicates"), ("subscribers closed by server", "subscribers_closed")):
+        table.append((metric, total("herald", key), total("nchan", key), "lower", ""))
+    width = max(len(row[0]) for row in table)
+    print(f"{'metric':<{width}}  {'herald':>12}  {'nchan':>12}  {'herald/nchan':>12}  {'range':>11}  better")
+    for metric, herald, nchan, better, ratio_range in table:
         ratio = "-"
         if isinstance(herald, (int, float)) and isinstance(nchan, (int, float)) and nchan:
             ratio = f"{herald / nchan:.2f}"
-        print(f"{metric:<{width}}  {fmt(herald, 2):>12}  {fmt(nchan, 2):>12}  {ratio:>12}  {better}")
+        print(f"{metric:<{width}}  {fmt(herald, 2):>12}  {fmt(nchan, 2):>12}  {ratio:>12}  {ratio_range:>11}  {better}")
+
+
+def median_result(rounds):
+    """One result from several rounds of a case: the median of every number (nested too)."""
+    good = [r for r in rounds if "error" not in r] or rounds
+    if len(good) == 1:
+        return good[0]
+    merged = {}
+    for key in good[0]:
+        values = [r.get(key) for r in good]
+        if all(isinstance(v, bool) for v in values):
+            merged[key] = all(values)
+        elif all(isinstance(v, (int, float)) for v in values):
+            ordered = sorted(values)
+            middle = ordered[len(ordered) // 2] if len(ordered) % 2 else (ordered[len(ordered) // 2 - 1] +
+                                                                         ordered[len(ordered) // 2]) / 2
+            merged[key] = int(middle) if all(isinstance(v, int) for v in values) and middle == int(middle) else middle
+        elif all(isinstance(v, dict) for v in values):
+            merged[key] = median_result(values)
+        else:
+            merged[key] = values[0]
+    # Counts of failures are summed, not averaged away.
+    for key in ("lost", "reordered", "duplicates", "subscribers_closed"):
+        if key in merged:
+            merged[key] = sum(r.get(key, 0) or 0 for r in good)
+    merged["rounds"] = len(good)
+    return merged
 
 
 STAT_EVENTS = ["context-switches", "syscalls:sys_enter_writev", "syscalls:sys_enter_write", "syscalls:sys_enter_sendmsg",
@@ -410,6 +458,8 @@ def main():
     parser.add_argument("--only", default="", help="comma-separated case name prefixes (e.g. fanout,idle)")
     parser.add_argument("--servers", default="herald,nchan", help="comma-separated: herald,nchan")
     parser.add_argument("--budget", type=float, default=900, help="seconds; later cases are skipped past it")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds per case, servers alternating; the tables show medians (noisy machines)")
     parser.add_argument("--out", default=os.path.join(WORK, "results.json"))
     parser.add_argument("--profile", action="store_true", help="profile Herald under fan-out with perf")
     parser.add_argument("--profile-subscribers", type=int, default=1000)
@@ -429,30 +479,37 @@ def main():
     results = {}
     machine = {"cpus": os.cpu_count(), "loadavg_before": loadavg(), "quick": args.quick}
     log(f"compare: {os.cpu_count()} CPUs, load average {machine['loadavg_before']}")
+    runs = {}
     for name, bench_args, limit in cases(args.quick):
         if only and not name.startswith(tuple(only)):
             continue
-        for server_class in chosen:
-            if time.time() - started > args.budget:
-                log(f"compare: budget of {args.budget:.0f} s used up; skipping {server_class.name}/{name}")
-                continue
-            log(f"compare: {server_class.name}/{name} (load average {loadavg()})")
-            try:
-                result = run_case(server_class, name, bench_args, limit)
-            except Exception as error:  # a server that did not start: record and go on
-                result = {"error": str(error)}
-            results.setdefault(name, {})[server_class.name] = result
-            time.sleep(1)  # let TIME_WAIT and the scheduler settle between cases
+        for round_index in range(args.repeat):
+            # Alternate who goes first, so that slow drifts of the machine favour neither.
+            order = chosen if round_index % 2 == 0 else list(reversed(chosen))
+            for server_class in order:
+                if time.time() - started > args.budget:
+                    log(f"compare: budget of {args.budget:.0f} s used up; skipping {server_class.name}/{name}")
+                    continue
+                log(f"compare: {server_class.name}/{name} round {round_index + 1}/{args.repeat} "
+                    f"(load average {loadavg()})")
+                try:
+                    result = run_case(server_class, name, bench_args, limit)
+                except Exception as error:  # a server that did not start: record and go on
+                    result = {"error": str(error)}
+                runs.setdefault(name, {}).setdefault(server_class.name, []).append(result)
+                time.sleep(1)  # let TIME_WAIT and the scheduler settle between cases
+    for name, per_server in runs.items():
+        results[name] = {server: median_result(rounds) for server, rounds in per_server.items()}
     machine["loadavg_after"] = loadavg()
     machine["seconds"] = round(time.time() - started, 1)
     with open(args.out, "w") as out:
-        json.dump({"machine": machine, "results": results}, out, indent=1)
+        json.dump({"machine": machine, "results": results, "rounds": runs}, out, indent=1)
 
     print(f"\nMachine: {machine['cpus']} CPUs; load average before {machine['loadavg_before']}, after "
           f"{machine['loadavg_after']}; {machine['seconds']} s; open files limit "
           f"{next((r.get('nofile_soft') for c in results.values() for r in c.values() if r.get('nofile_soft')), '-')}")
     print_details(results)
-    print_ratios(results, args.quick)
+    print_ratios(results, args.quick, runs if args.repeat > 1 else None)
     print(f"\nRaw results: {args.out}")
 
 

@@ -307,6 +307,8 @@ struct HeraldBench: AsyncParsableCommand {
         result["machine_busy_s"] = machineBusy
         result["other_busy_s"] = machineBusy - serverCPU - selfCPU
         result["machine_capacity_s"] = after.machineTotal - before.machineTotal
+        result["steal_s"] = after.machineSteal - before.machineSteal
+        result["softirq_s"] = after.machineSoftirq - before.machineSoftirq
         result["server_cpu_us_per_delivery"] = delivered > 0 ? serverCPU * 1e6 / Double(delivered) : 0
         result["server_cpu_us_per_publish"] = acknowledged > 0 ? serverCPU * 1e6 / Double(acknowledged) : 0
         result["loadgen_cpu_us_per_delivery"] = delivered > 0 ? selfCPU * 1e6 / Double(delivered) : 0

@@ -84,16 +84,20 @@ enum Proc {
         return nil
     }
 
-    /// (busy, total) seconds of all CPUs from /proc/stat.
-    static func machineSeconds() -> (busy: Double, total: Double) {
+    /// Seconds of all CPUs from /proc/stat: busy (steal included), total, and of those the time
+    /// the hypervisor took (steal) and softirq time (much of loopback networking lands there).
+    static func machineSeconds() -> (busy: Double, total: Double, steal: Double, softirq: Double) {
         guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
             let line = text.split(separator: "\n").first
-        else { return (0, 0) }
+        else { return (0, 0, 0, 0) }
         let values = line.split(separator: " ").dropFirst().compactMap { Double($0) }
-        guard values.count >= 5 else { return (0, 0) }
+        guard values.count >= 8 else { return (0, 0, 0, 0) }
         let total = values.prefix(8).reduce(0, +)
         let idle = values[3] + values[4]
-        return ((total - idle) / ticksPerSecond, total / ticksPerSecond)
+        return (
+            (total - idle) / ticksPerSecond, total / ticksPerSecond, values[7] / ticksPerSecond,
+            values[6] / ticksPerSecond
+        )
     }
 }
 
@@ -105,6 +109,8 @@ struct Snapshot {
     var selfCPU: Double
     var machineBusy: Double
     var machineTotal: Double
+    var machineSteal: Double
+    var machineSoftirq: Double
 
     static func take(serverRoots: [Int32]) -> Snapshot {
         let pids = Proc.withDescendants(serverRoots)
@@ -115,7 +121,9 @@ struct Snapshot {
             serverRSS: pids.compactMap(Proc.rssKiB).reduce(0, +),
             selfCPU: Proc.cpuSeconds(getpid()) ?? 0,
             machineBusy: machine.busy,
-            machineTotal: machine.total
+            machineTotal: machine.total,
+            machineSteal: machine.steal,
+            machineSoftirq: machine.softirq
         )
     }
 }
