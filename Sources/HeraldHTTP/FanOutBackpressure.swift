@@ -14,17 +14,17 @@ extension HeraldEndpoint {
         } catch {
             return
         }
-        let loop = context.eventLoop
-        let bound = NIOLoopBound(context, eventLoop: loop)
+        // The channel, not this handler's context: the handler may have left the pipeline by then.
+        let channel = context.channel
         let waiting = hub.whenFanOutCatchesUp {
-            loop.execute { Self.resumeReading(bound.value) }
+            channel.eventLoop.execute { Self.resumeReading(channel) }
         }
-        if !waiting { Self.resumeReading(context) }
+        if !waiting { Self.resumeReading(channel) }
     }
 
-    private static func resumeReading(_ context: ChannelHandlerContext) {
-        guard context.channel.isActive, let options = context.channel.syncOptions else { return }
+    private static func resumeReading(_ channel: any Channel) {
+        guard channel.isActive, let options = channel.syncOptions else { return }
         try? options.setOption(.autoRead, value: true)
-        context.read()
+        channel.read()
     }
 }

@@ -57,9 +57,10 @@ public struct FormFields: Sendable, Hashable {
     {
         let invalid = DecodingError(reason: "form field is not valid UTF-8")
         guard escaped else {
-            guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) else {
-                throw invalid
-            }
+            let raw = UnsafeBufferPointer(rebasing: bytes[range])
+            // ASCII needs no validation (and skips the generic validator's metadata lookups).
+            if raw.allSatisfy({ $0 < 0x80 }) { return String(decoding: raw, as: UTF8.self) }
+            guard let text = String(validating: raw, as: UTF8.self) else { throw invalid }
             return text
         }
         var decoded: [UInt8] = []
