@@ -31,6 +31,8 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
     /// Replayed history may exceed the bounds by its own size.
     private var replayAllowance = 0
     private var wroteSinceFlush = false
+    /// The channel's writability as its last change said (read on every event otherwise).
+    private var writable = true
     private var closed: StreamCloseReason?
     private var ended: EventLoopPromise<StreamCloseReason>?
     private var onEnd: (@Sendable (StreamCloseReason) -> Void)?
@@ -53,7 +55,7 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
 
     func enqueue(_ event: EncodedEvent) -> Bool {
         if closed != nil { return true }
-        if attached, pending.isEmpty, channel.isWritable {
+        if attached, pending.isEmpty, writable {
             send(event)
             return true
         }
@@ -65,6 +67,18 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
         }
         pending.append(event)
         pendingBytes += event.bytes.readableBytes
+        return true
+    }
+
+    func enqueueAndFlush(_ event: EncodedEvent) -> Bool {
+        if closed == nil, attached, pending.isEmpty, writable, let front {
+            // The usual case: one pass through the pipeline for the write and the flush.
+            front.writeAndFlush(NIOAny(IOData.byteBuffer(event.chunk)), promise: nil)
+            wroteSinceFlush = false
+            return true
+        }
+        guard enqueue(event) else { return false }
+        flush()
         return true
     }
 
@@ -125,9 +139,10 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
         front = nil
     }
 
-    /// The socket can take more: write what waited.
-    fileprivate func writable() {
-        drain()
+    /// The socket's writability changed; once it can take more, write what waited.
+    fileprivate func writabilityChanged(_ isWritable: Bool) {
+        writable = isWritable
+        if isWritable { drain() }
     }
 
     /// The client went away (`.cancelled`) or the server is shutting down (`.shutdown`).
@@ -148,7 +163,7 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
 
     private func drain() {
         guard attached, closed != .tooSlow else { return }
-        while let event = pending.first, channel.isWritable || closed != nil {
+        while let event = pending.first, writable || closed != nil {
             pending.removeFirst()
             pendingBytes -= event.bytes.readableBytes
             send(event)
@@ -202,7 +217,7 @@ private final class ChannelSinkHandler: ChannelInboundHandler, RemovableChannelH
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { sink.writable() }
+        sink.writabilityChanged(context.channel.isWritable)
         context.fireChannelWritabilityChanged()
     }
 

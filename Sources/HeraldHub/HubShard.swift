@@ -93,7 +93,7 @@ final class HubShard: @unchecked Sendable {
     }
 
     private func write(_ event: EncodedEvent, to subscriber: HubSubscriber, flushing: Bool = false) {
-        guard subscriber.sink.enqueue(event) else {
+        guard flushing ? subscriber.sink.enqueueAndFlush(event) : subscriber.sink.enqueue(event) else {
             onDrop()
             remove(subscriber.id, reason: .tooSlow)
             return
@@ -101,7 +101,6 @@ final class HubShard: @unchecked Sendable {
         subscriber.activeSinceHeartbeat = true
         if flushing {
             subscriber.needsFlush = false  // it may still be listed in `toFlush`: skipped there
-            subscriber.sink.flush()
         } else if !subscriber.needsFlush {
             subscriber.needsFlush = true
             toFlush.append(subscriber)

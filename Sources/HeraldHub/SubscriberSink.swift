@@ -22,4 +22,16 @@ public protocol SubscriberSink: AnyObject, Sendable {
     func flush()
     /// Last call: the hub no longer serves this subscriber.
     func close(_ reason: StreamCloseReason)
+    /// `enqueue` then `flush` in one call (the last event of a batch); a sink that writes to a
+    /// connection can send and flush in one pass.
+    func enqueueAndFlush(_ event: EncodedEvent) -> Bool
+}
+
+extension SubscriberSink {
+    /// `enqueue`, then `flush` when it was accepted.
+    public func enqueueAndFlush(_ event: EncodedEvent) -> Bool {
+        guard enqueue(event) else { return false }
+        flush()
+        return true
+    }
 }
