@@ -310,7 +310,7 @@ def print_ratios(results, quick, runs=None):
     def get(case, server, *keys):
         return dig(results.get(case, {}).get(server, {}), keys)
 
-    def spread(case, keys, divisor=1):
+    def spread(case, keys):
         herald, nchan = runs.get(case, {}).get("herald", []), runs.get(case, {}).get("nchan", [])
         ratios = []
         for h, n in zip(herald, nchan):

@@ -234,7 +234,8 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             respond(.ok, text: id, context: context)
             return
         }
-        let written = front.writeAndFlush(NIOAny(IOData.byteBuffer(HeraldEndpoint.publishedAnswer(id, allocator: context.channel.allocator))))
+        let answer = HeraldEndpoint.publishedAnswer(id, allocator: context.channel.allocator)
+        let written = front.writeAndFlush(NIOAny(IOData.byteBuffer(answer)))
         if quiescing, !isRouterPresent {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }

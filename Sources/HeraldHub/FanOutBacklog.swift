@@ -8,7 +8,8 @@
 struct FanOutBacklog {
     let limit: Int?
     private var waiting: [Int]
-    /// Nil until the shard's first batch.
+    /// Seeded with the shard's subscriber count when its first update waits, then the ratio
+    /// of its last batch.
     private var writesPerUpdate: [Double?]
     private(set) var isBacklogged = false
     /// Publishers waiting for the backlog to clear.
@@ -24,9 +25,8 @@ struct FanOutBacklog {
     /// backlogged.
     mutating func queued(on shard: Int, subscribers: Int) -> Bool {
         waiting[shard] += 1
-        guard !isBacklogged, let limit, waiting[shard] > 1,
-            Double(waiting[shard]) * (writesPerUpdate[shard] ?? Double(subscribers)) > Double(limit)
-        else { return false }
+        if writesPerUpdate[shard] == nil { writesPerUpdate[shard] = Double(subscribers) }
+        guard !isBacklogged, let limit, waiting[shard] > 1, estimate(shard) > Double(limit) else { return false }
         isBacklogged = true
         return true
     }
@@ -44,8 +44,9 @@ struct FanOutBacklog {
         return waiters
     }
 
+    /// Nothing waits on a shard that was never seeded, so its estimate is 0.
     private func estimate(_ shard: Int) -> Double {
-        Double(waiting[shard]) * (writesPerUpdate[shard] ?? 1)
+        Double(waiting[shard]) * (writesPerUpdate[shard] ?? 0)
     }
 
     /// Ends the backlog for good (shutdown); returns the waiters to resume.

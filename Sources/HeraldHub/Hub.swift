@@ -184,7 +184,9 @@ public final class Hub: Sendable {
             let evicted = state.history.append(stored)
             var toSchedule: [Int] = []
             for index in state.inboxes.indices where state.shardSubscribers[index] > 0 {
-                if state.backlog.queued(on: index, subscribers: state.shardSubscribers[index]) { self.backlogged.store(true, ordering: .relaxed) }
+                if state.backlog.queued(on: index, subscribers: state.shardSubscribers[index]) {
+                    self.backlogged.store(true, ordering: .relaxed)
+                }
                 state.inboxes[index].append(.deliver(stored))
                 if !state.drainScheduled[index] {
                     state.drainScheduled[index] = true

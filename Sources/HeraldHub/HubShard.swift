@@ -44,7 +44,6 @@ final class HubShard: @unchecked Sendable {
     /// the batch's last update (so the first subscribers are not kept waiting for the writes to
     /// all the others), or at the end for those the last update does not concern.
     /// Returns how many updates it delivered and how many subscriber writes that took.
-    @discardableResult
     func process(_ commands: [ShardCommand]) -> (updates: Int, deliveries: Int) {
         self.eventLoop.assertInEventLoop()
         deliveries = 0
