@@ -21,7 +21,7 @@ public final class RedisBroker: Broker {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let deliver = BrokerIntake()
-    private let connection = NIOLockedValueBox<RedisConnection?>(nil)
+    private let commands: RedisCommandLink
     private let progress = NIOLockedValueBox(Progress())
 
     private struct Progress {
@@ -50,6 +50,10 @@ public final class RedisBroker: Broker {
         self.configuration = configuration
         self.group = eventLoopGroup
         self.logger = logger
+        var redis = configuration.redis
+        redis.commandTimeout = configuration.commandTimeout
+        redis.connectTimeout = min(redis.connectTimeout, configuration.commandTimeout)
+        self.commands = RedisCommandLink(configuration: redis, group: eventLoopGroup, logger: logger)
     }
 
     public func attach(deliver: @escaping @Sendable (Update) -> Void) {
@@ -123,30 +127,17 @@ public final class RedisBroker: Broker {
     /// Connection trouble becomes `HubError.brokerUnavailable` (HTTP 503).
     private func command(_ arguments: [String]) async throws -> RESPValue {
         let connection: RedisConnection
-        if let existing = self.connection.withLockedValue({ $0 }), existing.isActive {
-            connection = existing
-        } else {
-            var redis = configuration.redis
-            redis.commandTimeout = configuration.commandTimeout
-            redis.connectTimeout = min(redis.connectTimeout, configuration.commandTimeout)
-            do {
-                connection = try await RedisConnection.connect(configuration: redis, eventLoopGroup: group, logger: logger)
-            } catch {
-                throw HubError.brokerUnavailable("cannot reach Redis at \(configuration.redis.host):\(configuration.redis.port)")
-            }
-            let replaced = self.connection.withLockedValue { current in
-                defer { current = connection }
-                return current
-            }
-            if let replaced { await replaced.close() }
+        do {
+            connection = try await commands.connection()
+        } catch {
+            throw HubError.brokerUnavailable("cannot reach Redis at \(configuration.redis.host):\(configuration.redis.port)")
         }
         do {
             return try await connection.send(arguments)
         } catch let error as RedisError {
             throw HubError.brokerUnavailable("Redis refused: \(error.message)")
         } catch {
-            self.connection.withLockedValue { if $0 === connection { $0 = nil } }
-            await connection.close()
+            await commands.discard(connection)
             throw HubError.brokerUnavailable("lost the connection to Redis")
         }
     }
@@ -227,11 +218,7 @@ public final class RedisBroker: Broker {
             tasks.cancelAll()
         }
         _ = try? await command(["DEL", registryKey])
-        let connection = self.connection.withLockedValue { current in
-            defer { current = nil }
-            return current
-        }
-        await connection?.close()
+        await commands.close()
     }
 
     private func handle(_ event: RedisSubscriberEvent) async {

@@ -28,6 +28,31 @@ extension RedisIntegrationTests {
             }
         }
 
+        /// Commands that race to open the broker's command connection share one: before, each
+        /// opened its own and the last replaced (and closed) the others' mid-command.
+        @Test func concurrentFirstCommandsShareOneConnectionAndAllSucceed() async throws {
+            try await withRedisServer { server in
+                let admin = try await server.connect()
+                let before = try await Self.connectionsReceived(admin)
+                let broker = RedisBroker(configuration: RedisBrokerConfiguration(redis: server.configuration()))
+                let ids = try await withThrowingTaskGroup(of: String.self) { group in
+                    for index in 0..<32 {
+                        group.addTask { try await broker.publish(Update(topics: ["race"], data: "\(index)")) }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(Set(ids).count == 32)
+                #expect(try await Self.connectionsReceived(admin) - before == 1, "one command connection")
+                await admin.close()
+            }
+        }
+
+        private static func connectionsReceived(_ admin: RedisConnection) async throws -> Int {
+            let info = try await admin.send(["INFO", "stats"]).string ?? ""
+            let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("total_connections_received:") }
+            return try #require(line.flatMap { Int($0.split(separator: ":")[1]) })
+        }
+
         @Test func aNodeStartedLaterReplaysFromTheStreamThenFollowsLiveWithoutDuplicates() async throws {
             try await withRedisServer { server in
                 let a = try await HeraldNode.start(server.configuration())

@@ -1,0 +1,65 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The broker's one shared command connection, opened on first use. Concurrent callers that
+/// find no connection wait for the same connect attempt, so none of them is handed a socket that
+/// another caller is about to replace and close (which failed their command mid-flight).
+final class RedisCommandLink: Sendable {
+    private let configuration: RedisConfiguration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let current = NIOLockedValueBox<Task<RedisConnection, any Error>?>(nil)
+
+    init(configuration: RedisConfiguration, group: any EventLoopGroup, logger: Logger) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+    }
+
+    /// An open connection: the current one, or a new one when there is none or it has closed.
+    /// Throws the connect error when Redis cannot be reached.
+    func connection() async throws -> RedisConnection {
+        while true {
+            let attempt = current.withLockedValue { current in
+                if let current { return current }
+                let (configuration, group, logger) = (self.configuration, self.group, self.logger)
+                let attempt = Task {
+                    try await RedisConnection.connect(configuration: configuration, eventLoopGroup: group, logger: logger)
+                }
+                current = attempt
+                return attempt
+            }
+            let connection: RedisConnection
+            do {
+                connection = try await attempt.value
+            } catch {
+                forget(attempt)
+                throw error
+            }
+            if connection.isActive { return connection }
+            // It closed since it was opened: forget it (unless someone already did) and connect anew.
+            forget(attempt)
+        }
+    }
+
+    /// Drops `connection` after it failed, so the next caller opens a fresh one, and closes it.
+    func discard(_ connection: RedisConnection) async {
+        let attempt = current.withLockedValue { $0 }
+        if let attempt, let opened = try? await attempt.value, opened === connection { forget(attempt) }
+        await connection.close()
+    }
+
+    /// Closes the connection, if any; a later command opens a new one.
+    func close() async {
+        let attempt = current.withLockedValue { current in
+            defer { current = nil }
+            return current
+        }
+        await (try? attempt?.value)?.close()
+    }
+
+    private func forget(_ attempt: Task<RedisConnection, any Error>) {
+        current.withLockedValue { if $0 == attempt { $0 = nil } }
+    }
+}
