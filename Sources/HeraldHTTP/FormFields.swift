@@ -95,9 +95,12 @@ public struct FormFields: Sendable, Hashable {
 
     /// The single value of `name`; nil when absent, an error when given more than once.
     public func single(_ name: String) throws(DecodingError) -> String? {
-        let all = values(name)
-        if all.count > 1 { throw DecodingError(reason: "field '\(name)' given more than once") }
-        return all.first
+        var found: String?
+        for field in fields where field.name == name {
+            if found != nil { throw DecodingError(reason: "field '\(name)' given more than once") }
+            found = field.value
+        }
+        return found
     }
 
     /// Decodes `%XX` escapes (and nothing else: `+` stays `+`), as in a URL path segment.

@@ -26,15 +26,20 @@ public struct HeraldRequestContext: RequestContext, RemoteAddressRequestContext,
 }
 
 extension SocketAddress {
-    /// Whether this address is on the loopback interface (127.0.0.0/8, ::1, or a Unix socket).
+    /// Whether this address is on the loopback interface (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104,
+    /// or a Unix socket). Read from the address bytes: formatting the address as text first cost
+    /// more than the rest of a keyless publish's authorization.
     var isLoopback: Bool {
         switch self {
         case .v4(let address):
-            _ = address
-            return self.ipAddress?.hasPrefix("127.") == true
-        case .v6:
-            guard let ip = self.ipAddress else { return false }
-            return ip == "::1" || ip.hasPrefix("::ffff:127.")
+            // In network byte order, the first octet is the first byte in memory.
+            return withUnsafeBytes(of: address.address.sin_addr) { $0[0] } == 127
+        case .v6(let address):
+            return withUnsafeBytes(of: address.address.sin6_addr) { bytes in
+                guard bytes[0..<10].allSatisfy({ $0 == 0 }) else { return false }
+                if bytes[10] == 0xFF, bytes[11] == 0xFF { return bytes[12] == 127 }  // IPv4-mapped
+                return bytes[10..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1  // ::1
+            }
         case .unixDomainSocket:
             return true
         }

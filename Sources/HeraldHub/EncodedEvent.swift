@@ -26,30 +26,35 @@ public struct EncodedEvent: Sendable, Hashable {
     /// size line: one allocation and no copy per event (the hub's publish path). The bytes
     /// written must not be empty.
     public init<Failure: Error>(encoding encode: (inout ByteBuffer) throws(Failure) -> Void) throws(Failure) {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(256)
+        var buffer = Self.allocator.buffer(capacity: 256)
         buffer.moveWriterIndex(to: Self.headerRoom)
         buffer.moveReaderIndex(to: Self.headerRoom)
         try encode(&buffer)
         let length = buffer.readableBytes
-        let header = String(length, radix: 16) + "\r\n"
-        guard header.utf8.count <= Self.headerRoom else {
-            self.init(buffer)
-            return
-        }
         precondition(length > 0, "an empty event would end a chunked response")
-        let start = Self.headerRoom - header.utf8.count
-        buffer.setString(header, at: start)
+        // `<hex length>\r\n`, written backwards so it ends where the SSE bytes begin.
+        var start = Self.headerRoom - 2
+        buffer.setInteger(UInt8(ascii: "\r"), at: start)
+        buffer.setInteger(UInt8(ascii: "\n"), at: start + 1)
+        var rest = length
+        repeat {
+            start -= 1
+            buffer.setInteger(Self.hexDigits[rest & 0xF], at: start)
+            rest >>= 4
+        } while rest > 0
         buffer.moveReaderIndex(to: start)
         buffer.writeStaticString("\r\n")
         self.init(chunk: buffer, bytes: buffer.getSlice(at: Self.headerRoom, length: length)!)
     }
+
+    private static let allocator = ByteBufferAllocator()
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     private init(chunk: ByteBuffer, bytes: ByteBuffer) {
         self.chunk = chunk
         self.bytes = bytes
     }
 
-    /// Room for `<hex length>\r\n` of any event up to 4 GiB.
+    /// Room for `<hex length>\r\n` of any event up to 4 GiB (a ByteBuffer holds less).
     private static let headerRoom = 10
 }

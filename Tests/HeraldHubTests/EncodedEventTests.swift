@@ -14,7 +14,7 @@ import Testing
         #expect(String(buffer: long.bytes) == text)
     }
 
-    @Test(arguments: [13, 302, 4096, 70_000])
+    @Test(arguments: [8, 15, 16, 255, 256, 302, 4096, 65_535, 65_536, 70_000])
     func encodingInPlaceFramesLikeCopying(size: Int) throws {
         let text = "data: " + String(repeating: "z", count: size - 8) + "\n\n"
         let inPlace = EncodedEvent { (buffer: inout ByteBuffer) in buffer.writeString(text) }
