@@ -6,6 +6,11 @@
 public protocol Broker: Sendable {
     /// Registers the hub's intake; called once, before any `publish`.
     func attach(deliver: @escaping @Sendable (Update) -> Void)
+    /// Registers the hub's fan-out wait, which returns once the hub is not behind (at once when
+    /// it is not); called once, before `run`. A broker that receives updates from elsewhere
+    /// awaits it before each delivery, so a hub that falls behind slows the broker's intake
+    /// instead of queueing without bound.
+    func attach(fanOutWait: @escaping @Sendable () async -> Void)
     /// Stores and distributes `update`; assigns an id when it has none, and returns the id.
     func publish(_ update: Update) async throws -> String
     /// The broker's own history after `id` (exclusive; `earliest` for all of it), oldest first,
@@ -25,6 +30,8 @@ public protocol Broker: Sendable {
 }
 
 extension Broker {
+    /// By default a broker delivers only what this node publishes, whose publishers already wait.
+    public func attach(fanOutWait: @escaping @Sendable () async -> Void) {}
     /// By default publishing goes through `publish(_:)`.
     public func publishImmediately(_ update: Update) -> String? { nil }
     /// By default there is no shared registry: each node lists its own subscriptions.

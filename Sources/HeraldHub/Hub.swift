@@ -79,6 +79,7 @@ public final class Hub: Sendable {
         self.presence = presence
         owner.set(self)
         broker.attach { [weak self] update in self?.dispatch(update) }
+        broker.attach(fanOutWait: { [weak self] in await self?.waitForFanOut() })
         // One task records subscriptions in the broker's shared registry and publishes presence
         // updates, in the order subscriptions start and end.
         Task { [weak self] in
@@ -127,12 +128,16 @@ public final class Hub: Sendable {
         }
         if self.state.withLockedValue({ $0.isShutDown }) { throw HubError.shuttingDown }
         let id = try await broker.publish(update)
-        if isFanOutBacklogged {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                if !whenFanOutCatchesUp({ continuation.resume() }) { continuation.resume() }
-            }
-        }
+        await waitForFanOut()
         return id
+    }
+
+    /// Returns once no shard is behind (at once when none is now); shutdown releases it too.
+    public func waitForFanOut() async {
+        guard isFanOutBacklogged else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            if !whenFanOutCatchesUp({ continuation.resume() }) { continuation.resume() }
+        }
     }
 
     /// Whether some shard has more fan-out work queued than `configuration.maxFanOutBacklog`:

@@ -22,6 +22,8 @@ public final class RedisBroker: Broker {
     private let logger: Logger
     private let deliver = BrokerIntake()
     private let commands: RedisCommandLink
+    private let fanOutWait = NIOLockedValueBox<(@Sendable () async -> Void)?>(nil)
+    private let liveSubscriber = NIOLockedValueBox<RedisSubscriber?>(nil)
     private let progress = NIOLockedValueBox(Progress())
 
     private struct Progress {
@@ -60,11 +62,26 @@ public final class RedisBroker: Broker {
         self.deliver.attach(deliver)
     }
 
+    public func attach(fanOutWait: @escaping @Sendable () async -> Void) {
+        self.fanOutWait.withLockedValue { $0 = fanOutWait }
+    }
+
+    /// Waits while the hub's fan-out is behind: the pub/sub socket then goes unread (see
+    /// `RedisSubscriberEvents`), and catch-up pauses between updates.
+    private func waitForHub() async {
+        guard let wait = fanOutWait.withLockedValue({ $0 }) else { return }
+        await wait()
+    }
+
     /// This node's random id, naming its part of the shared subscription registry.
     public let nodeID = InMemoryBroker.newID()
 
     /// Whether the pub/sub connection is up (live updates are flowing).
     public var isConnected: Bool { progress.withLockedValue { $0.isConnected } }
+
+    /// Whether the pub/sub connection is left unread because the hub's fan-out is behind (Redis
+    /// holds what is published meanwhile, or drops the connection, and the stream fills the gap).
+    public var isLiveIntakePaused: Bool { liveSubscriber.withLockedValue { $0?.isReadingPaused ?? false } }
 
     /// Updates delivered from the stream after reconnects (missed on pub/sub), since start.
     public var caughtUpCount: Int { progress.withLockedValue { $0.caughtUp } }
@@ -201,6 +218,7 @@ public final class RedisBroker: Broker {
             logger: logger
         )
         try await subscriber.subscribe([configuration.channel])
+        liveSubscriber.withLockedValue { $0 = subscriber }
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await subscriber.run() }
             tasks.addTask { await self.refreshRegistry() }
@@ -224,6 +242,7 @@ public final class RedisBroker: Broker {
     private func handle(_ event: RedisSubscriberEvent) async {
         switch event {
         case .message(let message):
+            await waitForHub()
             guard let update = RedisUpdateCodec.decode(message: message.payload) else {
                 logger.error("ignoring a malformed message on \(message.channel)")
                 return
@@ -282,6 +301,7 @@ public final class RedisBroker: Broker {
             else { break }
             for entry in entries {
                 guard let update = RedisUpdateCodec.decode(entry: entry) else { continue }
+                await waitForHub()
                 if deliverIfNew(update) { caughtUp += 1 }
                 start = update.position
             }

@@ -56,17 +56,23 @@ public struct RedisSubscriberOptions: Sendable, Hashable {
     public var replyTimeout: Duration
     /// Reconnect delays: doubling from the initial delay up to the maximum.
     public var backoff: RedisBackoff
+    /// Messages received but not yet taken from ``RedisSubscriber/events``; past it the
+    /// subscriber stops reading its socket until the consumer has taken half of them (one
+    /// socket read already under way may still add its messages).
+    public var maxBufferedMessages: Int
 
-    /// Creates options; the defaults ping every 5 s, allow 3 s per reply, and retry from
-    /// 50 ms to 2 s.
+    /// Creates options; the defaults ping every 5 s, allow 3 s per reply, retry from 50 ms to
+    /// 2 s, and buffer at most 1,024 untaken messages.
     public init(
         healthCheckInterval: Duration = .seconds(5),
         replyTimeout: Duration = .seconds(3),
-        backoff: RedisBackoff = RedisBackoff()
+        backoff: RedisBackoff = RedisBackoff(),
+        maxBufferedMessages: Int = 1024
     ) {
         self.healthCheckInterval = healthCheckInterval
         self.replyTimeout = replyTimeout
         self.backoff = backoff
+        self.maxBufferedMessages = max(1, maxBufferedMessages)
     }
 }
 

@@ -11,10 +11,14 @@ import NIOPosix
 /// broker can catch up from its history after each ``RedisSubscriberEvent/connected``.
 /// Works over RESP3 (push frames) and RESP2 (subscribed-mode arrays).
 public final class RedisSubscriber: Sendable {
-    /// Messages and connection changes, in order; single consumer, unbounded buffer. Finishes
-    /// when ``run()`` returns, or on ``close()`` if `run()` was never started.
-    public let events: AsyncStream<RedisSubscriberEvent>
+    /// Messages and connection changes, in order; single consumer. Finishes when ``run()``
+    /// returns, or on ``close()`` if `run()` was never started. A consumer that falls behind by
+    /// ``RedisSubscriberOptions/maxBufferedMessages`` pauses reading (see ``RedisSubscriberEvents``).
+    public var events: RedisSubscriberEvents {
+        RedisSubscriberEvents(stream: stream) { [weak self] in self?.took() }
+    }
 
+    private let stream: AsyncStream<RedisSubscriberEvent>
     private let continuation: AsyncStream<RedisSubscriberEvent>.Continuation
     private let configuration: RedisConfiguration
     private let options: RedisSubscriberOptions
@@ -36,7 +40,7 @@ public final class RedisSubscriber: Sendable {
         self.options = options
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
-        (events, continuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+        (stream, continuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
     }
 
     /// Whether a connection is up with all subscriptions confirmed.
@@ -47,6 +51,12 @@ public final class RedisSubscriber: Sendable {
 
     /// The patterns currently wanted (restored after every reconnect).
     public var patterns: Set<String> { state.withLockedValue { $0.patterns } }
+
+    /// Messages received and not yet taken from ``events``.
+    public var bufferedMessages: Int { state.withLockedValue { $0.buffered } }
+
+    /// Whether reading is paused because the consumer is ``RedisSubscriberOptions/maxBufferedMessages`` behind.
+    public var isReadingPaused: Bool { state.withLockedValue { $0.readingPaused } }
 
     /// Subscribes to `channels`. While connected, returns once the server has confirmed them;
     /// while disconnected, records them for the next connection and returns at once. Throws
@@ -136,7 +146,9 @@ public final class RedisSubscriber: Sendable {
             guard !state.stopRequested else { return nil }
             state.connection = connection
             state.holdingMessages = true
+            state.buffered -= state.heldMessages.count
             state.heldMessages = []
+            state.readingPaused = false  // a new connection reads; the next message may pause it
             return (state.channels.sorted(), state.patterns.sorted())
         }
         guard let snapshot else { throw CancellationError() }
@@ -167,11 +179,14 @@ public final class RedisSubscriber: Sendable {
     private func monitor(_ connection: RedisConnection) async {
         let interval = options.healthCheckInterval
         let logger = self.logger
+        let state = self.state
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await connection.waitUntilClosed() }
             group.addTask {
                 while true {
                     do { try await Task.sleep(for: interval) } catch { return }
+                    // Paused on purpose: a PING's reply would wait behind the unread messages.
+                    if state.withLockedValue({ $0.readingPaused }) { continue }
                     do {
                         try await connection.ping()
                     } catch {
@@ -189,22 +204,50 @@ public final class RedisSubscriber: Sendable {
     private func pushRouting(generation: Int) -> RedisPushRouting {
         let state = self.state
         let continuation = self.continuation
+        let limit = options.maxBufferedMessages
         return RedisPushRouting(recognizesRESP2PubSub: true) { frame in
             guard let message = RedisPubSubMessage(frame: frame) else { return }
-            state.withLockedValue { state in
-                guard state.generation == generation else { return }
+            let pause = state.withLockedValue { state -> RedisConnection? in
+                guard state.generation == generation else { return nil }
                 if state.holdingMessages {
                     state.heldMessages.append(message)
                 } else {
                     continuation.yield(.message(message))
                 }
+                state.buffered += 1
+                return state.pauseIfFull(limit: limit)
             }
+            if let pause { Self.syncReading(of: pause, with: state) }
         }
     }
 
+    /// The consumer took a message: reading resumes once half the bound is left.
+    private func took() {
+        let resume = state.withLockedValue { state -> RedisConnection? in
+            state.buffered -= 1
+            guard state.readingPaused, state.buffered <= options.maxBufferedMessages / 2 else { return nil }
+            state.readingPaused = false
+            return state.connection
+        }
+        if let resume { Self.syncReading(of: resume, with: state) }
+    }
+
+    /// Makes the connection read or not as the state now says, on its event loop (at once when
+    /// called there, so a pause takes effect before the next read). Applying the latest state,
+    /// rather than the value decided, keeps a late resume from undoing a newer pause.
+    private static func syncReading(of connection: RedisConnection, with state: NIOLockedValueBox<SubscriberState>) {
+        let channel = connection.channel
+        let apply = {
+            let paused = state.withLockedValue { $0.readingPaused && $0.connection === connection }
+            channel.setOption(ChannelOptions.autoRead, value: !paused).whenComplete { _ in }
+        }
+        if channel.eventLoop.inEventLoop { apply() } else { channel.eventLoop.execute(apply) }
+    }
+
     private func reportConnected(generation: Int) {
-        state.withLockedValue { state in
-            guard state.generation == generation, state.holdingMessages else { return }
+        let limit = options.maxBufferedMessages
+        let pause = state.withLockedValue { state -> RedisConnection? in
+            guard state.generation == generation, state.holdingMessages else { return nil }
             state.isConnected = true
             state.holdingMessages = false
             continuation.yield(.connected)
@@ -212,7 +255,9 @@ public final class RedisSubscriber: Sendable {
                 continuation.yield(.message(message))
             }
             state.heldMessages = []
+            return state.pauseIfFull(limit: limit)
         }
+        if let pause { Self.syncReading(of: pause, with: state) }
     }
 
     private func markDisconnected(_ connection: RedisConnection?) {
@@ -220,6 +265,7 @@ public final class RedisSubscriber: Sendable {
             if connection == nil || state.connection === connection {
                 state.connection = nil
             }
+            state.buffered -= state.heldMessages.count  // never handed to the consumer
             state.holdingMessages = false
             state.heldMessages = []
             if state.isConnected {

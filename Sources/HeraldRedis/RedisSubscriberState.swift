@@ -29,9 +29,22 @@ struct SubscriberState: Sendable {
     /// precedes every message of the new connection.
     var holdingMessages = false
     var heldMessages: [RedisPubSubMessage] = []
+    /// Messages handed to `events` and not yet taken by the consumer.
+    var buffered = 0
+    /// Reading of the connection is paused because `buffered` reached the bound.
+    var readingPaused = false
     var isRunning = false
     var stopRequested = false
     var backoffSleep: Task<Void, Never>?
+
+    /// Marks reading paused when `limit` messages wait for the consumer and none is held back
+    /// (held ones wait for subscribe confirmations, which must still be read); returns the
+    /// connection to pause.
+    mutating func pauseIfFull(limit: Int) -> RedisConnection? {
+        guard buffered >= limit, !readingPaused, !holdingMessages, let connection else { return nil }
+        readingPaused = true
+        return connection
+    }
 
     /// Records the change and returns the names to send: new ones for subscribing, held ones
     /// for unsubscribing (all of them when `names` is empty).

@@ -14,16 +14,19 @@ struct HeraldNode: Sendable {
         _ redis: RedisConfiguration,
         historySize: Int = 10_000,
         reconnectDelay: Duration = .milliseconds(20),
-        presence: Bool = false
+        presence: Bool = false,
+        maxBufferedMessages: Int = 1024,
+        hubConfiguration base: HubConfiguration = HubConfiguration()
     ) async throws -> HeraldNode {
         var configuration = RedisBrokerConfiguration(redis: redis)
         configuration.subscriberOptions = RedisSubscriberOptions(
             healthCheckInterval: .milliseconds(500),
             replyTimeout: .seconds(1),
-            backoff: RedisBackoff(initial: reconnectDelay, maximum: max(reconnectDelay, .milliseconds(200)))
+            backoff: RedisBackoff(initial: reconnectDelay, maximum: max(reconnectDelay, .milliseconds(200))),
+            maxBufferedMessages: maxBufferedMessages
         )
         let broker = RedisBroker(configuration: configuration)
-        var hubConfiguration = HubConfiguration()
+        var hubConfiguration = base
         hubConfiguration.historySize = historySize
         hubConfiguration.publishesSubscriptionEvents = presence
         let hub = Hub(configuration: hubConfiguration, broker: broker)

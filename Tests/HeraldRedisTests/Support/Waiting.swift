@@ -39,7 +39,7 @@ final class Recorder<Element: Sendable>: Sendable {
     private let box = NIOLockedValueBox<[Element]>([])
     private let task: NIOLockedValueBox<Task<Void, Never>?> = NIOLockedValueBox(nil)
 
-    init(_ stream: AsyncStream<Element>) {
+    init<Events: AsyncSequence & Sendable>(_ stream: Events) where Events.Element == Element, Events.Failure == Never {
         let box = self.box
         task.withLockedValue {
             $0 = Task {
