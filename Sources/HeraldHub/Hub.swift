@@ -132,11 +132,18 @@ public final class Hub: Sendable {
         return id
     }
 
-    /// Returns once no shard is behind (at once when none is now); shutdown releases it too.
+    /// Returns once no shard is behind (at once when none is now, or after shutdown); shutdown
+    /// and cancellation release it too.
     public func waitForFanOut() async {
         guard isFanOutBacklogged else { return }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            if !whenFanOutCatchesUp({ continuation.resume() }) { continuation.resume() }
+        let wake = WakeOnce()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                wake.arm(continuation)
+                if Task.isCancelled || !whenFanOutCatchesUp({ wake.fire() }) { wake.fire() }
+            }
+        } onCancel: {
+            wake.fire()
         }
     }
 
@@ -145,11 +152,12 @@ public final class Hub: Sendable {
     public var isFanOutBacklogged: Bool { backlogged.load(ordering: .relaxed) }
 
     /// Calls `resume` (on a shard's event loop) once every shard's fan-out work is back under
-    /// half the bound, and returns true; returns false, never calling it, when there is no
-    /// backlog now.
+    /// half the bound, or at shutdown, and returns true; returns false, never calling it, when
+    /// there is no backlog now or the hub has shut down.
     public func whenFanOutCatchesUp(_ resume: @escaping @Sendable () -> Void) -> Bool {
         self.state.withLockedValue { state in
-            guard state.backlog.isBacklogged else { return false }
+            // After shutdown nothing waits: the shards may never run again.
+            guard state.backlog.isBacklogged, !state.isShutDown else { return false }
             state.backlog.waiters.append(resume)
             return true
         }

@@ -6,7 +6,8 @@ import NIOCore
 /// Pub/sub confirmations and messages are routed separately. When the connection closes,
 /// fails to decode, or a reply takes longer than the command timeout, every pending command is
 /// failed and the channel is closed: after any of these, later replies could no longer be
-/// matched to the right command.
+/// matched to the right command. A reply is not late while the connection is deliberately not
+/// read, nor while pub/sub messages ahead of it keep arriving.
 final class RedisCommandHandler: ChannelDuplexHandler {
     typealias InboundIn = RESPValue
     typealias OutboundIn = RedisCommandRequest
@@ -69,6 +70,11 @@ final class RedisCommandHandler: ChannelDuplexHandler {
                 pending.removeFirst().promise.succeed(frame.withoutAttributes)
             }
         case .push:
+            // Messages still arriving prove the server alive: a reply queued behind a backlog
+            // of them (a PING's on a busy subscriber) is not late while they keep coming.
+            if let commandTimeout, !pending.isEmpty {
+                pending[pending.startIndex].deadline = .now() + commandTimeout
+            }
             if let pushRouting {
                 pushRouting.deliver(frame.withoutAttributes)
             } else {
@@ -140,13 +146,18 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     }
 
     /// Keeps one timer, aimed at the oldest command's deadline: with one timeout for all
-    /// commands and FIFO replies, the oldest command is always the first to expire.
+    /// commands and FIFO replies, the oldest command is always the first to expire. While the
+    /// connection is deliberately not read (`autoRead` off: a pub/sub consumer is behind), no
+    /// reply can arrive, so none is late: the oldest gets a full timeout again.
     private func scheduleTimeoutCheck(context: ChannelHandlerContext) {
         guard timeoutCheck == nil, !isClosed, let deadline = pending.first?.deadline else { return }
         timeoutCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             timeoutCheck = nil
             guard let head = pending.first, let headDeadline = head.deadline else { return }
-            if headDeadline <= .now() {
+            if let commandTimeout, context.channel.syncOptions.map({ try? $0.getOption(.autoRead) }) == false {
+                pending[pending.startIndex].deadline = .now() + commandTimeout
+                scheduleTimeoutCheck(context: context)
+            } else if headDeadline <= .now() {
                 fail(context: context, RedisConnectionError(.timedOut, "no reply within \(commandTimeout ?? .zero)"))
             } else {
                 scheduleTimeoutCheck(context: context)

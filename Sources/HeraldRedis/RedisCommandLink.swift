@@ -9,7 +9,13 @@ final class RedisCommandLink: Sendable {
     private let configuration: RedisConfiguration
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let current = NIOLockedValueBox<Task<RedisConnection, any Error>?>(nil)
+    private let current = NIOLockedValueBox<Slot?>(nil)
+
+    /// The current connect attempt, and its connection once someone has seen it open.
+    private struct Slot {
+        var attempt: Task<RedisConnection, any Error>
+        var opened: RedisConnection?
+    }
 
     init(configuration: RedisConfiguration, group: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
@@ -22,12 +28,12 @@ final class RedisCommandLink: Sendable {
     func connection() async throws -> RedisConnection {
         while true {
             let attempt = current.withLockedValue { current in
-                if let current { return current }
+                if let current { return current.attempt }
                 let (configuration, group, logger) = (self.configuration, self.group, self.logger)
                 let attempt = Task {
                     try await RedisConnection.connect(configuration: configuration, eventLoopGroup: group, logger: logger)
                 }
-                current = attempt
+                current = Slot(attempt: attempt)
                 return attempt
             }
             let connection: RedisConnection
@@ -37,7 +43,10 @@ final class RedisCommandLink: Sendable {
                 forget(attempt)
                 throw error
             }
-            if connection.isActive { return connection }
+            if connection.isActive {
+                current.withLockedValue { if $0?.attempt == attempt { $0?.opened = connection } }
+                return connection
+            }
             // It closed since it was opened: forget it (unless someone already did) and connect anew.
             forget(attempt)
         }
@@ -45,21 +54,25 @@ final class RedisCommandLink: Sendable {
 
     /// Drops `connection` after it failed, so the next caller opens a fresh one, and closes it.
     func discard(_ connection: RedisConnection) async {
-        let attempt = current.withLockedValue { $0 }
-        if let attempt, let opened = try? await attempt.value, opened === connection { forget(attempt) }
+        current.withLockedValue { if $0?.opened === connection { $0 = nil } }
         await connection.close()
     }
 
     /// Closes the connection, if any; a later command opens a new one.
     func close() async {
-        let attempt = current.withLockedValue { current in
+        let slot = current.withLockedValue { current in
             defer { current = nil }
             return current
         }
-        await (try? attempt?.value)?.close()
+        guard let slot else { return }
+        if let opened = slot.opened {
+            await opened.close()
+        } else {
+            await (try? slot.attempt.value)?.close()
+        }
     }
 
     private func forget(_ attempt: Task<RedisConnection, any Error>) {
-        current.withLockedValue { if $0 == attempt { $0 = nil } }
+        current.withLockedValue { if $0?.attempt == attempt { $0 = nil } }
     }
 }

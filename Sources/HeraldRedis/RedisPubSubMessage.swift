@@ -57,8 +57,9 @@ public struct RedisSubscriberOptions: Sendable, Hashable {
     /// Reconnect delays: doubling from the initial delay up to the maximum.
     public var backoff: RedisBackoff
     /// Messages received but not yet taken from ``RedisSubscriber/events``; past it the
-    /// subscriber stops reading its socket until the consumer has taken half of them (one
-    /// socket read already under way may still add its messages).
+    /// subscriber stops reading its socket until the consumer has taken half of them. The read
+    /// under way when the bound is reached (at most 64 KiB) still adds its messages, and so do
+    /// reads while a subscription change awaits its confirmation.
     public var maxBufferedMessages: Int
 
     /// Creates options; the defaults ping every 5 s, allow 3 s per reply, retry from 50 ms to

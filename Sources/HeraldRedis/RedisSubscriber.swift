@@ -7,7 +7,8 @@ import NIOPosix
 ///
 /// ``run()`` connects, and after a loss reconnects with exponential backoff and subscribes
 /// again to every current channel and pattern. A periodic `PING` detects connections that
-/// died silently. Messages and connection changes come out of ``events``, in order, so a
+/// died silently (not while reading is paused for a slow consumer: replies wait behind the
+/// unread messages, and no reply counts as late while the connection is not read). Messages and connection changes come out of ``events``, in order, so a
 /// broker can catch up from its history after each ``RedisSubscriberEvent/connected``.
 /// Works over RESP3 (push frames) and RESP2 (subscribed-mode arrays).
 public final class RedisSubscriber: Sendable {
@@ -122,6 +123,8 @@ public final class RedisSubscriber: Sendable {
                     configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger,
                     pushRouting: pushRouting(generation: generation)
                 )
+                // One read per wake-up, so a pause overshoots the bound by one read at most.
+                try await connection!.channel.setOption(ChannelOptions.maxMessagesPerRead, value: 1)
                 try await activate(connection!, generation: generation)
                 attempt = 0
                 await monitor(connection!)
@@ -179,14 +182,14 @@ public final class RedisSubscriber: Sendable {
     private func monitor(_ connection: RedisConnection) async {
         let interval = options.healthCheckInterval
         let logger = self.logger
-        let state = self.state
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await connection.waitUntilClosed() }
             group.addTask {
                 while true {
                     do { try await Task.sleep(for: interval) } catch { return }
-                    // Paused on purpose: a PING's reply would wait behind the unread messages.
-                    if state.withLockedValue({ $0.readingPaused }) { continue }
+                    // Paused on purpose: a PING's reply would wait behind the unread messages
+                    // (one sent just before a pause keeps its timeout until reading resumes).
+                    if self.isReadingPaused { continue }
                     do {
                         try await connection.ping()
                     } catch {
@@ -232,6 +235,29 @@ public final class RedisSubscriber: Sendable {
         if let resume { Self.syncReading(of: resume, with: state) }
     }
 
+    /// A subscription change is under way: its confirmation queues behind every unread message,
+    /// and the consumer may be waiting for it instead of taking messages, so the connection
+    /// reads (past the bound if need be) until the confirmation is in.
+    private func expectReply(on connection: RedisConnection) {
+        let resume = state.withLockedValue { state -> Bool in
+            state.awaitingReplies += 1
+            guard state.readingPaused else { return false }
+            state.readingPaused = false
+            return true
+        }
+        if resume { Self.syncReading(of: connection, with: state) }
+    }
+
+    /// The confirmation counted by `expectReply` arrived (or failed): the bound applies again.
+    private func replyArrived() {
+        let limit = options.maxBufferedMessages
+        let pause = state.withLockedValue { state -> RedisConnection? in
+            state.awaitingReplies -= 1
+            return state.pauseIfFull(limit: limit)
+        }
+        if let pause { Self.syncReading(of: pause, with: state) }
+    }
+
     /// Makes the connection read or not as the state now says, on its event loop (at once when
     /// called there, so a pause takes effect before the next read). Applying the latest state,
     /// rather than the value decided, keeps a late resume from undoing a newer pause.
@@ -266,6 +292,7 @@ public final class RedisSubscriber: Sendable {
                 state.connection = nil
             }
             state.buffered -= state.heldMessages.count  // never handed to the consumer
+            state.readingPaused = false
             state.holdingMessages = false
             state.heldMessages = []
             if state.isConnected {
@@ -307,6 +334,8 @@ public final class RedisSubscriber: Sendable {
         guard !affected.isEmpty, let connection else { return }
         let reply: RESPValue
         do {
+            expectReply(on: connection)
+            defer { replyArrived() }
             reply = try await connection.sendPubSub([operation.command] + affected, confirmations: affected.count).get()
         } catch {
             // The connection is going away; the next one starts from the recorded state.

@@ -33,15 +33,18 @@ struct SubscriberState: Sendable {
     var buffered = 0
     /// Reading of the connection is paused because `buffered` reached the bound.
     var readingPaused = false
+    /// Subscription changes whose confirmation the connection must still read: no pausing then.
+    var awaitingReplies = 0
     var isRunning = false
     var stopRequested = false
     var backoffSleep: Task<Void, Never>?
 
-    /// Marks reading paused when `limit` messages wait for the consumer and none is held back
-    /// (held ones wait for subscribe confirmations, which must still be read); returns the
-    /// connection to pause.
+    /// Marks reading paused when `limit` messages wait for the consumer, none is held back (held
+    /// ones wait for subscribe confirmations) and no reply is due; returns the connection to pause.
     mutating func pauseIfFull(limit: Int) -> RedisConnection? {
-        guard buffered >= limit, !readingPaused, !holdingMessages, let connection else { return nil }
+        guard buffered >= limit, !readingPaused, !holdingMessages, awaitingReplies == 0, let connection else {
+            return nil
+        }
         readingPaused = true
         return connection
     }

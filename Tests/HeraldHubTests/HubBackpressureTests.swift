@@ -72,4 +72,65 @@ import Testing
         hub.shutdown()
         try await group.shutdownGracefully()
     }
+
+    @Test func waitingForFanOutEndsOnCancellation() async throws {
+        let (hub, group, _, gate) = try await hubWithStuckShard(limit: 1)
+        for index in 0..<3 { _ = hub.publishImmediately(Update(topics: ["t"], data: "\(index)")) }
+        #expect(hub.isFanOutBacklogged)
+        let waiting = Task { await hub.waitForFanOut() }
+        try await Task.sleep(for: .milliseconds(50))
+        waiting.cancel()
+        await waiting.value
+        #expect(hub.isFanOutBacklogged, "still behind: cancellation ended the wait")
+        gate.signal()
+        hub.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    /// A broker (Redis) may still deliver after shutdown, while a shard never runs again: that
+    /// must not make anyone wait.
+    @Test func afterShutdownNothingWaitsEvenIfTheBrokerDeliversMore() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var configuration = HubConfiguration()
+        configuration.eventLoopGroup = group
+        configuration.maxFanOutBacklog = 1
+        let broker = HandDeliveringBroker()
+        let hub = Hub(configuration: configuration, broker: broker)
+        let (recorder, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("t"))))
+        broker.deliver(Update(topics: ["t"], data: "warm-up", id: "w"))
+        await recorder.waitForEvents(1)
+        let gate = DispatchSemaphore(value: 0)
+        group.next().execute { gate.wait() }
+
+        hub.shutdown()
+        for index in 0..<3 { broker.deliver(Update(topics: ["t"], data: "\(index)", id: "u\(index)")) }
+        let done = NIOLockedValueBox(false)
+        let waiting = Task {
+            await hub.waitForFanOut()
+            done.withLockedValue { $0 = true }
+        }
+        for _ in 0..<200 where !done.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(done.withLockedValue { $0 })
+        #expect(!hub.whenFanOutCatchesUp {})
+        waiting.cancel()
+        await waiting.value
+        gate.signal()
+        try await group.shutdownGracefully()
+    }
+}
+
+/// A broker whose deliveries the test makes by hand.
+private final class HandDeliveringBroker: Broker {
+    private let intake = NIOLockedValueBox<(@Sendable (Update) -> Void)?>(nil)
+
+    func attach(deliver: @escaping @Sendable (Update) -> Void) { intake.withLockedValue { $0 = deliver } }
+    func deliver(_ update: Update) { intake.withLockedValue { $0 }?(update) }
+    func publish(_ update: Update) async throws -> String {
+        deliver(update)
+        return update.id ?? "none"
+    }
+    func updates(after id: String, limit: Int) async throws -> BrokerHistory? { nil }
+    func run() async throws {
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+    }
 }

@@ -17,7 +17,9 @@ extension RedisIntegrationTests {
             try await withRedisServer { server in
                 let subscriber = RedisSubscriber(
                     configuration: server.configuration(protocolPreference: protocolPreference),
-                    options: RedisSubscriberOptions(healthCheckInterval: .milliseconds(100), maxBufferedMessages: 64),
+                    options: RedisSubscriberOptions(
+                        healthCheckInterval: .milliseconds(100), replyTimeout: .seconds(1), maxBufferedMessages: 64
+                    ),
                     logger: testLogger
                 )
                 try await subscriber.subscribe(["flood"])
@@ -31,10 +33,16 @@ extension RedisIntegrationTests {
                 let flood = "for i = 0, tonumber(ARGV[1]) - 1 do redis.call('PUBLISH', KEYS[1], i .. ' ' .. ARGV[2]) end"
                 _ = try await publisher.send(["EVAL", flood, "1", "flood", String(count), padding])
                 try await waitUntil("reading paused") { subscriber.isReadingPaused }
-                try await Task.sleep(for: .milliseconds(300))  // three health-check intervals
+                // Longer than the reply timeout: a PING sent now would fail and drop the connection.
+                try await Task.sleep(for: .milliseconds(1_300))
                 let buffered = subscriber.bufferedMessages
                 #expect(buffered >= 64)
-                #expect(buffered < 3_000, "the rest waits in Redis and the kernel, not in this process")
+                // The bound plus at most one read of 64 KiB (messages are over 300 bytes each).
+                #expect(buffered <= 64 + 65_536 / 300, "the rest waits in Redis and the kernel, not in this process")
+                // A subscription change while paused reads on until its confirmation (behind
+                // every message queued before it) instead of timing out.
+                try await subscriber.subscribe(["second"])
+                #expect(subscriber.isConnected)
 
                 var received = 0
                 var outOfOrder = 0
