@@ -36,7 +36,7 @@ extension RedisIntegrationTests {
             defer { server.stop() }
             let harness = try await SubscriberHarness.start(
                 server.configuration(),
-                options: RedisSubscriberOptions(healthCheckInterval: .milliseconds(150), replyTimeout: .milliseconds(400)),
+                options: RedisSubscriberOptions(healthCheckInterval: .milliseconds(150), replyTimeout: .seconds(1)),
                 channels: ["alive"]
             )
             try await harness.waitForConnected()
