@@ -10,6 +10,7 @@ public struct RedisSubscriberEvents: AsyncSequence, Sendable {
     let stream: AsyncStream<RedisSubscriberEvent>
     let took: @Sendable () -> Void
 
+    /// The one iterator its single consumer should use.
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(base: stream.makeAsyncIterator(), took: took)
     }
@@ -19,6 +20,7 @@ public struct RedisSubscriberEvents: AsyncSequence, Sendable {
         var base: AsyncStream<RedisSubscriberEvent>.AsyncIterator
         let took: @Sendable () -> Void
 
+        /// The next event; nil once the subscriber has stopped and everything was taken.
         public mutating func next() async -> RedisSubscriberEvent? {
             let event = await base.next()
             if case .message = event { took() }
