@@ -263,7 +263,7 @@ public final class RedisSubscriber: Sendable {
     /// rather than the value decided, keeps a late resume from undoing a newer pause.
     private static func syncReading(of connection: RedisConnection, with state: NIOLockedValueBox<SubscriberState>) {
         let channel = connection.channel
-        let apply = {
+        let apply: @Sendable () -> Void = {
             let paused = state.withLockedValue { $0.readingPaused && $0.connection === connection }
             channel.setOption(ChannelOptions.autoRead, value: !paused).whenComplete { _ in }
         }
