@@ -11,22 +11,22 @@ public struct EncodedEvent: Sendable, Hashable {
 
     /// Frames `bytes` (which must not be empty: an empty chunk would end the response).
     public init(_ bytes: ByteBuffer) {
-        precondition(bytes.readableBytes > 0, "an empty event would end a chunked response")
-        let header = String(bytes.readableBytes, radix: 16) + "\r\n"
-        var chunk = ByteBuffer()
-        chunk.reserveCapacity(header.utf8.count + bytes.readableBytes + 2)
-        chunk.writeString(header)
-        chunk.writeImmutableBuffer(bytes)
-        chunk.writeStaticString("\r\n")
-        self.chunk = chunk
-        self.bytes = chunk.getSlice(at: chunk.readerIndex + header.utf8.count, length: bytes.readableBytes)!
+        self.init(capacity: bytes.readableBytes) { $0.writeImmutableBuffer(bytes) }
     }
 
     /// Lets `encode` write the SSE bytes into one buffer with room left in front for the chunk's
     /// size line: one allocation and no copy per event (the hub's publish path). The bytes
     /// written must not be empty.
     public init<Failure: Error>(encoding encode: (inout ByteBuffer) throws(Failure) -> Void) throws(Failure) {
-        var buffer = Self.allocator.buffer(capacity: 256)
+        try self.init(capacity: 256, encoding: encode)
+    }
+
+    /// `capacity`: the SSE bytes expected (the buffer grows if they are more).
+    private init<Failure: Error>(
+        capacity: Int,
+        encoding encode: (inout ByteBuffer) throws(Failure) -> Void
+    ) throws(Failure) {
+        var buffer = Self.allocator.buffer(capacity: Self.headerRoom + capacity + 2)
         buffer.moveWriterIndex(to: Self.headerRoom)
         buffer.moveReaderIndex(to: Self.headerRoom)
         try encode(&buffer)

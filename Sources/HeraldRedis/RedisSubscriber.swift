@@ -8,8 +8,9 @@ import NIOPosix
 /// ``run()`` connects, and after a loss reconnects with exponential backoff and subscribes
 /// again to every current channel and pattern. A periodic `PING` detects connections that
 /// died silently (not while reading is paused for a slow consumer: replies wait behind the
-/// unread messages, and no reply counts as late while the connection is not read). Messages and connection changes come out of ``events``, in order, so a
-/// broker can catch up from its history after each ``RedisSubscriberEvent/connected``.
+/// unread messages, and no reply counts as late while the connection is not read). Messages
+/// and connection changes come out of ``events``, in order, so a broker can catch up from its
+/// history after each ``RedisSubscriberEvent/connected``.
 /// Works over RESP3 (push frames) and RESP2 (subscribed-mode arrays).
 public final class RedisSubscriber: Sendable {
     /// Messages and connection changes, in order; single consumer. Finishes when ``run()``
@@ -210,7 +211,7 @@ public final class RedisSubscriber: Sendable {
         let limit = options.maxBufferedMessages
         return RedisPushRouting(recognizesRESP2PubSub: true) { frame in
             guard let message = RedisPubSubMessage(frame: frame) else { return }
-            let pause = state.withLockedValue { state -> RedisConnection? in
+            Self.updateReading(state) { state in
                 guard state.generation == generation else { return nil }
                 if state.holdingMessages {
                     state.heldMessages.append(message)
@@ -220,42 +221,44 @@ public final class RedisSubscriber: Sendable {
                 state.buffered += 1
                 return state.pauseIfFull(limit: limit)
             }
-            if let pause { Self.syncReading(of: pause, with: state) }
         }
     }
 
     /// The consumer took a message: reading resumes once half the bound is left.
     private func took() {
-        let resume = state.withLockedValue { state -> RedisConnection? in
+        let low = options.maxBufferedMessages / 2
+        Self.updateReading(state) { state in
             state.buffered -= 1
-            guard state.readingPaused, state.buffered <= options.maxBufferedMessages / 2 else { return nil }
-            state.readingPaused = false
-            return state.connection
+            return state.buffered <= low ? state.resumeIfPaused() : nil
         }
-        if let resume { Self.syncReading(of: resume, with: state) }
     }
 
     /// A subscription change is under way: its confirmation queues behind every unread message,
     /// and the consumer may be waiting for it instead of taking messages, so the connection
     /// reads (past the bound if need be) until the confirmation is in.
-    private func expectReply(on connection: RedisConnection) {
-        let resume = state.withLockedValue { state -> Bool in
+    private func expectReply() {
+        Self.updateReading(state) { state in
             state.awaitingReplies += 1
-            guard state.readingPaused else { return false }
-            state.readingPaused = false
-            return true
+            return state.resumeIfPaused()
         }
-        if resume { Self.syncReading(of: connection, with: state) }
     }
 
     /// The confirmation counted by `expectReply` arrived (or failed): the bound applies again.
     private func replyArrived() {
         let limit = options.maxBufferedMessages
-        let pause = state.withLockedValue { state -> RedisConnection? in
+        Self.updateReading(state) { state in
             state.awaitingReplies -= 1
             return state.pauseIfFull(limit: limit)
         }
-        if let pause { Self.syncReading(of: pause, with: state) }
+    }
+
+    /// Changes the state under its lock; when that paused or resumed reading of a connection
+    /// (the closure returns it), makes the connection follow.
+    private static func updateReading(
+        _ state: NIOLockedValueBox<SubscriberState>,
+        _ change: (inout SubscriberState) -> RedisConnection?
+    ) {
+        if let connection = state.withLockedValue(change) { syncReading(of: connection, with: state) }
     }
 
     /// Makes the connection read or not as the state now says, on its event loop (at once when
@@ -272,7 +275,7 @@ public final class RedisSubscriber: Sendable {
 
     private func reportConnected(generation: Int) {
         let limit = options.maxBufferedMessages
-        let pause = state.withLockedValue { state -> RedisConnection? in
+        Self.updateReading(state) { state in
             guard state.generation == generation, state.holdingMessages else { return nil }
             state.isConnected = true
             state.holdingMessages = false
@@ -283,7 +286,6 @@ public final class RedisSubscriber: Sendable {
             state.heldMessages = []
             return state.pauseIfFull(limit: limit)
         }
-        if let pause { Self.syncReading(of: pause, with: state) }
     }
 
     private func markDisconnected(_ connection: RedisConnection?) {
@@ -334,7 +336,7 @@ public final class RedisSubscriber: Sendable {
         guard !affected.isEmpty, let connection else { return }
         let reply: RESPValue
         do {
-            expectReply(on: connection)
+            expectReply()
             defer { replyArrived() }
             reply = try await connection.sendPubSub([operation.command] + affected, confirmations: affected.count).get()
         } catch {

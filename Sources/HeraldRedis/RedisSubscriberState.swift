@@ -49,6 +49,13 @@ struct SubscriberState: Sendable {
         return connection
     }
 
+    /// Ends a pause; returns the connection to read again, nil when reading was not paused.
+    mutating func resumeIfPaused() -> RedisConnection? {
+        guard readingPaused else { return nil }
+        readingPaused = false
+        return connection
+    }
+
     /// Records the change and returns the names to send: new ones for subscribing, held ones
     /// for unsubscribing (all of them when `names` is empty).
     mutating func apply(_ operation: SubscriptionOperation, _ names: [String]) -> [String] {

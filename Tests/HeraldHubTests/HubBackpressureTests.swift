@@ -8,16 +8,16 @@ import Testing
 /// on once it has caught up: the hub's queues, and the delay of events, stay bounded.
 @Suite struct HubBackpressureTests {
     /// A hub on one event loop, with one subscriber whose shard has delivered one update.
-    private func hubWithStuckShard(limit: Int?) async throws
+    private func hubWithStuckShard(limit: Int?, broker: any Broker = InMemoryBroker()) async throws
         -> (Hub, MultiThreadedEventLoopGroup, StreamRecorder, DispatchSemaphore)
     {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var configuration = HubConfiguration()
         configuration.eventLoopGroup = group
         configuration.maxFanOutBacklog = limit
-        let hub = Hub(configuration: configuration)
+        let hub = Hub(configuration: configuration, broker: broker)
         let (recorder, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("t"))))
-        #expect(hub.publishImmediately(Update(topics: ["t"], data: "warm-up")) != nil)
+        _ = try await hub.publish(Update(topics: ["t"], data: "warm-up"))
         await recorder.waitForEvents(1)
         let gate = DispatchSemaphore(value: 0)
         group.next().execute { gate.wait() }  // the shard cannot run until the gate opens
@@ -49,10 +49,16 @@ import Testing
         try await group.shutdownGracefully()
     }
 
-    @Test func shutdownReleasesHeldPublishers() async throws {
+    /// `hubWithStuckShard(limit: 1)`, then three updates: the hub is behind.
+    private func hubBehind() async throws -> (Hub, MultiThreadedEventLoopGroup, DispatchSemaphore) {
         let (hub, group, _, gate) = try await hubWithStuckShard(limit: 1)
         for index in 0..<3 { _ = hub.publishImmediately(Update(topics: ["t"], data: "\(index)")) }
         #expect(hub.isFanOutBacklogged)
+        return (hub, group, gate)
+    }
+
+    @Test func shutdownReleasesHeldPublishers() async throws {
+        let (hub, group, gate) = try await hubBehind()
         let publishing = Task { try await hub.publish(Update(topics: ["t"], data: "held")) }
         try await Task.sleep(for: .milliseconds(100))
         hub.shutdown()
@@ -74,9 +80,7 @@ import Testing
     }
 
     @Test func waitingForFanOutEndsOnCancellation() async throws {
-        let (hub, group, _, gate) = try await hubWithStuckShard(limit: 1)
-        for index in 0..<3 { _ = hub.publishImmediately(Update(topics: ["t"], data: "\(index)")) }
-        #expect(hub.isFanOutBacklogged)
+        let (hub, group, gate) = try await hubBehind()
         let waiting = Task { await hub.waitForFanOut() }
         try await Task.sleep(for: .milliseconds(50))
         waiting.cancel()
@@ -90,18 +94,8 @@ import Testing
     /// A broker (Redis) may still deliver after shutdown, while a shard never runs again: that
     /// must not make anyone wait.
     @Test func afterShutdownNothingWaitsEvenIfTheBrokerDeliversMore() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        var configuration = HubConfiguration()
-        configuration.eventLoopGroup = group
-        configuration.maxFanOutBacklog = 1
         let broker = HandDeliveringBroker()
-        let hub = Hub(configuration: configuration, broker: broker)
-        let (recorder, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("t"))))
-        broker.deliver(Update(topics: ["t"], data: "warm-up", id: "w"))
-        await recorder.waitForEvents(1)
-        let gate = DispatchSemaphore(value: 0)
-        group.next().execute { gate.wait() }
-
+        let (hub, group, _, gate) = try await hubWithStuckShard(limit: 1, broker: broker)
         hub.shutdown()
         for index in 0..<3 { broker.deliver(Update(topics: ["t"], data: "\(index)", id: "u\(index)")) }
         let done = NIOLockedValueBox(false)
