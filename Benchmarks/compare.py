@@ -421,8 +421,10 @@ def profile(args):
     data = os.path.join(WORK, f"{server.name}-perf.data")
     record_seconds = duration - 3
     command = [os.path.join(BIN, "herald-bench"), "--port", str(server.port), "--server-pid", str(server.pid),
-               "--label", f"{server.name}/profile-{subscribers}", "--subscribers", subscribers, "--publishers", 4,
-               "--duration", duration, "--window", 100, "--drain-timeout", 30] + server.bench_args()
+               "--label", f"{server.name}/profile-{subscribers}", "--subscribers", subscribers,
+               "--duration", duration, "--drain-timeout", 30] + server.bench_args()
+    # Max-rate fan-out by default; --profile-rate N profiles the fixed-load latency workload instead.
+    command += ["--publishers", 2, "--rate", args.profile_rate] if args.profile_rate else ["--publishers", 4, "--window", 100]
     try:
         bench = subprocess.Popen([str(arg) for arg in command], stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
         time.sleep(3)  # connect and settle
@@ -478,6 +480,8 @@ def main():
     parser.add_argument("--profile", action="store_true", help="profile Herald under fan-out with perf")
     parser.add_argument("--profile-subscribers", type=int, default=1000)
     parser.add_argument("--profile-server", default="herald", choices=["herald", "nchan"])
+    parser.add_argument("--profile-rate", type=float, default=0,
+                        help="publishes/s for --profile (0: as fast as possible); e.g. 10 for latency-1000x10")
     args = parser.parse_args()
     os.makedirs(WORK, exist_ok=True)
     for binary in ("herald", "herald-bench"):
