@@ -95,15 +95,14 @@ extension HeraldEndpoint {
         remoteAddress: SocketAddress?
     ) async throws(Refusal) {
         guard let verifier = publisherVerifier else {
+            try checkPublishOrigin(request, credentials: nil)
             if remoteAddress?.isLoopback == true { return }
             throw .forbidden("no publisher key configured: publishing is accepted from loopback only")
         }
         guard let (token, source) = request.mercureToken(cookieName: configuration.cookieName, query: query) else {
             throw .unauthorized("missing publisher token")
         }
-        if source == .cookie && !request.isSameOriginOrNoOrigin {
-            throw .forbidden("cross-origin publish with a cookie is refused")
-        }
+        try checkPublishOrigin(request, credentials: source)
         let claims = try await verifier.verify(token)
         guard let allowed = claims.mercure?.publish else {
             throw .forbidden("token has no mercure.publish claim")

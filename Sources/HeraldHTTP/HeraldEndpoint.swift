@@ -12,6 +12,7 @@ public final class HeraldEndpoint: Sendable {
     public let configuration: HeraldHTTPConfiguration
     let publisherVerifier: TokenVerifier?
     let subscriberVerifier: TokenVerifier?
+    let cors: CORSPolicy
     let logger: Logger
     private let fastPublishes = NIOLockedValueBox<UInt64>(0)
 
@@ -21,6 +22,7 @@ public final class HeraldEndpoint: Sendable {
         self.configuration = configuration
         self.publisherVerifier = configuration.publisherKey.map(TokenVerifier.init(key:))
         self.subscriberVerifier = configuration.subscriberKey.map(TokenVerifier.init(key:))
+        self.cors = CORSPolicy(configuration.corsOrigins)
         self.logger = logger
     }
 
@@ -61,23 +63,34 @@ extension Router {
         let endpoint = HeraldEndpoint(hub: hub, configuration: configuration, logger: logger)
         let path = RouterPath(configuration.path)
         self.get(path) { request, context in
-            await endpoint.subscribe(
+            endpoint.allowingCORS(
                 request,
-                remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress,
-                connection: (context as? any ConnectionRequestContext)?.channel
+                await endpoint.subscribe(
+                    request,
+                    remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress,
+                    connection: (context as? any ConnectionRequestContext)?.channel
+                )
             )
-        }
-        self.get(RouterPath(configuration.path + "/subscriptions")) { request, _ in
-            await endpoint.subscriptions(request)
-        }
-        self.get(RouterPath(configuration.path + "/subscriptions/**")) { request, _ in
-            await endpoint.subscriptions(request)
         }
         self.post(path) { request, context in
-            await endpoint.publish(
+            endpoint.allowingCORS(
                 request,
-                remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress
+                await endpoint.publish(
+                    request,
+                    remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress
+                )
             )
+        }
+        self.on(path, method: .options) { request, _ in
+            endpoint.preflight(request, methods: "GET, POST")
+        }
+        for subscriptions in [configuration.path + "/subscriptions", configuration.path + "/subscriptions/**"] {
+            self.get(RouterPath(subscriptions)) { request, _ in
+                endpoint.allowingCORS(request, await endpoint.subscriptions(request))
+            }
+            self.on(RouterPath(subscriptions), method: .options) { request, _ in
+                endpoint.preflight(request, methods: "GET")
+            }
         }
         return endpoint
     }

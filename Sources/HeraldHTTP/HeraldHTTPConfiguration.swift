@@ -14,6 +14,12 @@ public struct HeraldHTTPConfiguration: Sendable {
     public var path = "/.well-known/mercure"
     /// The cookie that may carry a JWT (Mercure's name by default).
     public var cookieName = "mercureAuthorization"
+    /// Origins of web pages on other sites that may use the hub from a browser (CORS), e.g.
+    /// `https://app.example.com`: they may subscribe with cookies and publish. `*` allows any
+    /// page, without cookies. Empty (the default): cross-origin pages cannot read the hub, and
+    /// cross-origin publishes are refused (a page must not publish through its visitor's
+    /// loopback or cookie).
+    public var corsOrigins: [String] = []
 
     /// Creates the default configuration: no keys, anonymous subscribers allowed.
     public init() {}

@@ -27,9 +27,11 @@ extension HubChannelHandler {
         }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let (subscription, topics)):
-                self.stream(subscription, sink: sink, topics: topics, context: context)
+                self.stream(subscription, sink: sink, topics: topics, origin: head.headerFields[.origin], context: context)
             case .failure(let error):
-                self.refuse(error as? Refusal ?? Refusal(status: .serviceUnavailable, reason: "\(error)"), context: context)
+                var refusal = error as? Refusal ?? Refusal(status: .serviceUnavailable, reason: "\(error)")
+                refusal.headers.append(contentsOf: endpoint.cors.headers(for: head.headerFields[.origin]))
+                self.refuse(refusal, context: context)
             }
         }
     }
@@ -37,7 +39,13 @@ extension HubChannelHandler {
     /// Writes the stream's head, strips the HTTP handlers (nothing more is parsed or encoded on
     /// this connection: an idle stream keeps only the channel and the sink) and hands the
     /// connection to the sink until the stream ends.
-    private func stream(_ subscription: Subscription, sink: ChannelSink, topics: [String], context: ChannelHandlerContext) {
+    private func stream(
+        _ subscription: Subscription,
+        sink: ChannelSink,
+        topics: [String],
+        origin: String?,
+        context: ChannelHandlerContext
+    ) {
         guard context.channel.isActive, case .opening = state else {
             subscription.cancel()
             return
@@ -47,7 +55,9 @@ extension HubChannelHandler {
         releaseRouter()
         sink.watch(rawHTTP1: true) { subscription.cancel(reason: $0) }
         endpoint.logStreamOpened(subscription, topics: topics, remoteAddress: context.channel.remoteAddress)
-        let head = HTTPResponse(status: .ok, headerFields: endpoint.streamHeaders(subscription))
+        var headers = endpoint.streamHeaders(subscription)
+        headers.append(contentsOf: endpoint.cors.headers(for: origin))
+        let head = HTTPResponse(status: .ok, headerFields: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let retry = endpoint.hub.configuration.retryField {
             context.write(wrapOutboundOut(.body(retry)), promise: nil)

@@ -8,8 +8,8 @@ import NIOHTTPTypes
 /// or per stream, and passes everything else to the router unchanged.
 ///
 /// - A well-formed, authorized `POST` that the hub can publish at once (in-memory broker) is
-///   answered here. Anything else — other routes, bad input, an unknown token, a cookie, a
-///   Redis broker, a request while an earlier one is still being answered by the router — goes
+///   answered here. Anything else — other routes, bad input, an unknown token, a cookie, an
+///   `Origin` (a browser page, whose origin the router checks), a Redis broker, a request while an earlier one is still being answered by the router — goes
 ///   to the router, which answers it (errors included) as usual.
 /// - On a connection this handler owns (`HTTPServerBuilder.herald`), a subscribe `GET` is
 ///   opened here too: the response head goes out and a `ChannelSink` streams the events. The
@@ -69,7 +69,8 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch (state, part) {
         case (.idle, .head(let head)):
             if routerResponsesPending == 0, isHubPath(head.path), head.headerFields[.connection] == nil {
-                if head.method == .post {
+                // A publish from a browser page (`Origin`) needs the router's origin check.
+                if head.method == .post, head.headerFields[.origin] == nil {
                     state = .collecting(head, context.channel.allocator.buffer(capacity: 0))
                     return
                 }

@@ -4,7 +4,8 @@ import NIOCore
 ///
 /// Only the plainest HTTP/1.1 form is recognised: `POST <hub path>[?query] HTTP/1.1`, CRLF line
 /// endings, token header names, a single `Content-Length`, and no `Connection`,
-/// `Transfer-Encoding`, `Expect` or `Upgrade`. Anything else is `.notFast`, and the request
+/// `Transfer-Encoding`, `Expect`, `Upgrade` or `Origin` (a browser page's publish, whose origin
+/// the router checks). Anything else is `.notFast`, and the request
 /// goes to the full HTTP codec unchanged, which answers (or refuses) it as it always has. That
 /// keeps the fast path small enough to be exact: it never has to produce an error itself.
 struct RawPublishRequest {
@@ -177,7 +178,7 @@ struct RawPublishRequest {
 
     private enum Field { case contentLength, contentType, authorization, refused, other }
 
-    private static let refusedNames = ["connection", "transfer-encoding", "expect", "upgrade", "te", "trailer"].map {
+    private static let refusedNames = ["connection", "transfer-encoding", "expect", "upgrade", "te", "trailer", "origin"].map {
         Array($0.utf8)
     }
 

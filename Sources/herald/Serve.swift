@@ -39,6 +39,8 @@ struct Serve: AsyncParsableCommand {
     var retry: Int?
     @Option(help: "Allow subscribers without a token (env HERALD_ANONYMOUS, default true).")
     var anonymous: Bool?
+    @Option(help: "Web origins (scheme://host[:port]) allowed to use the hub from the browser, comma- or space-separated; * for any, without cookies (env HERALD_CORS_ORIGINS, default none).")
+    var corsOrigins: String?
     @Option(help: "Run distributed: redis://[user:password@]host[:port][/db] (env HERALD_REDIS_URL; default in-memory).")
     var redis: String?
     @Option(help: "Serve the demo chat at / (env HERALD_CHAT, default true).")
@@ -131,6 +133,14 @@ struct ServeSettings {
         http.allowAnonymousSubscribers = try flags.anonymous ?? Environment.bool("HERALD_ANONYMOUS") ?? true
         http.maxBodySize = try flags.maxBodySize ?? Environment.int("HERALD_MAX_BODY_SIZE") ?? http.maxBodySize
         guard http.maxBodySize > 0 else { throw ConfigurationError("max body size must be positive") }
+
+        if let origins = flags.corsOrigins ?? Environment.string("HERALD_CORS_ORIGINS") {
+            do {
+                http.corsOrigins = try HeraldHTTPConfiguration.parseCORSOrigins(origins)
+            } catch {
+                throw ConfigurationError(error.description)
+            }
+        }
 
         hub.historySize = try flags.historySize ?? Environment.int("HERALD_HISTORY_SIZE") ?? hub.historySize
         guard hub.historySize >= 0 else { throw ConfigurationError("history size must be >= 0") }

@@ -81,6 +81,7 @@ import Testing
         "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx",
         "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: 1\r\nexpect: 100-continue\r\n\r\nx",
         "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: 1\r\nUpgrade: h2c\r\n\r\nx",
+        "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: 1\r\norigin: https://page.example\r\n\r\nx",
         "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
         "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: +1\r\n\r\nx",
         "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: 1 1\r\n\r\nx",
