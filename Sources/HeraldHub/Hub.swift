@@ -41,6 +41,8 @@ public final class Hub: Sendable {
         /// woken up for a publish.
         var shardSubscribers: [Int]
         var dispatched: UInt64 = 0
+        var delivered: UInt64 = 0
+        var opened: UInt64 = 0
         var dropped: UInt64 = 0
         var backlog: FanOutBacklog
     }
@@ -223,6 +225,7 @@ public final class Hub: Sendable {
             let (updates, deliveries) = shard.process(commands)
             guard updates > 0 else { return }
             let resumed = self.state.withLockedValue { state -> [@Sendable () -> Void] in
+                state.delivered += UInt64(deliveries)
                 let resumed = state.backlog.processed(updates, deliveries: deliveries, on: index)
                 if !state.backlog.isBacklogged { self.backlogged.store(false, ordering: .relaxed) }
                 return resumed
@@ -335,6 +338,7 @@ public final class Hub: Sendable {
                 payload: request.payload
             )
             state.shardSubscribers[index] += 1
+            state.opened += 1
             let schedule = enqueue(.register(subscriber, replay: replay), shard: index, in: &state)
             return (id, index, state.history.lastID, found, schedule)
         }
@@ -406,8 +410,11 @@ public final class Hub: Sendable {
             HubStatistics(
                 subscribers: state.subscriptions.count,
                 dispatched: state.dispatched,
+                delivered: state.delivered,
+                subscriptionsOpened: state.opened,
                 dropped: state.dropped,
-                historyCount: state.history.ring.count
+                historyCount: state.history.ring.count,
+                isFanOutBacklogged: state.backlog.isBacklogged
             )
         }
     }

@@ -47,8 +47,15 @@ public struct HubStatistics: Sendable, Hashable {
     public var subscribers: Int
     /// Updates dispatched to this hub's subscribers since start.
     public var dispatched: UInt64
+    /// Live updates written to subscribers since start (one per update and subscriber;
+    /// replayed history not included).
+    public var delivered: UInt64
+    /// Subscriptions opened since start.
+    public var subscriptionsOpened: UInt64
     /// Subscribers dropped because they fell behind their bound.
     public var dropped: UInt64
     /// Updates currently retained for replay.
     public var historyCount: Int
+    /// Whether fan-out is behind and publishers are being held back (see backpressure).
+    public var isFanOutBacklogged: Bool
 }

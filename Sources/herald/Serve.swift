@@ -43,6 +43,8 @@ struct Serve: AsyncParsableCommand {
     var corsOrigins: String?
     @Option(help: "Run distributed: redis://[user:password@]host[:port][/db] (env HERALD_REDIS_URL; default in-memory).")
     var redis: String?
+    @Option(help: "Serve Prometheus metrics at /metrics (env HERALD_METRICS, default true).")
+    var metrics: Bool?
     @Option(help: "Serve the demo chat at / (env HERALD_CHAT, default true).")
     var chat: Bool?
     @Option(help: "Publish Mercure presence updates for subscriptions (env HERALD_SUBSCRIPTION_EVENTS, default true).")
@@ -67,6 +69,7 @@ struct Serve: AsyncParsableCommand {
         let router = Router(context: HeraldRequestContext.self)
         let endpoint = router.addHerald(hub, configuration: settings.http, logger: logger)
         router.get("/healthz") { _, _ in "ok\n" }
+        if settings.metrics { router.addHeraldMetrics(endpoint) }
         if let chat = settings.chat {
             router.addHeraldChat(hub, configuration: chat, logger: logger)
         }
@@ -109,6 +112,7 @@ struct ServeSettings {
     var http = HeraldHTTPConfiguration()
     var logLevel: Logger.Level
     var chat: HeraldChatConfiguration?
+    var metrics: Bool
     var redis: RedisBrokerConfiguration?
     var notices: [String] = []
 
@@ -154,6 +158,7 @@ struct ServeSettings {
         hub.retryHint = try flags.retry ?? Environment.int("HERALD_RETRY")
         if let retry = hub.retryHint, retry < 0 { throw ConfigurationError("retry must be >= 0 ms") }
 
+        metrics = try flags.metrics ?? Environment.bool("HERALD_METRICS") ?? true
         hub.publishesSubscriptionEvents =
             try flags.subscriptionEvents ?? Environment.bool("HERALD_SUBSCRIPTION_EVENTS") ?? true
         let secretPath = flags.secretFile ?? Environment.string("HERALD_SECRET_FILE") ?? ServerSecret.defaultPath()

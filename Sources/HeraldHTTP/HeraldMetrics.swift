@@ -1,0 +1,47 @@
+import HTTPTypes
+import HeraldHub
+import Hummingbird
+import NIOCore
+
+extension HeraldEndpoint {
+    /// The hub's counters in the Prometheus text format (0.0.4), read when scraped: the
+    /// fan-out path pays nothing for them. The same numbers are in `hub.statistics`.
+    public var prometheusText: String {
+        let statistics = hub.statistics
+        let metrics: [(name: String, type: String, help: String, value: String)] = [
+            ("herald_subscribers", "gauge", "Subscribers connected to this node.", "\(statistics.subscribers)"),
+            ("herald_subscriptions_opened_total", "counter", "Subscriptions opened since start.",
+             "\(statistics.subscriptionsOpened)"),
+            ("herald_updates_total", "counter", "Updates fanned out on this node since start.", "\(statistics.dispatched)"),
+            ("herald_deliveries_total", "counter", "Live updates written to subscribers since start.",
+             "\(statistics.delivered)"),
+            ("herald_subscribers_dropped_total", "counter", "Subscribers dropped for falling behind their bound.",
+             "\(statistics.dropped)"),
+            ("herald_history_updates", "gauge", "Updates retained for replay.", "\(statistics.historyCount)"),
+            ("herald_fanout_backlogged", "gauge", "1 while fan-out is behind and publishers are held back.",
+             statistics.isFanOutBacklogged ? "1" : "0"),
+            ("herald_fast_path_publishes_total", "counter", "Publishes answered on the event loop.",
+             "\(fastPathPublishes)"),
+        ]
+        var text = ""
+        for metric in metrics {
+            text += "# HELP \(metric.name) \(metric.help)\n# TYPE \(metric.name) \(metric.type)\n"
+            text += "\(metric.name) \(metric.value)\n"
+        }
+        return text
+    }
+}
+
+extension Router {
+    /// Serves `endpoint.prometheusText` at `path` for a Prometheus scraper. It tells how many
+    /// streams are open: mount it where only the operator can reach it.
+    public func addHeraldMetrics(_ endpoint: HeraldEndpoint, path: String = "/metrics") {
+        self.get(RouterPath(path)) { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: endpoint.prometheusText))
+            )
+        }
+    }
+}
