@@ -6,11 +6,15 @@ public struct CORSOriginError: Error, CustomStringConvertible, Equatable {
 
 extension HeraldHTTPConfiguration {
     /// Reads origins as `herald serve --cors-origins` takes them: separated by commas or spaces,
-    /// each `*`, `null` or `scheme://host[:port]`. An entry with a path, query or no scheme is
-    /// refused up front: browsers send bare origins, so it would silently never match.
+    /// each `*` or `scheme://host[:port]`. An entry with a path, query or no scheme is refused
+    /// up front: browsers send bare origins, so it would silently never match. So is `null`,
+    /// the origin of sandboxed frames and `data:` pages on any site.
     public static func parseCORSOrigins(_ text: String) throws(CORSOriginError) -> [String] {
         let entries = text.split { $0 == "," || $0 == " " }.map(String.init)
-        for entry in entries where entry != "*" && entry != "null" {
+        for entry in entries where entry != "*" {
+            if entry == "null" {
+                throw CORSOriginError(description: "CORS origin 'null' would trust sandboxed frames and data: pages on any site")
+            }
             guard let schemeEnd = entry.range(of: "://") else {
                 throw CORSOriginError(description: "CORS origin '\(entry)' needs a scheme, e.g. https://\(entry)")
             }

@@ -13,7 +13,9 @@ struct CORSPolicy: Sendable {
 
     init(_ origins: [String]) {
         anyOrigin = origins.contains("*")
-        listed = Set(origins.filter { $0 != "*" }.map(Self.normalized))
+        // `null` is what sandboxed frames and `data:` or `file:` pages on any site send: never a
+        // page the operator can name, so never one to trust.
+        listed = Set(origins.filter { $0 != "*" && $0 != "null" }.map(Self.normalized))
     }
 
     /// Whether any cross-origin page is allowed at all.
@@ -32,29 +34,36 @@ struct CORSPolicy: Sendable {
     /// The headers of an answer to a request with this `Origin` (none when it is not allowed).
     func headers(for origin: String?) -> HTTPFields {
         guard let origin, isEnabled else { return [:] }
-        var fields: HTTPFields = [.accessControlExposeHeaders: "Last-Event-ID"]
+        // With origins named, the answer depends on `Origin` whether or not this one is allowed.
+        var fields: HTTPFields = listed.isEmpty ? [:] : [.vary: "Origin"]
         if isListed(origin) {
             fields[.accessControlAllowOrigin] = origin
             fields[.accessControlAllowCredentials] = "true"
-            fields[.vary] = "Origin"
         } else if anyOrigin {
             fields[.accessControlAllowOrigin] = "*"
         } else {
-            return [:]
+            return fields
         }
+        fields[.accessControlExposeHeaders] = "Last-Event-ID, WWW-Authenticate"
         return fields
     }
 
     /// The headers of a successful preflight (`OPTIONS`) answer for `origin`, or nil when it
     /// is not allowed.
-    func preflightHeaders(for origin: String, methods: String) -> HTTPFields? {
+    /// `privateNetwork` says the browser asked whether a public page may reach this hub on a
+    /// private or loopback address (Private Network Access): allowed origins may.
+    func preflightHeaders(for origin: String, methods: String, privateNetwork: Bool = false) -> HTTPFields? {
         guard allows(origin) else { return nil }
         var fields = headers(for: origin)
         fields[.accessControlAllowMethods] = methods
         fields[.accessControlAllowHeaders] = Self.requestHeaders
         fields[.accessControlMaxAge] = "600"
+        if privateNetwork { fields[Self.allowPrivateNetwork] = "true" }
         return fields
     }
+
+    static let requestPrivateNetwork = HTTPField.Name("Access-Control-Request-Private-Network")!
+    static let allowPrivateNetwork = HTTPField.Name("Access-Control-Allow-Private-Network")!
 
     /// What browsers may send: the hub's credentials and the headers EventSource clients and
     /// polyfills add.

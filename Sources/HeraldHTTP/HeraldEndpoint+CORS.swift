@@ -22,22 +22,29 @@ extension HeraldEndpoint {
         guard cors.isEnabled else {
             return .plainText(.forbidden, "cross-origin requests are not enabled on this hub (see corsOrigins)")
         }
-        guard let headers = cors.preflightHeaders(for: origin, methods: methods) else {
+        let privateNetwork = request.headers[CORSPolicy.requestPrivateNetwork]?.lowercased() == "true"
+        guard let headers = cors.preflightHeaders(for: origin, methods: methods, privateNetwork: privateNetwork) else {
             return .plainText(.forbidden, "origin not allowed (see corsOrigins)")
         }
         return Response(status: .noContent, headers: headers)
     }
 
-    /// Refuses a publish sent by a page on another origin that the hub does not allow, so no
-    /// site can publish through its visitor's loopback address or cookie; cookies are taken
-    /// only from origins listed by name.
+    /// Refuses a publish that a web page sent with credentials it did not choose. Loopback (a
+    /// keyless hub) and cookies come with the visitor's browser, so a page on another origin
+    /// may use them only when its origin is listed by name; `*` covers bearer tokens only.
+    /// A keyless hub also takes same-origin publishes only under a loopback host name: a page
+    /// whose own name was rebound to 127.0.0.1 (DNS rebinding) is same-origin with itself.
     func checkPublishOrigin(_ request: Request, credentials: CredentialSource?) throws(Refusal) {
-        guard let origin = request.headers[.origin], !request.isSameOriginOrNoOrigin else { return }
-        if credentials == .cookie, !cors.isListed(origin) {
-            throw .forbidden("cross-origin publish with a cookie is refused")
+        guard let origin = request.headers[.origin] else { return }
+        let ambient = credentials == nil || credentials == .cookie
+        if request.isSameOriginOrNoOrigin {
+            if credentials == nil, !request.isAddressedToLoopback, !cors.isListed(origin) {
+                throw .forbidden("publish refused: a hub without a publisher key takes browser publishes only from pages on a loopback host name")
+            }
+            return
         }
-        if !cors.allows(origin) {
-            throw .forbidden("cross-origin publish refused: origin not allowed (see corsOrigins)")
-        }
+        if ambient ? cors.isListed(origin) : cors.allows(origin) { return }
+        if credentials == .cookie { throw .forbidden("cross-origin publish with a cookie is refused") }
+        throw .forbidden("cross-origin publish refused: origin not allowed (see corsOrigins)")
     }
 }

@@ -34,10 +34,15 @@ extension HeraldEndpoint {
 
 extension Router {
     /// Serves `endpoint.prometheusText` at `path` for a Prometheus scraper. It tells how many
-    /// streams are open: mount it where only the operator can reach it.
-    public func addHeraldMetrics(_ endpoint: HeraldEndpoint, path: String = "/metrics") {
-        self.get(RouterPath(path)) { _, _ in
-            Response(
+    /// streams are open, so by default only loopback clients get it (403 for others, which
+    /// needs a context that knows the client's address, e.g. `HeraldRequestContext`); pass
+    /// `allowRemote` for a scraper on another host, and keep the path off any public proxy.
+    public func addHeraldMetrics(_ endpoint: HeraldEndpoint, path: String = "/metrics", allowRemote: Bool = false) {
+        self.get(RouterPath(path)) { _, context in
+            if !allowRemote, (context as? any RemoteAddressRequestContext)?.remoteAddress?.isLoopback != true {
+                return Response.plainText(.forbidden, "metrics are served to loopback clients only")
+            }
+            return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: endpoint.prometheusText))

@@ -37,6 +37,22 @@ extension Request {
     }
 }
 
+extension Request {
+    /// Whether the request names a loopback host (`localhost`, `127.x.x.x`, `[::1]`) in its
+    /// `Host`: what a page on this machine's own hub sends, unlike a rebound public name.
+    var isAddressedToLoopback: Bool {
+        guard var host = head.authority?.lowercased() else { return false }
+        if host.hasPrefix("[") {
+            guard let end = host.firstIndex(of: "]") else { return false }
+            return host[host.index(after: host.startIndex)..<end] == "::1"
+        }
+        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+        if host == "localhost" || host.hasSuffix(".localhost") { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+}
+
 /// The token of an `Authorization: Bearer <token>` value; nil for any other scheme.
 func bearerToken(_ authorization: String) -> String? {
     let parts = authorization.split(separator: " ", maxSplits: 1)

@@ -87,15 +87,16 @@ final class HubShard: @unchecked Sendable {
             if let position = stored.update.position, position <= skip { return }
             subscriber.skipUpTo = nil  // past the replayed range: nothing more to skip
         }
-        deliveries += 1
-        write(stored.encoded, to: subscriber, flushing: flushing)
+        if write(stored.encoded, to: subscriber, flushing: flushing) { deliveries += 1 }
     }
 
-    private func write(_ event: EncodedEvent, to subscriber: HubSubscriber, flushing: Bool = false) {
+    /// Writes (or queues) `event` for `subscriber`; false when that dropped it as too slow.
+    @discardableResult
+    private func write(_ event: EncodedEvent, to subscriber: HubSubscriber, flushing: Bool = false) -> Bool {
         guard flushing ? subscriber.sink.enqueueAndFlush(event) : subscriber.sink.enqueue(event) else {
             onDrop()
             remove(subscriber.id, reason: .tooSlow)
-            return
+            return false
         }
         subscriber.activeSinceHeartbeat = true
         if flushing {
@@ -104,6 +105,7 @@ final class HubShard: @unchecked Sendable {
             subscriber.needsFlush = true
             toFlush.append(subscriber)
         }
+        return true
     }
 
     private func flushTouched() {

@@ -43,8 +43,8 @@ struct Serve: AsyncParsableCommand {
     var corsOrigins: String?
     @Option(help: "Run distributed: redis://[user:password@]host[:port][/db] (env HERALD_REDIS_URL; default in-memory).")
     var redis: String?
-    @Option(help: "Serve Prometheus metrics at /metrics (env HERALD_METRICS, default true).")
-    var metrics: Bool?
+    @Option(help: "Prometheus metrics at /metrics: local (loopback clients only), public or off (env HERALD_METRICS, default local).")
+    var metrics: String?
     @Option(help: "Serve the demo chat at / (env HERALD_CHAT, default true).")
     var chat: Bool?
     @Option(help: "Publish Mercure presence updates for subscriptions (env HERALD_SUBSCRIPTION_EVENTS, default true).")
@@ -69,7 +69,7 @@ struct Serve: AsyncParsableCommand {
         let router = Router(context: HeraldRequestContext.self)
         let endpoint = router.addHerald(hub, configuration: settings.http, logger: logger)
         router.get("/healthz") { _, _ in "ok\n" }
-        if settings.metrics { router.addHeraldMetrics(endpoint) }
+        if let allowRemote = settings.metrics { router.addHeraldMetrics(endpoint, allowRemote: allowRemote) }
         if let chat = settings.chat {
             router.addHeraldChat(hub, configuration: chat, logger: logger)
         }
@@ -112,7 +112,8 @@ struct ServeSettings {
     var http = HeraldHTTPConfiguration()
     var logLevel: Logger.Level
     var chat: HeraldChatConfiguration?
-    var metrics: Bool
+    /// Whether /metrics is served (nil: off) and to clients other than loopback ones.
+    var metrics: Bool?
     var redis: RedisBrokerConfiguration?
     var notices: [String] = []
 
@@ -158,7 +159,12 @@ struct ServeSettings {
         hub.retryHint = try flags.retry ?? Environment.int("HERALD_RETRY")
         if let retry = hub.retryHint, retry < 0 { throw ConfigurationError("retry must be >= 0 ms") }
 
-        metrics = try flags.metrics ?? Environment.bool("HERALD_METRICS") ?? true
+        switch (flags.metrics ?? Environment.string("HERALD_METRICS") ?? "local").lowercased() {
+        case "local": metrics = false
+        case "public": metrics = true
+        case "off": metrics = nil
+        case let other: throw ConfigurationError("metrics must be local, public or off, got '\(other)'")
+        }
         hub.publishesSubscriptionEvents =
             try flags.subscriptionEvents ?? Environment.bool("HERALD_SUBSCRIPTION_EVENTS") ?? true
         let secretPath = flags.secretFile ?? Environment.string("HERALD_SECRET_FILE") ?? ServerSecret.defaultPath()

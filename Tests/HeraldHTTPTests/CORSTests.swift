@@ -47,7 +47,7 @@ import Testing
             #expect(stream.headers["Access-Control-Allow-Origin"] == [Self.app])
             #expect(stream.headers["Access-Control-Allow-Credentials"] == ["true"])
             #expect(stream.headers["Vary"] == ["Origin"])
-            #expect(stream.headers["Access-Control-Expose-Headers"] == ["Last-Event-ID"])
+            #expect(stream.headers["Access-Control-Expose-Headers"] == ["Last-Event-ID, WWW-Authenticate"])
             try await waitUntil { server.hub.statistics.subscribers == 1 }
             _ = try await server.hub.publish(Update(topics: ["t"], data: "across origins"))
             #expect(try await firstEvent(stream.events)?.data == "across origins")
@@ -67,12 +67,16 @@ import Testing
 
     @Test(arguments: pipelines)
     func otherOriginsGetNoCORSHeaders(pipeline: TestServer.Pipeline) async throws {
-        for origins in [[Self.app], []] {
+        // `null` (sandboxed frames, data: pages) is never trusted, even when listed.
+        for (origins, origin) in [([Self.app], "https://evil.example"), ([], Self.app), (["null"], "null")] {
             try await TestServer.run(http: Self.configuration(origins), pipeline: pipeline) { server in
-                let stream = try await send(server, .GET, "/.well-known/mercure?topic=t", headers: [("Origin", "https://evil.example")])
+                let stream = try await send(server, .GET, "/.well-known/mercure?topic=t", headers: [("Origin", origin)])
                 defer { stream.close() }
                 #expect(stream.status == .ok)  // the browser, not the hub, keeps the stream from the page
-                #expect(stream.headers["Access-Control-Allow-Origin"].isEmpty)
+                #expect(stream.headers["Access-Control-Allow-Origin"].isEmpty, "\(origins)")
+                #expect(stream.headers["Access-Control-Allow-Credentials"].isEmpty, "\(origins)")
+                // With origins named, the answer depends on Origin even when it is refused.
+                #expect(stream.headers["Vary"] == (origins == [Self.app] ? ["Origin"] : []), "\(origins)")
             }
         }
     }
@@ -92,6 +96,7 @@ import Testing
             let preflight: [(String, String)] = [
                 ("Origin", Self.app), ("Access-Control-Request-Method", "POST"),
                 ("Access-Control-Request-Headers", "authorization"),
+                ("Access-Control-Request-Private-Network", "true"),
             ]
             let allowed = try await send(server, .OPTIONS, "/.well-known/mercure", headers: preflight)
             #expect(allowed.status == .noContent)
@@ -99,6 +104,7 @@ import Testing
             #expect(allowed.headers["Access-Control-Allow-Methods"] == ["GET, POST"])
             #expect(allowed.headers["Access-Control-Allow-Headers"].first?.contains("Authorization") == true)
             #expect(allowed.headers["Access-Control-Max-Age"] == ["600"])
+            #expect(allowed.headers["Access-Control-Allow-Private-Network"] == ["true"])
 
             let subscriptions = try await send(server, .OPTIONS, "/.well-known/mercure/subscriptions/t", headers: preflight)
             #expect(subscriptions.status == .noContent)
@@ -130,7 +136,8 @@ import Testing
     /// paths leave requests with an `Origin` to the router, which checks it.
     @Test(arguments: pipelines)
     func keylessPublishesFromOtherOriginsAreRefused(pipeline: TestServer.Pipeline) async throws {
-        for origins in [[Self.app], []] {
+        // Not even `*`: loopback is the visitor's credential, not the page's.
+        for origins in [[Self.app], [], ["*"]] {
             try await TestServer.run(http: Self.configuration(origins), pipeline: pipeline) { server in
                 let refused = try await send(
                     server, .POST, "/.well-known/mercure", headers: [("Origin", "https://evil.example")], body: "topic=t&data=x")
@@ -141,6 +148,37 @@ import Testing
                 #expect(sameOrigin.status == .ok)
                 #expect(server.hub.statistics.dispatched == 1)
             }
+        }
+    }
+
+    /// DNS rebinding: the attacker's name now points at 127.0.0.1, so its page is same-origin
+    /// with the hub as far as Origin and Host go. A keyless hub takes browser publishes only
+    /// under a loopback host name.
+    @Test(arguments: pipelines)
+    func aReboundHostNameCannotPublishToAKeylessHub(pipeline: TestServer.Pipeline) async throws {
+        try await TestServer.run(pipeline: pipeline) { server in
+            func publish(host: String) async throws -> String {
+                let connection = try await RawConnection.open(port: server.port)
+                defer { connection.close() }
+                let body = "topic=t&data=x"
+                try await connection.send(
+                    "POST /.well-known/mercure HTTP/1.1\r\nHost: \(host)\r\nOrigin: http://\(host)\r\n"
+                        + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+                )
+                // The whole answer: a reason or an id after the head, each ending in a newline.
+                return try await connection.read { text in
+                    guard let head = text.range(of: "\r\n\r\n") else { return false }
+                    return text[head.upperBound...].hasSuffix("\n")
+                }
+            }
+            let rebound = try await publish(host: "attacker.example:\(server.port)")
+            #expect(rebound.hasPrefix("HTTP/1.1 403"), "\(rebound)")
+            #expect(rebound.contains("loopback host name"))
+            for host in ["127.0.0.1:\(server.port)", "localhost:\(server.port)", "[::1]:\(server.port)"] {
+                let own = try await publish(host: host)
+                #expect(own.hasPrefix("HTTP/1.1 200"), "\(host): \(own)")
+            }
+            #expect(server.hub.statistics.dispatched == 3)
         }
     }
 
@@ -179,8 +217,7 @@ import Testing
             try HeraldHTTPConfiguration.parseCORSOrigins("https://a.example, http://b.example:8080/ *")
                 == ["https://a.example", "http://b.example:8080/", "*"]
         )
-        #expect(try HeraldHTTPConfiguration.parseCORSOrigins("null") == ["null"])
-        for bad in ["a.example", "https://a.example/app", "https://", "https://a.example?x", "://a.example"] {
+        for bad in ["null", "a.example", "https://a.example/app", "https://", "https://a.example?x", "://a.example"] {
             #expect(throws: CORSOriginError.self, "\(bad)") { try HeraldHTTPConfiguration.parseCORSOrigins(bad) }
         }
     }

@@ -2,6 +2,9 @@ import HeraldClient
 import HeraldHTTP
 import HeraldHub
 import HeraldTestSupport
+import HTTPTypes
+import Hummingbird
+import Logging
 import NIOCore
 import Testing
 
@@ -45,6 +48,8 @@ import Testing
             }
             _ = try await events(first, count: 3)
             _ = try await events(second, count: 3)
+            // The counter is bumped after the writes: a client may read them a moment earlier.
+            try await waitUntil { server.hub.statistics.delivered == 6 }
             closeFirst()
             try await waitUntil { server.hub.statistics.subscribers == 1 }
 
@@ -58,5 +63,43 @@ import Testing
             #expect(after["herald_subscribers_dropped_total"] == 0)
             closeSecond()
         }
+    }
+
+    /// Every client of a test server is on loopback, so a remote one is a context that says so.
+    struct AddressedContext: RequestContext, RemoteAddressRequestContext {
+        struct Source: RequestContextSource {
+            var logger: Logger
+            var remoteAddress: SocketAddress?
+        }
+        var coreContext: CoreRequestContextStorage
+        var remoteAddress: SocketAddress?
+
+        init(source: Source) {
+            coreContext = .init(source: source)
+            remoteAddress = source.remoteAddress
+        }
+    }
+
+    @Test func onlyLoopbackClientsGetThemUnlessAllowed() async throws {
+        let router = Router(context: AddressedContext.self)
+        let endpoint = router.addHerald(Hub())
+        router.addHeraldMetrics(endpoint)
+        router.addHeraldMetrics(endpoint, path: "/public-metrics", allowRemote: true)
+        let responder = router.buildResponder()
+        func status(_ path: String, from ip: String) async throws -> HTTPResponse.Status {
+            let request = Request(
+                head: HTTPRequest(method: .get, scheme: "http", authority: "hub", path: path),
+                body: RequestBody(buffer: ByteBuffer())
+            )
+            let source = AddressedContext.Source(
+                logger: Logger(label: "test"),
+                remoteAddress: try SocketAddress(ipAddress: ip, port: 5000)
+            )
+            return try await responder.respond(to: request, context: AddressedContext(source: source)).status
+        }
+        #expect(try await status("/metrics", from: "192.0.2.7") == .forbidden)
+        #expect(try await status("/metrics", from: "127.0.0.1") == .ok)
+        #expect(try await status("/metrics", from: "::1") == .ok)
+        #expect(try await status("/public-metrics", from: "192.0.2.7") == .ok)
     }
 }
