@@ -310,8 +310,11 @@ def print_ratios(results, quick, runs=None):
     def get(case, server, *keys):
         return dig(results.get(case, {}).get(server, {}), keys)
 
+    def rounds(case):
+        return runs.get(case, {}).get("herald", []), runs.get(case, {}).get("nchan", [])
+
     def spread(case, keys):
-        herald, nchan = runs.get(case, {}).get("herald", []), runs.get(case, {}).get("nchan", [])
+        herald, nchan = rounds(case)
         ratios = []
         for h, n in zip(herald, nchan):
             a, b = dig(h, keys), dig(n, keys)
@@ -324,7 +327,7 @@ def print_ratios(results, quick, runs=None):
     def quietest(case, keys):
         """The ratio of each server's round with the least stolen CPU: the hypervisor's
         interference is the largest noise here, and it only ever makes a round worse."""
-        herald, nchan = runs.get(case, {}).get("herald", []), runs.get(case, {}).get("nchan", [])
+        herald, nchan = rounds(case)
         if len(herald) < 2 or len(nchan) < 2:
             return ""
         h = min(herald, key=lambda r: r.get("steal_s", 0) or 0)

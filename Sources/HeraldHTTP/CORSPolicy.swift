@@ -31,7 +31,8 @@ struct CORSPolicy: Sendable {
         listed.contains(Self.normalized(origin))
     }
 
-    /// The headers of an answer to a request with this `Origin` (none when it is not allowed).
+    /// The headers of an answer to a request with this `Origin`: none without CORS or an
+    /// `Origin`, only `Vary` for an origin that is not allowed.
     func headers(for origin: String?) -> HTTPFields {
         guard let origin, isEnabled else { return [:] }
         // With origins named, the answer depends on `Origin` whether or not this one is allowed.
@@ -49,9 +50,8 @@ struct CORSPolicy: Sendable {
     }
 
     /// The headers of a successful preflight (`OPTIONS`) answer for `origin`, or nil when it
-    /// is not allowed.
-    /// `privateNetwork` says the browser asked whether a public page may reach this hub on a
-    /// private or loopback address (Private Network Access): allowed origins may.
+    /// is not allowed. `privateNetwork`: the browser asked whether a public page may reach this
+    /// hub on a private or loopback address (Private Network Access); allowed origins may.
     func preflightHeaders(for origin: String, methods: String, privateNetwork: Bool = false) -> HTTPFields? {
         guard allows(origin) else { return nil }
         var fields = headers(for: origin)

@@ -4,12 +4,14 @@ import Hummingbird
 /// Cross-origin use of the hub from browsers (see `CORSPolicy` and
 /// `HeraldHTTPConfiguration.corsOrigins`).
 extension HeraldEndpoint {
-    /// `response` with the CORS headers its request's `Origin` earns (none when CORS is off or
-    /// the origin is not allowed: the browser then keeps the answer from the page).
+    /// `response` with the CORS headers its request's `Origin` earns (see
+    /// `CORSPolicy.headers(for:)`; without an allowed origin the browser keeps the answer from
+    /// the page).
     func allowingCORS(_ request: Request, _ response: Response) -> Response {
-        guard cors.isEnabled, let origin = request.headers[.origin] else { return response }
+        let fields = cors.headers(for: request.headers[.origin])
+        guard !fields.isEmpty else { return response }
         var response = response
-        response.headers.append(contentsOf: cors.headers(for: origin))
+        response.headers.append(contentsOf: fields)
         return response
     }
 

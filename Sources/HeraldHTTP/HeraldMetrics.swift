@@ -5,7 +5,8 @@ import NIOCore
 
 extension HeraldEndpoint {
     /// The hub's counters in the Prometheus text format (0.0.4), read when scraped: the
-    /// fan-out path pays nothing for them. The same numbers are in `hub.statistics`.
+    /// fan-out path pays nothing for them. The same numbers are in `hub.statistics` and
+    /// `hub.isFanOutBacklogged`.
     public var prometheusText: String {
         let statistics = hub.statistics
         let metrics: [(name: String, type: String, help: String, value: String)] = [
@@ -19,7 +20,7 @@ extension HeraldEndpoint {
              "\(statistics.dropped)"),
             ("herald_history_updates", "gauge", "Updates retained for replay.", "\(statistics.historyCount)"),
             ("herald_fanout_backlogged", "gauge", "1 while fan-out is behind and publishers are held back.",
-             statistics.isFanOutBacklogged ? "1" : "0"),
+             hub.isFanOutBacklogged ? "1" : "0"),
             ("herald_fast_path_publishes_total", "counter", "Publishes answered on the event loop.",
              "\(fastPathPublishes)"),
         ]

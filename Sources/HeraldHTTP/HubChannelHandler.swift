@@ -9,8 +9,9 @@ import NIOHTTPTypes
 ///
 /// - A well-formed, authorized `POST` that the hub can publish at once (in-memory broker) is
 ///   answered here. Anything else — other routes, bad input, an unknown token, a cookie, an
-///   `Origin` (a browser page, whose origin the router checks), a Redis broker, a request while an earlier one is still being answered by the router — goes
-///   to the router, which answers it (errors included) as usual.
+///   `Origin` (a browser page, whose origin the router checks), a Redis broker, a request while
+///   an earlier one is still being answered by the router — goes to the router, which answers
+///   it (errors included) as usual.
 /// - On a connection this handler owns (`HTTPServerBuilder.herald`), a subscribe `GET` is
 ///   opened here too: the response head goes out and a `ChannelSink` streams the events. The
 ///   connection then needs no Swift task at all, which is most of an idle stream's memory.

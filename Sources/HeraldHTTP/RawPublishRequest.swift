@@ -5,9 +5,9 @@ import NIOCore
 /// Only the plainest HTTP/1.1 form is recognised: `POST <hub path>[?query] HTTP/1.1`, CRLF line
 /// endings, token header names, a single `Content-Length`, and no `Connection`,
 /// `Transfer-Encoding`, `Expect`, `Upgrade` or `Origin` (a browser page's publish, whose origin
-/// the router checks). Anything else is `.notFast`, and the request
-/// goes to the full HTTP codec unchanged, which answers (or refuses) it as it always has. That
-/// keeps the fast path small enough to be exact: it never has to produce an error itself.
+/// the router checks). Anything else is `.notFast`, and the request goes to the full HTTP codec
+/// unchanged, which answers (or refuses) it as it always has. That keeps the fast path small
+/// enough to be exact: it never has to produce an error itself.
 struct RawPublishRequest {
     /// The query string after `?`, if any (it may carry an `authorization` token).
     var query: String?

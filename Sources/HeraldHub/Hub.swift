@@ -413,8 +413,7 @@ public final class Hub: Sendable {
                 delivered: state.delivered,
                 subscriptionsOpened: state.opened,
                 dropped: state.dropped,
-                historyCount: state.history.ring.count,
-                isFanOutBacklogged: state.backlog.isBacklogged
+                historyCount: state.history.ring.count
             )
         }
     }

@@ -56,6 +56,4 @@ public struct HubStatistics: Sendable, Hashable {
     public var dropped: UInt64
     /// Updates currently retained for replay.
     public var historyCount: Int
-    /// Whether fan-out is behind and publishers are being held back (see backpressure).
-    public var isFanOutBacklogged: Bool
 }

@@ -20,7 +20,7 @@ import Foundation
         var http = HeraldHTTPConfiguration()
         http.subscriberKey = subscriberKey
         let chat = HeraldChatConfiguration(sessionSecret: "chat-test-session-secret-0123456789abcdef", subscriberKey: subscriberKey)
-        try await TestServer.run(hub: hub, http: http, mount: { router, hub in router.addHeraldChat(hub, configuration: chat) }, body)
+        try await TestServer.run(hub: hub, http: http, mount: { router, endpoint in router.addHeraldChat(endpoint.hub, configuration: chat) }, body)
     }
 
     struct Reply {

@@ -16,7 +16,7 @@ import Testing
             + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n\r\n\(form)"
     }
 
-    private static func mountHealth(_ router: Router<HeraldRequestContext>, _: Hub) {
+    private static func mountHealth(_ router: Router<HeraldRequestContext>, _: HeraldEndpoint) {
         router.get("/healthz") { _, _ in "ok\n" }
     }
 

@@ -32,7 +32,7 @@ import Testing
     @Test func countersFollowWhatTheHubDoes() async throws {
         var hubConfiguration = HubConfiguration()
         hubConfiguration.historySize = 2
-        try await TestServer.run(hub: hubConfiguration, mountEndpoint: { router, endpoint in
+        try await TestServer.run(hub: hubConfiguration, mount: { router, endpoint in
             router.addHeraldMetrics(endpoint)
         }) { server in
             let before = try await scrape(server)

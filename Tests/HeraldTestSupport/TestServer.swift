@@ -27,13 +27,13 @@ public struct TestServer: Sendable {
         case router
     }
 
-    /// Runs a server (hub routes, plus whatever `mount` and `mountEndpoint` add) for the duration of `body`.
+    /// Runs a server (hub routes, plus whatever `mount` adds, given the hub's endpoint) for the
+    /// duration of `body`.
     public static func run(
         hub hubConfiguration: HubConfiguration = HubConfiguration(),
         http httpConfiguration: HeraldHTTPConfiguration = HeraldHTTPConfiguration(),
         pipeline: Pipeline = .herald,
-        mount: (Router<HeraldRequestContext>, Hub) -> Void = { _, _ in },
-        mountEndpoint: (Router<HeraldRequestContext>, HeraldEndpoint) -> Void = { _, _ in },
+        mount: (Router<HeraldRequestContext>, HeraldEndpoint) -> Void = { _, _ in },
         _ body: (TestServer) async throws -> Void
     ) async throws {
         var logger = Logger(label: "herald.test")
@@ -41,8 +41,7 @@ public struct TestServer: Sendable {
         let hub = Hub(configuration: hubConfiguration, logger: logger)
         let router = Router(context: HeraldRequestContext.self)
         let endpoint = router.addHerald(hub, configuration: httpConfiguration, logger: logger)
-        mount(router, hub)
-        mountEndpoint(router, endpoint)
+        mount(router, endpoint)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             router: router,
