@@ -84,6 +84,7 @@ extension Router {
         self.on(path, method: .options) { request, _ in
             endpoint.preflight(request, methods: "GET, POST")
         }
+        refuseOtherMethods(on: path, endpoint: endpoint, allow: HeraldEndpoint.hubMethods, what: "the hub")
         for subscriptions in [configuration.path + "/subscriptions", configuration.path + "/subscriptions/**"] {
             self.get(RouterPath(subscriptions)) { request, _ in
                 endpoint.allowingCORS(request, await endpoint.subscriptions(request))
@@ -91,6 +92,12 @@ extension Router {
             self.on(RouterPath(subscriptions), method: .options) { request, _ in
                 endpoint.preflight(request, methods: "GET")
             }
+            refuseOtherMethods(
+                on: RouterPath(subscriptions),
+                endpoint: endpoint,
+                allow: HeraldEndpoint.subscriptionsMethods,
+                what: "the subscriptions API"
+            )
         }
         return endpoint
     }

@@ -2,6 +2,8 @@ import HeraldTestSupport
 import HeraldClient
 import HeraldHTTP
 import HeraldHub
+import NIOCore
+import NIOHTTP1
 import Testing
 
 /// Every malformed publish gets the right 4xx with a short reason, and publishes nothing.
@@ -94,7 +96,7 @@ import Testing
             let (code, text) = try await get(server, path)
             #expect(code == status)
             #expect(text.contains(reason), "body: \(text)")
-            #expect(server.hub.statistics.subscribers == 0)
+            #expect(server.hub.statistics.subscriptionsOpened == 0)
         }
     }
 
@@ -104,6 +106,39 @@ import Testing
             let (code, text) = try await get(server, "/.well-known/mercure?" + query)
             #expect(code == 400)
             #expect(text.contains("too many topics"))
+        }
+    }
+}
+
+/// Methods the hub's paths do not take get 405 with `Allow`, on every pipeline, and change nothing.
+@Suite struct MethodNotAllowedTests {
+    @Test(arguments: [TestServer.Pipeline.herald, .publishHandler, .router])
+    func otherMethodsAre405WithAllow(pipeline: TestServer.Pipeline) async throws {
+        try await TestServer.run(pipeline: pipeline) { server in
+            let http = try HTTPStreamingClient(baseURL: server.baseURL)
+            let cases: [(HTTPMethod, String, String)] = [
+                (.PUT, "/.well-known/mercure?topic=t", "GET, POST, OPTIONS"),
+                (.DELETE, "/.well-known/mercure", "GET, POST, OPTIONS"),
+                (.PATCH, "/.well-known/mercure", "GET, POST, OPTIONS"),
+                (.HEAD, "/.well-known/mercure?topic=t", "GET, POST, OPTIONS"),
+                (.POST, "/.well-known/mercure/subscriptions", "GET, OPTIONS"),
+                (.DELETE, "/.well-known/mercure/subscriptions/a/b", "GET, OPTIONS"),
+            ]
+            for (method, path, allow) in cases {
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                let body = method == .HEAD ? nil : ByteBuffer(string: "topic=t&data=x")
+                let response = try await http.send(method: method, path: path, headers: headers, body: body)
+                #expect(response.status.code == 405, "\(method) \(path)")
+                #expect(response.headers["Allow"].first == allow, "\(method) \(path)")
+                let text = try await response.text()
+                if method != .HEAD { #expect(text.contains("not allowed"), "\(method) \(path): \(text)") }
+            }
+            #expect(server.hub.statistics.dispatched == 0)
+            #expect(server.hub.statistics.subscriptionsOpened == 0)
+            // The connection-level fast paths still answer the methods the hub takes.
+            let (status, _) = try await post(server, body: "topic=t&data=x")
+            #expect(status == 200)
         }
     }
 }
