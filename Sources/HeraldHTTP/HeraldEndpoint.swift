@@ -1,8 +1,8 @@
 import HeraldHub
 import Hummingbird
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// The Mercure endpoint: subscribe (GET) and publish (POST) handlers bound to one hub.
 public final class HeraldEndpoint: Sendable {
@@ -14,7 +14,8 @@ public final class HeraldEndpoint: Sendable {
     let subscriberVerifier: TokenVerifier?
     let cors: CORSPolicy
     let logger: Logger
-    private let fastPublishes = NIOLockedValueBox<UInt64>(0)
+    /// An atomic, not a lock: both event loops bump it on every fast publish.
+    private let fastPublishes = Atomic<UInt64>(0)
 
     /// Creates the endpoint; `Router.addHerald` is the usual way to get one.
     public init(hub: Hub, configuration: HeraldHTTPConfiguration, logger: Logger = Logger(label: "herald.http")) {
@@ -34,10 +35,10 @@ public final class HeraldEndpoint: Sendable {
     }
 
     /// How many publishes the channel handler answered itself (the rest went to the router).
-    public var fastPathPublishes: UInt64 { fastPublishes.withLockedValue { $0 } }
+    public var fastPathPublishes: UInt64 { fastPublishes.load(ordering: .relaxed) }
 
     func countFastPublish() {
-        fastPublishes.withLockedValue { $0 += 1 }
+        fastPublishes.add(1, ordering: .relaxed)
     }
 
     /// Decodes the query string strictly, or refuses with 400.
