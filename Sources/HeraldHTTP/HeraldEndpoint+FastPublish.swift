@@ -12,11 +12,18 @@ extension HeraldEndpoint {
         body: ByteBuffer,
         authorization: String?,
         query: Substring?,
+        isForwarded: Bool,
         remoteAddress: () -> SocketAddress?
     ) -> String? {
         guard let contentType, Self.isForm(contentType), body.readableBytes > 0,
             let update = try? Self.decodeUpdate(body),
-            isAuthorizedNow(authorization: authorization, query: query, topics: update.topics, remoteAddress: remoteAddress)
+            isAuthorizedNow(
+                authorization: authorization,
+                query: query,
+                topics: update.topics,
+                isForwarded: isForwarded,
+                remoteAddress: remoteAddress
+            )
         else { return nil }
         let id = hub.publishImmediately(update)
         if id != nil { countFastPublish() }
@@ -36,15 +43,17 @@ extension HeraldEndpoint {
 
     private static let formType = Array("application/x-www-form-urlencoded".utf8)
 
-    /// Authorized without waiting: loopback with no key, or a bearer token (header, else the
-    /// `authorization` query parameter) verified before whose claim covers every topic.
+    /// Authorized without waiting: loopback with no key (and no proxy in between), or a bearer
+    /// token (header, else the `authorization` query parameter) verified before whose claim
+    /// covers every topic.
     private func isAuthorizedNow(
         authorization: String?,
         query: Substring?,
         topics: [String],
+        isForwarded: Bool,
         remoteAddress: () -> SocketAddress?
     ) -> Bool {
-        guard let verifier = publisherVerifier else { return remoteAddress()?.isLoopback == true }
+        guard let verifier = publisherVerifier else { return !isForwarded && remoteAddress()?.isLoopback == true }
         var token: String?
         if let authorization {
             token = bearerToken(authorization)

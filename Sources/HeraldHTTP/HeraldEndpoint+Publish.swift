@@ -96,6 +96,9 @@ extension HeraldEndpoint {
     ) async throws(Refusal) {
         guard let verifier = publisherVerifier else {
             try checkPublishOrigin(request, credentials: nil)
+            if request.headers.isForwardedByProxy {
+                throw .forbidden("no publisher key configured: a request forwarded by a proxy is not a loopback client")
+            }
             if remoteAddress?.isLoopback == true { return }
             throw .forbidden("no publisher key configured: publishing is accepted from loopback only")
         }

@@ -39,9 +39,12 @@ extension Router {
     /// needs a context that knows the client's address, e.g. `HeraldRequestContext`); pass
     /// `allowRemote` for a scraper on another host, and keep the path off any public proxy.
     public func addHeraldMetrics(_ endpoint: HeraldEndpoint, path: String = "/metrics", allowRemote: Bool = false) {
-        self.get(RouterPath(path)) { _, context in
-            if !allowRemote, (context as? any RemoteAddressRequestContext)?.remoteAddress?.isLoopback != true {
-                return Response.plainText(.forbidden, "metrics are served to loopback clients only")
+        self.get(RouterPath(path)) { request, context in
+            if !allowRemote,
+                request.headers.isForwardedByProxy
+                    || (context as? any RemoteAddressRequestContext)?.remoteAddress?.isLoopback != true
+            {
+                return Response.plainText(.forbidden, "metrics are served to loopback clients only (not through a proxy)")
             }
             return Response(
                 status: .ok,

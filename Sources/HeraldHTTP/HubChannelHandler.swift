@@ -224,6 +224,7 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             body: body,
             authorization: head.headerFields[.authorization],
             query: head.path?.split(separator: "?", maxSplits: 1).dropFirst().first,
+            isForwarded: head.headerFields.isForwardedByProxy,
             remoteAddress: { remoteAddress }
         )
     }

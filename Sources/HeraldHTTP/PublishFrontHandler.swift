@@ -80,6 +80,7 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
                         body: request.body,
                         authorization: request.authorization,
                         query: request.query.map { Substring($0) },
+                        isForwarded: request.isForwarded,
                         remoteAddress: { self.peer(context) }
                     )
                 else {

@@ -5,14 +5,17 @@ import NIOCore
 /// Only the plainest HTTP/1.1 form is recognised: `POST <hub path>[?query] HTTP/1.1`, CRLF line
 /// endings, token header names, a single `Content-Length`, and no `Connection`,
 /// `Transfer-Encoding`, `Expect`, `Upgrade` or `Origin` (a browser page's publish, whose origin
-/// the router checks). Anything else is `.notFast`, and the request goes to the full HTTP codec
-/// unchanged, which answers (or refuses) it as it always has. That keeps the fast path small
-/// enough to be exact: it never has to produce an error itself.
+/// the router checks). Proxy headers (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`) are noted: a
+/// forwarded request is not a loopback client. Anything else is `.notFast`, and the request
+/// goes to the full HTTP codec unchanged, which answers (or refuses) it as it always has. That
+/// keeps the fast path small enough to be exact: it never has to produce an error itself.
 struct RawPublishRequest {
     /// The query string after `?`, if any (it may carry an `authorization` token).
     var query: String?
     var contentType: String?
     var authorization: String?
+    /// A proxy forwarded it (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`): not a local client.
+    var isForwarded: Bool
     /// The body: a slice of the connection's bytes.
     var body: ByteBuffer
     /// Bytes of head and body together.
@@ -57,6 +60,7 @@ struct RawPublishRequest {
                 query: fields.query,
                 contentType: fields.contentType,
                 authorization: fields.authorization,
+                isForwarded: fields.isForwarded,
                 body: body,
                 length: headLength + contentLength
             )
@@ -68,6 +72,7 @@ struct RawPublishRequest {
         var contentType: String?
         var authorization: String?
         var contentLength: Int?
+        var isForwarded = false
     }
 
     private enum Head {
@@ -127,6 +132,8 @@ struct RawPublishRequest {
             case .authorization:
                 guard fields.authorization == nil else { return .notFast }
                 fields.authorization = String(decoding: value, as: UTF8.self)
+            case .forwarded:
+                fields.isForwarded = true
             case .refused:
                 return .notFast
             case .other:
@@ -176,17 +183,20 @@ struct RawPublishRequest {
         return (name, valueStart..<valueEnd, position + 2)
     }
 
-    private enum Field { case contentLength, contentType, authorization, refused, other }
+    private enum Field { case contentLength, contentType, authorization, forwarded, refused, other }
 
     private static let refusedNames = ["connection", "transfer-encoding", "expect", "upgrade", "te", "trailer", "origin"].map {
         Array($0.utf8)
     }
+
+    private static let forwardedNames = ["forwarded", "x-forwarded-for", "x-real-ip"].map { Array($0.utf8) }
 
     private static func field(_ name: UnsafeRawBufferPointer) -> Field {
         if equalsLowercased(name, contentLength) { return .contentLength }
         if equalsLowercased(name, contentType) { return .contentType }
         if equalsLowercased(name, authorization) { return .authorization }
         for refused in refusedNames where equalsLowercased(name, refused) { return .refused }
+        for forwarded in forwardedNames where equalsLowercased(name, forwarded) { return .forwarded }
         return .other
     }
 

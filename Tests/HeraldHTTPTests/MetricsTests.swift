@@ -86,9 +86,9 @@ import Testing
         router.addHeraldMetrics(endpoint)
         router.addHeraldMetrics(endpoint, path: "/public-metrics", allowRemote: true)
         let responder = router.buildResponder()
-        func status(_ path: String, from ip: String) async throws -> HTTPResponse.Status {
+        func status(_ path: String, from ip: String, headers: HTTPFields = [:]) async throws -> HTTPResponse.Status {
             let request = Request(
-                head: HTTPRequest(method: .get, scheme: "http", authority: "hub", path: path),
+                head: HTTPRequest(method: .get, scheme: "http", authority: "hub", path: path, headerFields: headers),
                 body: RequestBody(buffer: ByteBuffer())
             )
             let source = AddressedContext.Source(
@@ -101,5 +101,13 @@ import Testing
         #expect(try await status("/metrics", from: "127.0.0.1") == .ok)
         #expect(try await status("/metrics", from: "::1") == .ok)
         #expect(try await status("/public-metrics", from: "192.0.2.7") == .ok)
+        // A reverse proxy on the same machine connects from loopback for everyone.
+        for proxied: HTTPFields in [
+            [HTTPField.Name("X-Forwarded-For")!: "203.0.113.9"],
+            [HTTPField.Name("X-Real-IP")!: "203.0.113.9"],
+            [HTTPField.Name("Forwarded")!: "for=203.0.113.9"],
+        ] {
+            #expect(try await status("/metrics", from: "127.0.0.1", headers: proxied) == .forbidden)
+        }
     }
 }

@@ -142,3 +142,42 @@ import Testing
         }
     }
 }
+
+/// A keyless hub takes publishes from loopback clients, and a reverse proxy on the same machine
+/// connects from loopback on behalf of anyone: a forwarded request is refused, on every pipeline.
+@Suite struct ForwardedPublishTests {
+    @Test(arguments: [TestServer.Pipeline.herald, .publishHandler, .router])
+    func keylessHubsRefuseForwardedPublishes(pipeline: TestServer.Pipeline) async throws {
+        try await TestServer.run(pipeline: pipeline) { server in
+            for header in [("X-Forwarded-For", "203.0.113.9"), ("x-real-ip", "203.0.113.9"), ("Forwarded", "for=203.0.113.9")] {
+                let (status, text) = try await post(server, body: "topic=t&data=x", headers: [header])
+                #expect(status == 403, "\(header)")
+                #expect(text.contains("forwarded by a proxy"), "\(header): \(text)")
+            }
+            #expect(server.hub.statistics.dispatched == 0)
+            let (status, _) = try await post(server, body: "topic=t&data=x")
+            #expect(status == 200)
+            #expect(server.hub.statistics.dispatched == 1)
+        }
+    }
+
+    @Test func forwardedPublishesWithATokenAreFine() async throws {
+        let key = HeraldKey("publisher-secret-publisher-secret-0001")
+        var http = HeraldHTTPConfiguration()
+        http.publisherKey = key
+        try await TestServer.run(http: http) { server in
+            let token = try await key.sign(MercureClaims(mercure: .init(publish: ["*"])))
+            // The first is verified by the router, the second answered by the fast path.
+            for _ in 0..<2 {
+                let (status, _) = try await post(
+                    server,
+                    body: "topic=t&data=x",
+                    headers: [("Authorization", "Bearer \(token)"), ("X-Forwarded-For", "203.0.113.9")]
+                )
+                #expect(status == 200)
+            }
+            #expect(server.hub.statistics.dispatched == 2)
+            #expect(server.endpoint.fastPathPublishes == 1)
+        }
+    }
+}
