@@ -1,6 +1,8 @@
 """Cross-origin use of the hub from a real browser: a page served from another origin
 (http://localhost:P, while the hub is http://127.0.0.1:H) subscribes with EventSource and
 publishes with fetch. Allowed with --cors-origins; refused, and nothing published, otherwise.
+With `withCredentials` the browser also insists on the exact origin and Allow-Credentials, which
+a listed origin gets and `*` never does.
 
 Run from the repository root:  python3 -m pytest Tests/e2e -q
 """
@@ -27,7 +29,7 @@ PAGE = """<!doctype html><meta charset="utf-8"><title>cross-origin page</title>
 const hub = new URL("HUB/.well-known/mercure");
 window.received = []; window.opened = false; window.failures = 0;
 const url = new URL(hub); url.searchParams.set("topic", "TOPIC");
-const source = new EventSource(url);
+const source = new EventSource(url, { withCredentials: CREDENTIALS });
 source.onopen = () => { window.opened = true; };
 source.onmessage = (event) => { window.received.push(event.data); };
 source.onerror = () => { window.failures += 1; };
@@ -66,20 +68,25 @@ class PageServer:
 
 @pytest.fixture
 def cross_origin(herald_binary):
-    """Returns start(allowed: bool) -> (hub, page, driver); everything is stopped afterwards."""
+    """Returns start(allowed, wildcard=False, credentials=False) -> (hub, topic, driver); the page
+    opens its EventSource with `withCredentials` when asked; everything is stopped afterwards."""
     problem = _browser_problem()
     if problem:
         _prerequisite_missing(problem)
     started = []
 
-    def start(allowed: bool):
+    def start(allowed: bool, wildcard: bool = False, credentials: bool = False):
         topic = f"cors-{uuid.uuid4().hex[:8]}"
         workdir = Path(tempfile.mkdtemp(prefix="herald-e2e-cors-"))
         hub = HeraldServer(herald_binary, _free_port(), workdir)
-        page_server = PageServer(PAGE.replace("HUB", hub.base_url).replace("TOPIC", topic))
+        page = PAGE.replace("HUB", hub.base_url).replace("TOPIC", topic)
+        page_server = PageServer(page.replace("CREDENTIALS", "true" if credentials else "false"))
         started.append((hub, page_server, workdir))
-        # The page's origin is listed, or only some other one is.
-        hub.env["HERALD_CORS_ORIGINS"] = page_server.url.rstrip("/") if allowed else "https://elsewhere.example"
+        # The page's origin is listed, or only some other one is, or any origin (`*`).
+        if wildcard:
+            hub.env["HERALD_CORS_ORIGINS"] = "*"
+        else:
+            hub.env["HERALD_CORS_ORIGINS"] = page_server.url.rstrip("/") if allowed else "https://elsewhere.example"
         hub.start()
         driver = make_chrome()
         started.append(driver)
@@ -145,3 +152,25 @@ def test_a_page_on_another_origin_can_neither_read_nor_publish(cross_origin):
     assert "error" in answer, answer  # the browser hides the refusal from the page
     # ...and the hub refused it: nothing of the page's is in the topic's history.
     assert history(hub, topic, marker="marker") == ["marker"]
+
+
+def publish_from_test(hub: HeraldServer, topic: str, data: str) -> None:
+    form = urllib.parse.urlencode({"topic": topic, "data": data}).encode()
+    urllib.request.urlopen(urllib.request.Request(hub.base_url + "/.well-known/mercure", data=form), timeout=5).read()
+
+
+def test_a_listed_origin_may_stream_with_credentials(cross_origin):
+    # `withCredentials` makes the browser insist on its exact origin and Allow-Credentials.
+    hub, topic, driver = cross_origin(allowed=True, credentials=True)
+    wait_for(driver, "return window.opened", "the credentialed cross-origin EventSource to open")
+    publish_from_test(hub, topic, "for a credentialed stream")
+    wait_for(driver, "return window.received.includes('for a credentialed stream')", "the update")
+    assert driver.execute_script("return window.failures") == 0
+
+
+def test_the_wildcard_serves_pages_without_credentials_only(cross_origin):
+    hub, topic, driver = cross_origin(allowed=False, wildcard=True)
+    wait_for(driver, "return window.opened", "the EventSource to open under *")
+    _, _, credentialed = cross_origin(allowed=False, wildcard=True, credentials=True)
+    wait_for(credentialed, "return window.failures > 0", "the credentialed EventSource to be refused under *")
+    assert credentialed.execute_script("return window.opened") is False
