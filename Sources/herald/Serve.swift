@@ -69,7 +69,11 @@ struct Serve: AsyncParsableCommand {
         let router = Router(context: HeraldRequestContext.self)
         let endpoint = router.addHerald(hub, configuration: settings.http, logger: logger)
         router.get("/healthz") { _, _ in "ok\n" }
-        if let allowRemote = settings.metrics { router.addHeraldMetrics(endpoint, allowRemote: allowRemote) }
+        switch settings.metrics {
+        case .local: router.addHeraldMetrics(endpoint)
+        case .public: router.addHeraldMetrics(endpoint, allowRemote: true)
+        case .off: break
+        }
         if let chat = settings.chat {
             router.addHeraldChat(hub, configuration: chat, logger: logger)
         }
@@ -112,8 +116,8 @@ struct ServeSettings {
     var http = HeraldHTTPConfiguration()
     var logLevel: Logger.Level
     var chat: HeraldChatConfiguration?
-    /// Whether /metrics is served (nil: off) and to clients other than loopback ones.
-    var metrics: Bool?
+    /// Who gets /metrics.
+    var metrics: MetricsAccess
     var redis: RedisBrokerConfiguration?
     var notices: [String] = []
 
@@ -160,9 +164,9 @@ struct ServeSettings {
         if let retry = hub.retryHint, retry < 0 { throw ConfigurationError("retry must be >= 0 ms") }
 
         switch (flags.metrics ?? Environment.string("HERALD_METRICS") ?? "local").lowercased() {
-        case "local": metrics = false
-        case "public": metrics = true
-        case "off": metrics = nil
+        case "local": metrics = .local
+        case "public": metrics = .public
+        case "off": metrics = .off
         case let other: throw ConfigurationError("metrics must be local, public or off, got '\(other)'")
         }
         hub.publishesSubscriptionEvents =
@@ -210,4 +214,9 @@ struct ServeSettings {
 /// Prints a line to standard output unbuffered, so scripts reading a pipe see it at once.
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Who `/metrics` is served to: loopback clients, anyone, or nobody.
+enum MetricsAccess {
+    case local, `public`, off
 }
