@@ -4,6 +4,7 @@ import HeraldHTTP
 import HeraldHub
 import HeraldRedis
 import Hummingbird
+import HummingbirdHTTP2
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -53,6 +54,10 @@ struct Serve: AsyncParsableCommand {
     var secretFile: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env HERALD_LOG_LEVEL, default info).")
     var logLevel: String?
+    @Option(help: "PEM certificate chain: serve HTTPS, with HTTP/2 (env HERALD_TLS_CERT; needs --tls-key).")
+    var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert (env HERALD_TLS_KEY).")
+    var tlsKey: String?
 
     func run() async throws {
         let settings = try ServeSettings(self)
@@ -80,15 +85,17 @@ struct Serve: AsyncParsableCommand {
         for notice in settings.notices { say(notice) }
 
         let host = settings.host
+        let scheme = settings.tls == nil ? "http" : "https"
         let app = Application(
             router: router,
-            // Hub requests are answered on the event loop, before the router.
-            server: .herald(endpoint),
+            // Over plain HTTP/1, hub requests are answered on the event loop, before the router;
+            // over TLS, HTTP/2 streams (and HTTP/1.1 for clients without it) go through the router.
+            server: try settings.tls.map { try .http2Upgrade(tlsConfiguration: $0) } ?? .herald(endpoint),
             configuration: .init(address: .hostname(host, port: settings.port), serverName: "herald"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
                 let shownHost = host.contains(":") ? "[\(host)]" : host
-                say("Herald listening on http://\(shownHost):\(port)/.well-known/mercure")
+                say("Herald listening on \(scheme)://\(shownHost):\(port)/.well-known/mercure")
             },
             logger: logger
         )
@@ -119,6 +126,8 @@ struct ServeSettings {
     /// Who gets /metrics.
     var metrics: MetricsAccess
     var redis: RedisBrokerConfiguration?
+    /// HTTPS (and HTTP/2) when a certificate and key are given.
+    var tls: TLSConfiguration?
     var notices: [String] = []
 
     init(_ flags: Serve) throws {
@@ -163,6 +172,11 @@ struct ServeSettings {
         hub.retryHint = try flags.retry ?? Environment.int("HERALD_RETRY")
         if let retry = hub.retryHint, retry < 0 { throw ConfigurationError("retry must be >= 0 ms") }
 
+        switch (flags.tlsCert ?? Environment.string("HERALD_TLS_CERT"), flags.tlsKey ?? Environment.string("HERALD_TLS_KEY")) {
+        case (let certificate?, let key?): tls = try ServeTLS.configuration(certificate: certificate, key: key)
+        case (nil, nil): tls = nil
+        default: throw ConfigurationError("TLS needs both a certificate (--tls-cert) and its key (--tls-key)")
+        }
         switch (flags.metrics ?? Environment.string("HERALD_METRICS") ?? "local").lowercased() {
         case "local": metrics = .local
         case "public": metrics = .public

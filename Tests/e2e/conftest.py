@@ -81,11 +81,14 @@ class HeraldServer:
         self.workdir = workdir
         self.log_path = workdir / "herald.log"
         self.process: subprocess.Popen | None = None
+        # For an https base_url with a self-signed certificate (the TLS tests).
+        self.ssl_context = None
         self.env = dict(os.environ)
         # Keep the server's secret in the test's own folder (not the user's ~/.local/state),
         # and the same across restarts so that chat sessions survive them.
         self.env["HERALD_SECRET_FILE"] = str(workdir / "secret")
-        for name in ("HERALD_REDIS_URL", "HERALD_CHAT", "HERALD_SUBSCRIPTION_EVENTS", "HERALD_SUBSCRIBER_KEY"):
+        for name in ("HERALD_REDIS_URL", "HERALD_CHAT", "HERALD_SUBSCRIPTION_EVENTS", "HERALD_SUBSCRIBER_KEY",
+                     "HERALD_TLS_CERT", "HERALD_TLS_KEY"):
             self.env.pop(name, None)
 
     def start(self, timeout: float = 15.0) -> None:
@@ -109,7 +112,7 @@ class HeraldServer:
                 self.process = None
                 pytest.fail(f"herald exited early with status {code}:\n{self.log_tail()}", pytrace=False)
             try:
-                with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as response:
+                with urllib.request.urlopen(self.base_url + "/healthz", timeout=1, context=self.ssl_context) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, OSError):
@@ -190,10 +193,10 @@ def live_server(server):
     return server
 
 
-def make_chrome(width: int = 1200, height: int = 900):
+def make_chrome(width: int = 1200, height: int = 900, extra_arguments: tuple[str, ...] = ()):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in (
+    for argument in extra_arguments + (
         "--headless=new",
         "--no-sandbox",
         "--disable-dev-shm-usage",
