@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of Herald: installs what the tests need (redis-server; chromium, its driver
-# and selenium for the browser tests), then `swift test`, then the end-to-end browser tests.
+# and selenium for the browser tests, openssl for the HTTPS one), then `swift test`, then the end-to-end browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -9,6 +9,7 @@ need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # a certificate for the HTTPS test
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "== installing ${need_apt[*]}"
