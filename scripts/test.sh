@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Herald: installs what the tests need (redis-server; chromium, its driver
-# and selenium for the browser tests, openssl for the HTTPS one), then `swift test`, then the end-to-end browser tests.
+# and selenium for the browser tests, openssl for the HTTPS one), then `swift test`, then the
+# end-to-end browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
