@@ -1,4 +1,11 @@
 import HTTPTypes
+import NIOCore
+
+/// Whether a client is on this machine: a loopback peer that no proxy forwarded for someone
+/// else. The one rule behind keyless publishing and loopback-only `/metrics`.
+func isLocalClient(_ remoteAddress: SocketAddress?, forwarded: Bool) -> Bool {
+    !forwarded && remoteAddress?.isLoopback == true
+}
 
 extension HTTPFields {
     /// Whether a proxy forwarded the request (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`). Such

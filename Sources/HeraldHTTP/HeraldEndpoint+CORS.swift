@@ -17,15 +17,16 @@ extension HeraldEndpoint {
 
     /// `OPTIONS`: answers a browser's preflight with 204 and what the page may do, or 403 with
     /// the reason when the origin is not allowed. Without `Origin` it just lists the methods.
-    func preflight(_ request: Request, methods: String) -> Response {
+    func preflight(_ request: Request, methods: [HTTPRequest.Method]) -> Response {
         guard let origin = request.headers[.origin], request.headers[.accessControlRequestMethod] != nil else {
-            return Response(status: .noContent, headers: [.allow: methods + ", OPTIONS"])
+            return Response(status: .noContent, headers: [.allow: Self.allowHeader(methods)])
         }
         guard cors.isEnabled else {
             return .plainText(.forbidden, "cross-origin requests are not enabled on this hub (see corsOrigins)")
         }
         let privateNetwork = request.headers[CORSPolicy.requestPrivateNetwork]?.lowercased() == "true"
-        guard let headers = cors.preflightHeaders(for: origin, methods: methods, privateNetwork: privateNetwork) else {
+        let listed = methods.map(\.rawValue).joined(separator: ", ")
+        guard let headers = cors.preflightHeaders(for: origin, methods: listed, privateNetwork: privateNetwork) else {
             return .plainText(.forbidden, "origin not allowed (see corsOrigins)")
         }
         return Response(status: .noContent, headers: headers)

@@ -53,7 +53,7 @@ extension HeraldEndpoint {
         isForwarded: Bool,
         remoteAddress: () -> SocketAddress?
     ) -> Bool {
-        guard let verifier = publisherVerifier else { return !isForwarded && remoteAddress()?.isLoopback == true }
+        guard let verifier = publisherVerifier else { return isLocalClient(remoteAddress(), forwarded: isForwarded) }
         var token: String?
         if let authorization {
             token = bearerToken(authorization)

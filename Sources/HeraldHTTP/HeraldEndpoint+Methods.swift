@@ -1,13 +1,19 @@
 import HTTPTypes
 import Hummingbird
 
-/// Methods the hub's paths do not take: 405 with `Allow` and a one-line reason, instead of the
-/// router's bare 404 that would send a client looking for a wrong URL.
+/// The methods each of the hub's paths takes, listed once for preflights, `Allow` and the 405s;
+/// other methods get 405 with `Allow` and a one-line reason, instead of the router's bare 404
+/// that would send a client looking for a wrong URL.
 extension HeraldEndpoint {
     /// The hub path: subscribe with GET, publish with POST (HEAD would open a stream for nothing).
-    static let hubMethods = "GET, POST, OPTIONS"
+    static let hubMethods: [HTTPRequest.Method] = [.get, .post]
     /// The subscriptions API is read-only.
-    static let subscriptionsMethods = "GET, OPTIONS"
+    static let subscriptionsMethods: [HTTPRequest.Method] = [.get]
+
+    /// `Allow` for a path taking `methods` (and `OPTIONS`, the preflight).
+    static func allowHeader(_ methods: [HTTPRequest.Method]) -> String {
+        (methods + [.options]).map(\.rawValue).joined(separator: ", ")
+    }
 
     func methodNotAllowed(_ request: Request, allow: String, what: String) -> Response {
         let reason = "method \(request.method.rawValue) not allowed on \(what); allowed: \(allow)"
@@ -16,11 +22,11 @@ extension HeraldEndpoint {
 }
 
 extension Router {
-    /// Answers the usual methods that `allow` leaves out with 405 on `path`.
-    func refuseOtherMethods(on path: RouterPath, endpoint: HeraldEndpoint, allow: String, what: String) {
-        let methods: [HTTPRequest.Method] = [.head, .post, .put, .patch, .delete]
-        let allowed = allow.split(separator: ", ")
-        for method in methods where !allowed.contains(Substring(method.rawValue)) {
+    /// Answers the usual methods other than `methods` with 405 on `path`.
+    func refuseOtherMethods(on path: RouterPath, endpoint: HeraldEndpoint, methods: [HTTPRequest.Method], what: String) {
+        let allow = HeraldEndpoint.allowHeader(methods)
+        let usual: [HTTPRequest.Method] = [.head, .post, .put, .patch, .delete]
+        for method in usual where !methods.contains(method) {
             self.on(path, method: method) { request, _ in
                 endpoint.methodNotAllowed(request, allow: allow, what: what)
             }

@@ -96,11 +96,13 @@ extension HeraldEndpoint {
     ) async throws(Refusal) {
         guard let verifier = publisherVerifier else {
             try checkPublishOrigin(request, credentials: nil)
-            if request.headers.isForwardedByProxy {
-                throw .forbidden("no publisher key configured: a request forwarded by a proxy is not a loopback client")
-            }
-            if remoteAddress?.isLoopback == true { return }
-            throw .forbidden("no publisher key configured: publishing is accepted from loopback only")
+            let forwarded = request.headers.isForwardedByProxy
+            if isLocalClient(remoteAddress, forwarded: forwarded) { return }
+            throw .forbidden(
+                forwarded
+                    ? "no publisher key configured: a request forwarded by a proxy is not a loopback client"
+                    : "no publisher key configured: publishing is accepted from loopback only"
+            )
         }
         guard let (token, source) = request.mercureToken(cookieName: configuration.cookieName, query: query) else {
             throw .unauthorized("missing publisher token")

@@ -83,20 +83,20 @@ extension Router {
             )
         }
         self.on(path, method: .options) { request, _ in
-            endpoint.preflight(request, methods: "GET, POST")
+            endpoint.preflight(request, methods: HeraldEndpoint.hubMethods)
         }
-        refuseOtherMethods(on: path, endpoint: endpoint, allow: HeraldEndpoint.hubMethods, what: "the hub")
+        refuseOtherMethods(on: path, endpoint: endpoint, methods: HeraldEndpoint.hubMethods, what: "the hub")
         for subscriptions in [configuration.path + "/subscriptions", configuration.path + "/subscriptions/**"] {
             self.get(RouterPath(subscriptions)) { request, _ in
                 endpoint.allowingCORS(request, await endpoint.subscriptions(request))
             }
             self.on(RouterPath(subscriptions), method: .options) { request, _ in
-                endpoint.preflight(request, methods: "GET")
+                endpoint.preflight(request, methods: HeraldEndpoint.subscriptionsMethods)
             }
             refuseOtherMethods(
                 on: RouterPath(subscriptions),
                 endpoint: endpoint,
-                allow: HeraldEndpoint.subscriptionsMethods,
+                methods: HeraldEndpoint.subscriptionsMethods,
                 what: "the subscriptions API"
             )
         }

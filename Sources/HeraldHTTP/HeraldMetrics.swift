@@ -40,10 +40,8 @@ extension Router {
     /// `allowRemote` for a scraper on another host, and keep the path off any public proxy.
     public func addHeraldMetrics(_ endpoint: HeraldEndpoint, path: String = "/metrics", allowRemote: Bool = false) {
         self.get(RouterPath(path)) { request, context in
-            if !allowRemote,
-                request.headers.isForwardedByProxy
-                    || (context as? any RemoteAddressRequestContext)?.remoteAddress?.isLoopback != true
-            {
+            let remoteAddress = (context as? any RemoteAddressRequestContext)?.remoteAddress
+            if !allowRemote, !isLocalClient(remoteAddress, forwarded: request.headers.isForwardedByProxy) {
                 return Response.plainText(.forbidden, "metrics are served to loopback clients only (not through a proxy)")
             }
             return Response(
