@@ -12,12 +12,35 @@ import urllib.parse
 import urllib.request
 import uuid
 
+import pytest
 from selenium.common.exceptions import NoAlertPresentException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 WAIT = 15  # seconds; no wait in these tests is longer
+
+
+def wait_for_page(driver, script: str, what: str):
+    """Polls `script` in the page until it returns something truthy (returned); fails after WAIT
+    with the stream state the EventSource test pages keep (`opened`, `failures`, `received`)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.05)
+    state = driver.execute_script("return [window.opened, window.failures, window.received]")
+    pytest.fail(f"timed out waiting for {what}; opened, failures, received: {state}")
+
+
+def publish_form(base_url: str, topic: str, data: str, context=None) -> str:
+    """Publishes one update to the hub at `base_url` the way a backend would (a form POST from
+    loopback, no key); returns the update's id. `context`: an ssl context for https."""
+    form = urllib.parse.urlencode({"topic": topic, "data": data}).encode()
+    request = urllib.request.Request(base_url + "/.well-known/mercure", data=form)
+    with urllib.request.urlopen(request, timeout=5, context=context) as answer:
+        return answer.read().decode().strip()
 
 
 def unique_room(prefix: str = "t") -> str:

@@ -13,7 +13,6 @@ import http.server
 import shutil
 import tempfile
 import threading
-import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HeraldServer, _browser_problem, _free_port, _prerequisite_missing, make_chrome
-from helpers import WAIT
+from helpers import publish_form, wait_for_page
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>cross-origin page</title>
 <script>
@@ -104,24 +103,13 @@ def cross_origin(herald_binary):
             item.quit()
 
 
-def wait_for(driver, script: str, what: str):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = driver.execute_script(script)
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}; page state: {driver.execute_script('return [window.opened, window.failures, window.received]')}")
-
-
 def publish_from_page(driver, data: str) -> dict:
     return driver.execute_async_script("const done = arguments[1]; window.publish(arguments[0]).then(done);", data)
 
 
 def history(hub: HeraldServer, topic: str, marker: str) -> list[str]:
     """Every data line of `topic`'s history up to `marker` (published here, from no page)."""
-    form = urllib.parse.urlencode({"topic": topic, "data": marker}).encode()
-    urllib.request.urlopen(urllib.request.Request(hub.base_url + "/.well-known/mercure", data=form), timeout=5).read()
+    publish_form(hub.base_url, topic, marker)
     query = urllib.parse.urlencode({"topic": topic, "lastEventID": "earliest"})
     seen = []
     with urllib.request.urlopen(f"{hub.base_url}/.well-known/mercure?{query}", timeout=5) as stream:
@@ -136,17 +124,17 @@ def history(hub: HeraldServer, topic: str, marker: str) -> list[str]:
 
 def test_a_page_on_an_allowed_origin_subscribes_and_publishes(cross_origin):
     hub, topic, driver = cross_origin(allowed=True)
-    wait_for(driver, "return window.opened", "the cross-origin EventSource to open")
+    wait_for_page(driver, "return window.opened", "the cross-origin EventSource to open")
     answer = publish_from_page(driver, "hello from another origin")
     assert answer.get("status") == 200, answer  # the page may read the answer: the id
     assert answer.get("text", "").startswith("urn:uuid:"), answer
-    wait_for(driver, "return window.received.includes('hello from another origin')", "the page's own update")
+    wait_for_page(driver, "return window.received.includes('hello from another origin')", "the page's own update")
     assert driver.execute_script("return window.failures") == 0
 
 
 def test_a_page_on_another_origin_can_neither_read_nor_publish(cross_origin):
     hub, topic, driver = cross_origin(allowed=False)
-    wait_for(driver, "return window.failures > 0", "the EventSource to fail (no CORS headers)")
+    wait_for_page(driver, "return window.failures > 0", "the EventSource to fail (no CORS headers)")
     assert driver.execute_script("return window.opened") is False
     answer = publish_from_page(driver, "sneaky")
     assert "error" in answer, answer  # the browser hides the refusal from the page
@@ -154,23 +142,18 @@ def test_a_page_on_another_origin_can_neither_read_nor_publish(cross_origin):
     assert history(hub, topic, marker="marker") == ["marker"]
 
 
-def publish_from_test(hub: HeraldServer, topic: str, data: str) -> None:
-    form = urllib.parse.urlencode({"topic": topic, "data": data}).encode()
-    urllib.request.urlopen(urllib.request.Request(hub.base_url + "/.well-known/mercure", data=form), timeout=5).read()
-
-
 def test_a_listed_origin_may_stream_with_credentials(cross_origin):
     # `withCredentials` makes the browser insist on its exact origin and Allow-Credentials.
     hub, topic, driver = cross_origin(allowed=True, credentials=True)
-    wait_for(driver, "return window.opened", "the credentialed cross-origin EventSource to open")
-    publish_from_test(hub, topic, "for a credentialed stream")
-    wait_for(driver, "return window.received.includes('for a credentialed stream')", "the update")
+    wait_for_page(driver, "return window.opened", "the credentialed cross-origin EventSource to open")
+    publish_form(hub.base_url, topic, "for a credentialed stream")
+    wait_for_page(driver, "return window.received.includes('for a credentialed stream')", "the update")
     assert driver.execute_script("return window.failures") == 0
 
 
 def test_the_wildcard_serves_pages_without_credentials_only(cross_origin):
     hub, topic, driver = cross_origin(allowed=False, wildcard=True)
-    wait_for(driver, "return window.opened", "the EventSource to open under *")
+    wait_for_page(driver, "return window.opened", "the EventSource to open under *")
     _, _, credentialed = cross_origin(allowed=False, wildcard=True, credentials=True)
-    wait_for(credentialed, "return window.failures > 0", "the credentialed EventSource to be refused under *")
+    wait_for_page(credentialed, "return window.failures > 0", "the credentialed EventSource to be refused under *")
     assert credentialed.execute_script("return window.opened") is False

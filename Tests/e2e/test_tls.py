@@ -11,16 +11,13 @@ import shutil
 import ssl
 import subprocess
 import tempfile
-import time
-import urllib.parse
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
 from conftest import HeraldServer, _browser_problem, _free_port, _prerequisite_missing, make_chrome
-from helpers import WAIT
+from helpers import publish_form, wait_for_page
 
 STREAMS = 8  # more than HTTP/1.1's 6 per origin
 
@@ -66,16 +63,6 @@ def tls_hub(herald_binary):
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def wait_for(driver, script: str, what: str):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if driver.execute_script(script):
-            return
-        time.sleep(0.05)
-    state = driver.execute_script("return [window.opened, window.failures, window.received]")
-    pytest.fail(f"timed out waiting for {what}; opened, failures, received: {state}")
-
-
 def test_one_page_streams_more_than_six_topics_over_http2(tls_hub):
     driver = make_chrome(extra_arguments=("--ignore-certificate-errors",))
     try:
@@ -85,13 +72,11 @@ def test_one_page_streams_more_than_six_topics_over_http2(tls_hub):
         run = uuid.uuid4().hex[:8]
         topics = [f"tls-{run}-{index}" for index in range(STREAMS)]
         driver.execute_script(OPEN_STREAMS, tls_hub.base_url, topics)
-        wait_for(driver, f"return window.opened === {STREAMS}", f"{STREAMS} streams to open")
+        wait_for_page(driver, f"return window.opened === {STREAMS}", f"{STREAMS} streams to open")
         for index, topic in enumerate(topics):
-            form = urllib.parse.urlencode({"topic": topic, "data": f"to stream {index}"}).encode()
-            request = urllib.request.Request(tls_hub.base_url + "/.well-known/mercure", data=form)
-            with urllib.request.urlopen(request, timeout=5, context=tls_hub.ssl_context) as answer:
-                assert answer.read().decode().startswith("urn:uuid:")
-        wait_for(driver, f"return window.received.filter(Boolean).length === {STREAMS}", "every stream's update")
+            published = publish_form(tls_hub.base_url, topic, f"to stream {index}", context=tls_hub.ssl_context)
+            assert published.startswith("urn:uuid:")
+        wait_for_page(driver, f"return window.received.filter(Boolean).length === {STREAMS}", "every stream's update")
         assert driver.execute_script("return window.received") == [f"to stream {i}" for i in range(STREAMS)]
         assert driver.execute_script("return window.failures") == 0
     finally:
