@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Herald: installs what the tests need (redis-server; chromium, its driver
 # and selenium for the browser tests, openssl for the HTTPS one), then `swift test`, then the
-# end-to-end browser tests.
+# end-to-end browser tests, then the hostile-client tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -35,4 +35,10 @@ if [ -d Tests/e2e ]; then
     echo "== end-to-end browser tests"
     swift build --product herald
     python3 -m pytest -q Tests/e2e
+fi
+
+if [ -d Tests/hostile ]; then
+    echo "== hostile-client tests (issue 11 and 17: loopback, bounded)"
+    swift build --product herald
+    python3 -m pytest -q Tests/hostile
 fi

@@ -1,0 +1,242 @@
+"""Issue 11, rows 10-13 and item 4: bounded selectors and topics, worst-case templates within the
+limits, memory per subscriber, and presence that cannot flush the replay history."""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+import uuid
+
+import pytest
+
+from rawhttp import HUB, NoAnswer, Stream, exchange, form, get, publish, publish_on_path, subscribe_target
+
+MAX_SELECTORS = 64  # FLAGS.md defaults
+MAX_TOPIC_LENGTH = 2048
+# NIO's HTTP/1 decoder refuses a request line over ~80 KiB: the worst subscriptions are as many
+# longest selectors as fit in this budget (a bigger URL is refused before any selector is read).
+REQUEST_LINE_BUDGET = 78 * 1024
+
+
+def fitting(selector_of, wanted: int = MAX_SELECTORS) -> list[str]:
+    """`selector_of(i)` for i = 0, 1, ... as long as the request line stays within budget."""
+    selectors: list[str] = []
+    while len(selectors) < wanted:
+        candidate = selectors + [selector_of(len(selectors))]
+        if len(subscribe_target(candidate)) > REQUEST_LINE_BUDGET:
+            break
+        selectors = candidate
+    return selectors
+
+
+def chained_plus(index: int, salt: str = "") -> str:
+    """`{+a}{+a}...` up to the length limit (row 10's template), made distinct by a suffix."""
+    suffix = f"{{+z{salt}{index}}}"
+    return "{+a}" * ((MAX_TOPIC_LENGTH - len(suffix)) // 4) + suffix
+
+
+def listed_plus(index: int, salt: str = "") -> str:
+    """`{+a,a,a,...}` up to the length limit (row 11's template), made distinct by its first name."""
+    first = f"v{salt}x{index}"
+    names = [first]
+    while len("{+" + ",".join(names + ["a"]) + "}") <= MAX_TOPIC_LENGTH:
+        names.append("a")
+    return "{+" + ",".join(names) + "}"
+
+
+def metric(port: int, name: str) -> float:
+    text = get(port, "/metrics").text
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.M)
+    assert match, f"no {name} in /metrics"
+    return float(match.group(1))
+
+
+def wait_subscribers(port: int, count: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if metric(port, "herald_subscribers") == count:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def status_of_subscribe(port: int, selectors: list[str]) -> tuple[int, str]:
+    raw = f"GET {subscribe_target(selectors)} HTTP/1.1\r\nHost: h\r\n\r\n".encode()
+    response, reader = exchange(port, raw, timeout=10)
+    reader.sock.close()
+    return response.status, response.text
+
+
+# ---- item 4: the limits themselves ----
+
+
+@pytest.mark.issue11
+@pytest.mark.parametrize("env, limit", [({}, MAX_SELECTORS), ({"HERALD_MAX_SELECTORS": "3"}, 3)],
+                         ids=["default", "configured"])
+def test_item4_more_selectors_than_the_limit_are_refused(herald, env, limit):
+    server = herald("--heartbeat", "0", env=env)
+    status, text = status_of_subscribe(server.port, [f"t{i}" for i in range(limit + 1)])
+    assert status == 400, f"{limit + 1} selectors (limit {limit}) answered {status} {text!r}"
+    assert text.strip(), "a 400 without a reason"
+    Stream(server.port, [f"t{i}" for i in range(limit)]).close()  # the limit itself is fine
+
+
+@pytest.mark.issue11
+@pytest.mark.parametrize("env, limit", [({}, MAX_TOPIC_LENGTH), ({"HERALD_MAX_TOPIC_LENGTH": "100"}, 100)],
+                         ids=["default", "configured"])
+def test_item4_selector_longer_than_the_limit_is_refused(herald, env, limit):
+    server = herald("--heartbeat", "0", env=env)
+    status, text = status_of_subscribe(server.port, ["s" * (limit + 1)])
+    assert status in (400, 414), f"a {limit + 1}-byte selector (limit {limit}) answered {status} {text!r}"
+    Stream(server.port, ["s" * limit]).close()
+
+
+@pytest.mark.issue11
+@pytest.mark.parametrize("path", ["front", "loop", "router"])
+@pytest.mark.parametrize("env, limit", [({}, MAX_TOPIC_LENGTH), ({"HERALD_MAX_TOPIC_LENGTH": "100"}, 100)],
+                         ids=["default", "configured"])
+def test_item4_topic_longer_than_the_limit_is_refused(herald, env, limit, path):
+    server = herald("--heartbeat", "0", env=env)
+    for length, expected in ((limit + 1, 400), (limit, 200)):
+        response, reader = exchange(server.port, publish_on_path(path, form({"topic": "t" * length, "data": "x"})))
+        reader.sock.close()
+        assert response.status == expected, (
+            f"a {length}-byte topic (limit {limit}) via {path} answered {response.status} {response.text!r}"
+        )
+
+
+# ---- row 12: a 1,000,000-byte topic ----
+
+
+@pytest.mark.issue11
+def test_row12_megabyte_topic_refused(server):
+    """Row 12: a 1,000,000-byte topic against one template subscriber was accepted, for 7.4 s of
+    CPU. It is refused (too long) before any matching."""
+    follower = Stream(server.port, ["{+a}{+b}", "https://example.com/{id}"])
+    try:
+        response = publish(server.port, "a" * 1_000_000, "huge", timeout=10)
+    except NoAnswer:
+        pytest.fail("no answer within 10 s to a publish with a 1,000,000-byte topic")
+    assert response.status == 400, f"a 1,000,000-byte topic answered {response.status}"
+    assert publish(server.port, "https://example.com/1", "sentinel").status == 200
+    follower.wait_for_data("sentinel")
+    assert not [e for e in follower.events if e.get("data") == "huge"]
+    follower.close()
+
+
+# ---- row 10: worst-case templates within the limits ----
+
+
+@pytest.mark.issue11
+@pytest.mark.parametrize("presence", [False, True], ids=["presence_off", "presence_on"])
+def test_row10_worst_templates_within_limits_cost_bounded_cpu_and_delay_nothing(herald, presence, measure):
+    """Row 10: 4 subscribers with `{+a}{+a}...` templates cost 16 s of CPU (quadratic, through
+    presence updates) and delayed an unrelated topic's updates by 23 s. Now: 4 such subscribers
+    (as many longest selectors as the limits allow), two longest-topic publishes they must match
+    (one matching, one not), and an unrelated update arrives within ~1 s; CPU for 4 subscribers
+    grows at most linearly from 1 (ratio <= 8, or under 0.5 s in all)."""
+    env = {"HERALD_SUBSCRIPTION_EVENTS": "true"} if presence else {}
+    server = herald("--heartbeat", "0", env=env)
+    unrelated = Stream(server.port, ["unrelated"])
+
+    def round_of(subscribers: int, salt: str) -> tuple[float, float]:
+        cpu_before = server.cpu_seconds()
+        streams = [
+            Stream(server.port, fitting(lambda i, n=n: chained_plus(i, f"{salt}{n}")), timeout=10)
+            for n in range(subscribers)
+        ]
+        for topic in ("a" * MAX_TOPIC_LENGTH, "a" * (MAX_TOPIC_LENGTH - 1) + " "):
+            publish(server.port, topic, "long", timeout=10)
+        marker = f"unrelated-{salt}"
+        sent = time.monotonic()
+        assert publish(server.port, "unrelated", marker, timeout=10).status == 200
+        try:
+            unrelated.wait_for_data(marker, timeout=10)
+        except NoAnswer:
+            pytest.fail(f"with {subscribers} worst-template subscribers an unrelated update took over 10 s")
+        delay = time.monotonic() - sent
+        for stream in streams:
+            stream.close()
+        assert wait_subscribers(server.port, 1, 20), "subscribers not gone 20 s after closing"
+        return delay, server.cpu_seconds() - cpu_before
+
+    selectors = fitting(lambda i: chained_plus(i, "probe"))
+    delay4, cpu4 = round_of(4, "four")
+    delay1, cpu1 = round_of(1, "one")
+    measure(
+        f"presence {'on' if presence else 'off'}: {len(selectors)} selectors x {len(selectors[0])} bytes; "
+        f"1 subscriber: CPU {cpu1:.2f} s, unrelated delay {delay1:.3f} s; 4: CPU {cpu4:.2f} s, delay {delay4:.3f} s"
+    )
+    assert delay4 < 1.5, f"an unrelated update was delayed {delay4:.2f} s by 4 worst-template subscribers"
+    assert cpu4 < 0.5 or cpu4 <= 8 * max(cpu1, 0.05), f"CPU 1 subscriber {cpu1:.2f} s, 4 subscribers {cpu4:.2f} s"
+    unrelated.close()
+
+
+# ---- row 11: RSS with 100 anonymous subscribers with the worst selectors ----
+
+
+@pytest.mark.issue11
+def test_row11_rss_bounded_with_100_worst_subscribers_and_returns_after(server, measure):
+    """Row 11: 100 anonymous subscribers with 26 `{+a,a,a,...}` selectors took RSS from 35 MB to
+    614 MB, still 590 MB after they left. Now: as many longest selectors as the limits allow,
+    distinct per subscriber (no sharing helps); growth <= 2 MiB per subscriber, and after they
+    leave RSS returns to within max(32 MiB, 25% of the growth) of where it started."""
+    subscribers = 100
+    warm = Stream(server.port, fitting(lambda i: listed_plus(i, "warm")), timeout=10)
+    warm.close()
+    assert wait_subscribers(server.port, 0, 20)
+    before = server.rss_bytes()
+    streams = []
+    deadline = time.monotonic() + 90
+    try:
+        for n in range(subscribers):
+            if time.monotonic() > deadline:
+                pytest.fail(f"only {n} worst-selector subscribers opened in 90 s")
+            streams.append(Stream(server.port, fitting(lambda i, n=n: listed_plus(i, str(n))), timeout=20))
+        peak = server.rss_bytes()
+    finally:
+        for stream in streams:
+            stream.close()
+    selectors = fitting(lambda i: listed_plus(i, "0"))
+    assert wait_subscribers(server.port, 0, 30), "subscribers not gone 30 s after closing"
+    growth = peak - before
+    allowed_residual = max(32 * 2**20, growth // 4)
+    residual_deadline = time.monotonic() + 10
+    after = server.rss_bytes()
+    while after - before > allowed_residual and time.monotonic() < residual_deadline:
+        time.sleep(0.2)
+        after = server.rss_bytes()
+    mib = 2**20
+    measure(
+        f"{subscribers} subscribers x {len(selectors)} selectors x {len(selectors[0])} bytes: RSS {before / mib:.0f} -> "
+        f"{peak / mib:.0f} MiB ({growth / subscribers / 1024:.0f} KiB per subscriber), {after / mib:.0f} MiB after"
+    )
+    assert growth <= subscribers * 2 * mib, f"RSS grew {growth / mib:.0f} MiB for {subscribers} subscribers"
+    assert after - before <= allowed_residual, (
+        f"RSS still {(after - before) / mib:.0f} MiB above the start after every subscriber left"
+    )
+
+
+# ---- row 13: presence is off by default and cannot flush history ----
+
+
+@pytest.mark.issue11
+def test_row13_presence_off_by_default_subscribe_churn_keeps_history(herald):
+    """Row 13: 50 subscribe+close cycles with 100 selectors each flushed the 10,000-entry replay
+    history with presence updates; replay from `earliest` then returned nothing. Presence is off
+    by default now: with a 1,000-entry history, 50 cycles of 64 selectors (6,400 presence
+    updates if they were on) leave the real updates replayable."""
+    server = herald("--heartbeat", "0", "--history-size", "1000")
+    topic = f"real-{uuid.uuid4().hex[:8]}"
+    for n in range(3):
+        assert publish(server.port, topic, f"real-{n}").status == 200
+    for cycle in range(50):
+        Stream(server.port, [f"churn-{cycle}-{i}" for i in range(MAX_SELECTORS)]).close()
+    assert wait_subscribers(server.port, 0, 20)
+    replay = Stream(server.port, target=HUB + "?" + urllib.parse.urlencode({"topic": topic, "lastEventID": "earliest"}))
+    try:
+        replay.wait_for(lambda s: len(s.events) >= 3, 5, "the 3 real updates replayed from `earliest`")
+    finally:
+        replay.close()
+    assert [e.get("data") for e in replay.events[:3]] == ["real-0", "real-1", "real-2"]
