@@ -94,8 +94,10 @@ class Herald:
         )
         threading.Thread(target=self._drain, daemon=True).start()
         if not self._port_seen.wait(timeout) or self.port is None:
+            status = self.process.poll()
             self.kill()
-            pytest.fail(f"herald did not print its port within {timeout}s:\n{self.log_tail()}", pytrace=False)
+            what = f"exited with status {status}" if status is not None else f"printed no port within {timeout}s"
+            pytest.fail(f"herald serve {' '.join(self.args)[:200]} {what}:\n{self.log_tail()}", pytrace=False)
         return self
 
     def _drain(self) -> None:
@@ -136,12 +138,13 @@ class Herald:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it has not ended after 10 s."""
+        """SIGTERM, then SIGKILL if it has not ended after 2 s (tests of the graceful shutdown
+        itself are in test_shutdown.py; here a leftover hostile client must not cost time)."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             self.kill()
 
@@ -189,8 +192,8 @@ class Herald:
             count = self.fds()
         return count
 
-    def socket_states(self) -> collections.Counter:
-        """TCP states of the server's sockets (from /proc/net/tcp), e.g. {'CLOSE_WAIT': 99}."""
+    def _sockets(self) -> list[tuple[str, int]]:
+        """(TCP state, bytes received but not read yet) of each socket the server holds."""
         inodes = set()
         for name in os.listdir(f"/proc/{self.pid}/fd"):
             try:
@@ -199,9 +202,7 @@ class Herald:
                 continue
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
-        names = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "0A": "LISTEN", "04": "FIN_WAIT1",
-                 "05": "FIN_WAIT2", "07": "CLOSE", "09": "LAST_ACK", "0B": "CLOSING"}
-        states = collections.Counter()
+        found = []
         for table in ("/proc/net/tcp", "/proc/net/tcp6"):
             try:
                 with open(table) as rows:
@@ -209,10 +210,28 @@ class Herald:
                     for row in rows:
                         parts = row.split()
                         if parts[9] in inodes:
-                            states[names.get(parts[3], parts[3])] += 1
+                            found.append((self.TCP_STATES.get(parts[3], parts[3]), int(parts[4].split(":")[1], 16)))
             except OSError:
                 pass
-        return states
+        return found
+
+    TCP_STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "0A": "LISTEN", "04": "FIN_WAIT1",
+                  "05": "FIN_WAIT2", "07": "CLOSE", "09": "LAST_ACK", "0B": "CLOSING"}
+
+    def wait_input_read(self, timeout: float = 5.0) -> bool:
+        """Waits until the server has accepted every pending connection and read everything its
+        clients sent (no bytes waiting in any of its sockets, none in the listen queue)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sockets = self._sockets()
+            if all(unread == 0 for _, unread in sockets):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def socket_states(self) -> collections.Counter:
+        """TCP states of the server's sockets, e.g. {'CLOSE_WAIT': 99, 'LISTEN': 1}."""
+        return collections.Counter(state for state, _ in self._sockets())
 
 
 def _missing(reason: str) -> None:

@@ -106,8 +106,14 @@ def test_row3_many_connect_close_cycles_leave_fds_at_baseline_and_server_answeri
     server = herald("--heartbeat", "0", nofile=1024)
     before = _baseline(server)
     started = time.monotonic()
-    for _ in range(cycles):
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    for cycle in range(cycles):
+        try:
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        except OSError as error:
+            pytest.fail(
+                f"connection {cycle + 1} of {cycles} not accepted within 5 s ({error}); the server holds "
+                f"{server.fds()} descriptors (limit 1024), states {dict(server.socket_states())}"
+            )
         sock.close()
     elapsed = time.monotonic() - started
     after = server.wait_fds_at_most(before + SLACK, timeout=5)
@@ -129,11 +135,11 @@ def _held_connections(port: int, count: int) -> list[socket.socket]:
         sock.setblocking(False)
         if sock.connect_ex(("127.0.0.1", port)) not in (0, 115):  # 115: EINPROGRESS
             sock.close()
-            continue
+            break
         _, writable, _ = select.select([], [sock], [], 1.0)
         if not writable or sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
             sock.close()
-            continue
+            break  # the listen backlog is full: enough
         held.append(sock)
     return held
 

@@ -123,6 +123,8 @@ def test_issue17_signal_ends_the_process_within_the_bound(herald, case, measure)
     clients = kind(server)
     try:
         clients.setup()
+        # The signal must find the clients' bytes read (a head not read yet is no partial head).
+        assert server.wait_input_read(5), f"the server did not read its clients' bytes: {server._sockets()}"
         bound = SHUTDOWN_TIMEOUT + MARGIN
         started = time.monotonic()
         server.process.send_signal(signum)
