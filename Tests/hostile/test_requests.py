@@ -369,3 +369,23 @@ def test_row16_publisher_key_pem_as_a_separate_argument(herald, tmp_path):
     response, reader = exchange(server.port, raw)
     reader.sock.close()
     assert response.status == 200, f"an RS256 publish answered {response.status} {response.text!r}"
+
+
+# ---- item 3: one answer per request, whichever path reads it ----
+
+
+@pytest.mark.issue11
+def test_item3_publish_answer_is_the_same_on_every_path(server):
+    """FLAGS.md: a publish is answered `200`, `text/plain`, body = the id exactly (no trailing
+    newline), on every path."""
+    answers = {}
+    for path in ("front", "loop", "router"):
+        update_id = f"id-{path}-{uuid.uuid4().hex[:8]}"
+        raw = publish_on_path(path, form({"topic": "answer", "data": "x", "id": update_id}))
+        response, reader = exchange(server.port, raw)
+        reader.sock.close()
+        assert response.status == 200, f"{path}: {response.status} {response.text!r}"
+        assert response.body == update_id.encode(), f"{path}: body {response.body!r}, expected the id {update_id!r}"
+        answers[path] = (response.header("Content-Type"), response.header("Cache-Control"))
+    assert len(set(answers.values())) == 1, f"answer headers differ by path: {answers}"
+    assert answers["front"][0].startswith("text/plain")

@@ -30,19 +30,54 @@ def fitting(selector_of, wanted: int = MAX_SELECTORS) -> list[str]:
     return selectors
 
 
-def chained_plus(index: int, salt: str = "") -> str:
-    """`{+a}{+a}...` up to the length limit (row 10's template), made distinct by a suffix."""
-    suffix = f"{{+z{salt}{index}}}"
-    return "{+a}" * ((MAX_TOPIC_LENGTH - len(suffix)) // 4) + suffix
+def _names(count: int, total: int, tag: str) -> list[str]:
+    """`count` variable names, the first carrying `tag` (selectors distinct per subscriber, so no
+    cache shared between subscribers helps), lengthened to `total` characters in all: the
+    selector is as long as allowed while matching it costs what `{+a}` would."""
+    names = [f"v{tag}"] + ["a"] * (count - 1)
+    spare = total - sum(map(len, names))
+    assert spare >= 0, "selector too complex for its length"
+    for index in range(count):
+        names[index] += "a" * (spare // count + (1 if index < spare % count else 0))
+    return names
 
 
-def listed_plus(index: int, salt: str = "") -> str:
-    """`{+a,a,a,...}` up to the length limit (row 11's template), made distinct by its first name."""
-    first = f"v{salt}x{index}"
-    names = [first]
-    while len("{+" + ",".join(names + ["a"]) + "}") <= MAX_TOPIC_LENGTH:
-        names.append("a")
+def chained_plus(expressions: int, tag: str) -> str:
+    """Row 10's template: `{+a}{+a}...` (`expressions` of them), as long as the limit allows."""
+    names = _names(expressions, MAX_TOPIC_LENGTH - 3 * expressions, tag)
+    return "".join("{+" + name + "}" for name in names)
+
+
+def listed_plus(variables: int, tag: str) -> str:
+    """Row 11's template: `{+a,a,a,...}` (`variables` names), as long as the limit allows."""
+    names = _names(variables, MAX_TOPIC_LENGTH - 3 - (variables - 1), tag)
     return "{+" + ",".join(names) + "}"
+
+
+def most_complex_accepted(port: int, builder, most: int) -> int:
+    """The largest complexity (expressions or variables, halving from `most`) of a selector the
+    server takes: the worst case *within* its limits (a hub may bound template complexity)."""
+    def accepted(complexity: int) -> bool:
+        try:
+            status, _ = status_of_subscribe(port, [builder(complexity, f"probe{complexity}")])
+        except NoAnswer:
+            pytest.fail(f"a subscribe with one selector of complexity {complexity} got no answer in 10 s")
+        return status == 200
+
+    if accepted(most):
+        return most
+    refused, complexity = most, most // 2
+    while complexity >= 1 and not accepted(complexity):
+        refused, complexity = complexity, complexity // 2
+    if complexity < 1:
+        pytest.fail("the server refuses even the simplest padded template")
+    while refused - complexity > 1:  # accepted <= answer < refused
+        middle = (complexity + refused) // 2
+        if accepted(middle):
+            complexity = middle
+        else:
+            refused = middle
+    return complexity
 
 
 def metric(port: int, name: str) -> float:
@@ -53,10 +88,15 @@ def metric(port: int, name: str) -> float:
 
 
 def wait_subscribers(port: int, count: int, timeout: float) -> bool:
+    """Polls /metrics until `count` subscribers remain; False after `timeout` (a server too busy
+    to answer /metrics counts as not there yet)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if metric(port, "herald_subscribers") == count:
-            return True
+        try:
+            if metric(port, "herald_subscribers") == count:
+                return True
+        except (NoAnswer, OSError):
+            pass
         time.sleep(0.1)
     return False
 
@@ -139,13 +179,17 @@ def test_row10_worst_templates_within_limits_cost_bounded_cpu_and_delay_nothing(
     env = {"HERALD_SUBSCRIPTION_EVENTS": "true"} if presence else {}
     server = herald("--heartbeat", "0", env=env)
     unrelated = Stream(server.port, ["unrelated"])
+    expressions = most_complex_accepted(server.port, chained_plus, (MAX_TOPIC_LENGTH - 16) // 4)
+    assert wait_subscribers(server.port, 1, 20), "the probing subscriber still counted 20 s after it left"
 
     def round_of(subscribers: int, salt: str) -> tuple[float, float]:
         cpu_before = server.cpu_seconds()
         streams = []
         for n in range(subscribers):
             try:
-                streams.append(Stream(server.port, fitting(lambda i, n=n: chained_plus(i, f"{salt}{n}")), timeout=10))
+                streams.append(
+                    Stream(server.port, fitting(lambda i, n=n: chained_plus(expressions, f"{salt}{n}_{i}")), timeout=10)
+                )
             except NoAnswer:
                 pytest.fail(f"worst-template subscriber {n + 1} of {subscribers} not answered within 10 s")
         for topic in ("a" * MAX_TOPIC_LENGTH, "a" * (MAX_TOPIC_LENGTH - 1) + " "):
@@ -163,11 +207,12 @@ def test_row10_worst_templates_within_limits_cost_bounded_cpu_and_delay_nothing(
         assert wait_subscribers(server.port, 1, 20), "subscribers not gone 20 s after closing"
         return delay, server.cpu_seconds() - cpu_before
 
-    selectors = fitting(lambda i: chained_plus(i, "probe"))
+    selectors = fitting(lambda i: chained_plus(expressions, f"probe{i}"))
     delay4, cpu4 = round_of(4, "four")
     delay1, cpu1 = round_of(1, "one")
     measure(
-        f"presence {'on' if presence else 'off'}: {len(selectors)} selectors x {len(selectors[0])} bytes; "
+        f"presence {'on' if presence else 'off'}: {len(selectors)} selectors x {len(selectors[0])} bytes, "
+        f"{expressions} expressions each; "
         f"1 subscriber: CPU {cpu1:.2f} s, unrelated delay {delay1:.3f} s; 4: CPU {cpu4:.2f} s, delay {delay4:.3f} s"
     )
     assert delay4 < 1.5, f"an unrelated update was delayed {delay4:.2f} s by 4 worst-template subscribers"
@@ -186,11 +231,12 @@ def test_row11_rss_bounded_with_100_worst_subscribers_and_returns_after(server, 
     60 s budget (at least 20: a debug build is slow); RSS grows <= 2 MiB per subscriber, and
     after they leave returns to within max(32 MiB, 25% of the growth) of where it started."""
     wanted, at_least, budget = 100, 20, 60.0
+    variables = most_complex_accepted(server.port, listed_plus, (MAX_TOPIC_LENGTH - 16) // 2)
     try:
-        Stream(server.port, fitting(lambda i: listed_plus(i, "warm")), timeout=20).close()
+        Stream(server.port, fitting(lambda i: listed_plus(variables, f"warm_{i}")), timeout=20).close()
     except NoAnswer:
         pytest.fail("one worst-selector subscriber not answered within 20 s")
-    assert wait_subscribers(server.port, 0, 20)
+    assert wait_subscribers(server.port, 0, 20), "one worst-selector subscriber still counted 20 s after it left"
     before = server.rss_bytes()
     streams = []
     started = time.monotonic()
@@ -198,7 +244,9 @@ def test_row11_rss_bounded_with_100_worst_subscribers_and_returns_after(server, 
         while len(streams) < wanted and time.monotonic() - started < budget:
             n = len(streams)
             try:
-                streams.append(Stream(server.port, fitting(lambda i, n=n: listed_plus(i, str(n))), timeout=20))
+                streams.append(
+                    Stream(server.port, fitting(lambda i, n=n: listed_plus(variables, f"{n}_{i}")), timeout=20)
+                )
             except NoAnswer:
                 pytest.fail(f"worst-selector subscriber {n + 1} not answered within 20 s (RSS {server.rss_bytes() >> 20} MiB)")
         opened_in = time.monotonic() - started
@@ -207,7 +255,7 @@ def test_row11_rss_bounded_with_100_worst_subscribers_and_returns_after(server, 
         for stream in streams:
             stream.close()
     subscribers = len(streams)
-    selectors = fitting(lambda i: listed_plus(i, "0"))
+    selectors = fitting(lambda i: listed_plus(variables, f"0_{i}"))
     assert wait_subscribers(server.port, 0, 30), "subscribers not gone 30 s after closing"
     growth = peak - before
     allowed_residual = max(32 * 2**20, growth // 4)
@@ -219,7 +267,7 @@ def test_row11_rss_bounded_with_100_worst_subscribers_and_returns_after(server, 
     mib = 2**20
     measure(
         f"{subscribers} subscribers (opened in {opened_in:.1f} s) x {len(selectors)} selectors x {len(selectors[0])} "
-        f"bytes: RSS {before / mib:.0f} -> {peak / mib:.0f} MiB ({growth / max(subscribers, 1) / 1024:.0f} KiB per "
+        f"bytes, {variables} variables each: RSS {before / mib:.0f} -> {peak / mib:.0f} MiB ({growth / max(subscribers, 1) / 1024:.0f} KiB per "
         f"subscriber), {after / mib:.0f} MiB after they left"
     )
     assert subscribers >= at_least, f"only {subscribers} worst-selector subscribers opened in {budget:.0f} s"
