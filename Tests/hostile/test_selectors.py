@@ -80,6 +80,32 @@ def most_complex_accepted(port: int, builder, most: int) -> int:
     return complexity
 
 
+def worst_subscription(port: int, builder, most: int) -> tuple[int, int]:
+    """(complexity, count): the most complex selector the server takes, then as many of them in
+    one subscription as it takes (within --max-selectors, the request-line budget and any bound
+    on a subscription's total complexity)."""
+    complexity = most_complex_accepted(port, builder, most)
+    count = len(fitting(lambda i: builder(complexity, f"probe{i}")))
+
+    def accepted(n: int) -> bool:
+        try:
+            status, _ = status_of_subscribe(port, [builder(complexity, f"count{n}_{i}") for i in range(n)])
+        except NoAnswer:
+            pytest.fail(f"a subscribe with {n} selectors of complexity {complexity} got no answer in 10 s")
+        return status == 200
+
+    if accepted(count):
+        return complexity, count
+    low, high = 1, count  # 1 is accepted (probed above), `count` is not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if accepted(middle):
+            low = middle
+        else:
+            high = middle
+    return complexity, low
+
+
 def metric(port: int, name: str) -> float:
     text = get(port, "/metrics").text
     match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.M)
@@ -179,7 +205,7 @@ def test_row10_worst_templates_within_limits_cost_bounded_cpu_and_delay_nothing(
     env = {"HERALD_SUBSCRIPTION_EVENTS": "true"} if presence else {}
     server = herald("--heartbeat", "0", env=env)
     unrelated = Stream(server.port, ["unrelated"])
-    expressions = most_complex_accepted(server.port, chained_plus, (MAX_TOPIC_LENGTH - 16) // 4)
+    expressions, count = worst_subscription(server.port, chained_plus, (MAX_TOPIC_LENGTH - 16) // 4)
     assert wait_subscribers(server.port, 1, 20), "the probing subscriber still counted 20 s after it left"
 
     def round_of(subscribers: int, salt: str) -> tuple[float, float]:
@@ -188,7 +214,7 @@ def test_row10_worst_templates_within_limits_cost_bounded_cpu_and_delay_nothing(
         for n in range(subscribers):
             try:
                 streams.append(
-                    Stream(server.port, fitting(lambda i, n=n: chained_plus(expressions, f"{salt}{n}_{i}")), timeout=10)
+                    Stream(server.port, [chained_plus(expressions, f"{salt}{n}_{i}") for i in range(count)], timeout=10)
                 )
             except NoAnswer:
                 pytest.fail(f"worst-template subscriber {n + 1} of {subscribers} not answered within 10 s")
@@ -207,7 +233,7 @@ def test_row10_worst_templates_within_limits_cost_bounded_cpu_and_delay_nothing(
         assert wait_subscribers(server.port, 1, 20), "subscribers not gone 20 s after closing"
         return delay, server.cpu_seconds() - cpu_before
 
-    selectors = fitting(lambda i: chained_plus(expressions, f"probe{i}"))
+    selectors = [chained_plus(expressions, f"probe{i}") for i in range(count)]
     delay4, cpu4 = round_of(4, "four")
     delay1, cpu1 = round_of(1, "one")
     measure(
@@ -231,9 +257,9 @@ def test_row11_rss_bounded_with_100_worst_subscribers_and_returns_after(server, 
     60 s budget (at least 20: a debug build is slow); RSS grows <= 2 MiB per subscriber, and
     after they leave returns to within max(32 MiB, 25% of the growth) of where it started."""
     wanted, at_least, budget = 100, 20, 60.0
-    variables = most_complex_accepted(server.port, listed_plus, (MAX_TOPIC_LENGTH - 16) // 2)
+    variables, count = worst_subscription(server.port, listed_plus, (MAX_TOPIC_LENGTH - 16) // 2)
     try:
-        Stream(server.port, fitting(lambda i: listed_plus(variables, f"warm_{i}")), timeout=20).close()
+        Stream(server.port, [listed_plus(variables, f"warm_{i}") for i in range(count)], timeout=20).close()
     except NoAnswer:
         pytest.fail("one worst-selector subscriber not answered within 20 s")
     assert wait_subscribers(server.port, 0, 20), "one worst-selector subscriber still counted 20 s after it left"
@@ -245,7 +271,7 @@ def test_row11_rss_bounded_with_100_worst_subscribers_and_returns_after(server, 
             n = len(streams)
             try:
                 streams.append(
-                    Stream(server.port, fitting(lambda i, n=n: listed_plus(variables, f"{n}_{i}")), timeout=20)
+                    Stream(server.port, [listed_plus(variables, f"{n}_{i}") for i in range(count)], timeout=20)
                 )
             except NoAnswer:
                 pytest.fail(f"worst-selector subscriber {n + 1} not answered within 20 s (RSS {server.rss_bytes() >> 20} MiB)")
@@ -255,7 +281,7 @@ def test_row11_rss_bounded_with_100_worst_subscribers_and_returns_after(server, 
         for stream in streams:
             stream.close()
     subscribers = len(streams)
-    selectors = fitting(lambda i: listed_plus(variables, f"0_{i}"))
+    selectors = [listed_plus(variables, f"0_{i}") for i in range(count)]
     assert wait_subscribers(server.port, 0, 30), "subscribers not gone 30 s after closing"
     growth = peak - before
     allowed_residual = max(32 * 2**20, growth // 4)
