@@ -5,6 +5,14 @@ Environment:
   HERALD_BIN   the server binary (default: the newest of <repo>/.build/{debug,release}/herald)
   CI=true      a missing binary FAILS the run instead of skipping it
 
+Test names carry the row of issue 11's table they reproduce, in the table's order: row1 plain
+publishes, row2 the other connection kinds, row3 many connect+close cycles, row4 trickling heads,
+row5 Content-Length 100000000, row6 bare-LF POST, row7 `?%zz`, row8 Expect: 100-continue, row9
+HTTP/1.0 subscribe, row10 4 worst-template subscribers, row11 RSS of 100 worst subscribers, row12
+a 1,000,000-byte topic, row13 presence churn vs history, row14 the chat's cookie, row15
+`private=`, row16 `--publisher-key <PEM>`; itemN: the issue's list below the table; held_up:
+"what held up"; issue17: graceful shutdown.
+
 The knobs added for issue 11 and 17 (--head-timeout, --shutdown-timeout, ...) are given to the
 server through their HERALD_* environment variables (FLAGS.md): a build without them still
 starts, and the test then fails on the behaviour it checks rather than on an unknown option.
