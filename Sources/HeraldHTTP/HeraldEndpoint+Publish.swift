@@ -3,7 +3,8 @@ import Hummingbird
 import NIOCore
 
 extension HeraldEndpoint {
-    /// `POST` handler: a form with `topic` (repeatable), `data`, `id`, `type`, `retry`, `private`.
+    /// `POST` handler: a form with `topic` (repeatable), `data`, `id`, `type`, `retry`, `private`
+    /// (present with any value, empty too: private).
     /// Answers 200 with the update's id as text/plain, or a 4xx/503 with a one-line reason.
     public func publish(_ request: Request, remoteAddress: SocketAddress?) async -> Response {
         do {
@@ -64,13 +65,9 @@ extension HeraldEndpoint {
             }
             update.retry = value
         }
-        if let isPrivate = try single("private", of: form) {
-            switch isPrivate.lowercased() {
-            case "on", "true", "1": update.isPrivate = true
-            case "off", "false", "0", "": update.isPrivate = false
-            default: throw .badRequest("private must be on, true, 1, off, false or 0")
-            }
-        }
+        // Mercure: the field's presence makes the update private, whatever its value (even
+        // empty or "off"), so a form that names it can never leak to anonymous subscribers.
+        update.isPrivate = form.contains("private")
         do {
             try update.validate()
         } catch {

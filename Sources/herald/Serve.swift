@@ -21,9 +21,10 @@ struct Serve: AsyncParsableCommand {
     var host: String?
     @Option(help: "Port to listen on, 0 for any free port (env HERALD_PORT, default 8080).")
     var port: Int?
-    @Option(help: "Secret (HS256) or PEM public key verifying publisher JWTs (env HERALD_PUBLISHER_KEY).")
+    // `.unconditional`: a PEM value starts with "-----BEGIN", which would otherwise read as a flag.
+    @Option(parsing: .unconditional, help: "Secret (HS256) or PEM public key verifying publisher JWTs (env HERALD_PUBLISHER_KEY).")
     var publisherKey: String?
-    @Option(help: "Secret or PEM public key verifying subscriber JWTs (env HERALD_SUBSCRIBER_KEY).")
+    @Option(parsing: .unconditional, help: "Secret or PEM public key verifying subscriber JWTs (env HERALD_SUBSCRIBER_KEY).")
     var subscriberKey: String?
     @Option(help: "JWT algorithm: HS256, RS256 or ES256 (env HERALD_JWT_ALGORITHM, default HS256).")
     var jwtAlgorithm: String?
