@@ -58,14 +58,14 @@ public final class ChatRoutes: Sendable {
             }
             let session = ChatSession.new(name: name, lifetime: configuration.sessionLifetime)
             let sessionToken = try await sessionKeys.value.sign(session)
+            // The visitor's hub token grants the rooms and the presence of the people in them,
+            // nothing more: other subscriptions (their topics, their payloads) stay invisible
+            // in the subscriptions API and in presence updates.
             let hubClaims = MercureClaims(
                 exp: session.exp,
                 sub: session.sub,
                 mercure: .init(
-                    subscribe: [
-                        HeraldChatConfiguration.topic(ofRoom: "{room}"),
-                        SubscriptionResource.basePath + "{/topic}{/subscriber}",
-                    ],
+                    subscribe: HeraldChatConfiguration.visitorClaim,
                     payload: .object(["name": .string(name)])
                 )
             )

@@ -29,13 +29,13 @@ extension HeraldEndpoint {
             throw Refusal(status: .contentTooLarge, reason: "body larger than \(configuration.maxBodySize) bytes")
         }
         if body.readableBytes == 0 { throw .badRequest("empty body: missing topic") }
-        let update = try Self.decodeUpdate(body)
+        let update = try Self.decodeUpdate(body, maxTopicLength: hub.configuration.maxTopicLength)
         try await authorizePublisher(request, query: query, topics: update.topics, remoteAddress: remoteAddress)
         do {
             return try await hub.publish(update)
         } catch let error as HubError {
             switch error {
-            case .invalidUpdate(let reason): throw .badRequest(reason)
+            case .invalidUpdate(let reason), .invalidSubscription(let reason): throw .badRequest(reason)
             case .shuttingDown, .brokerUnavailable: throw Refusal(status: .serviceUnavailable, reason: error.description)
             }
         } catch {
@@ -44,8 +44,9 @@ extension HeraldEndpoint {
         }
     }
 
-    /// The update a publish form describes, or a 400 saying what is wrong with it.
-    static func decodeUpdate(_ body: ByteBuffer) throws(Refusal) -> Update {
+    /// The update a publish form describes, or a 400 saying what is wrong with it (a topic
+    /// longer than `maxTopicLength` too, before any claim's template is matched against it).
+    static func decodeUpdate(_ body: ByteBuffer, maxTopicLength: Int) throws(Refusal) -> Update {
         let form: FormFields
         do {
             form = try FormFields(decoding: body.readableBytesView)
@@ -69,7 +70,7 @@ extension HeraldEndpoint {
         // empty or "off"), so a form that names it can never leak to anonymous subscribers.
         update.isPrivate = form.contains("private")
         do {
-            try update.validate()
+            try update.validate(maxTopicLength: maxTopicLength)
         } catch {
             throw .badRequest(error.reason)
         }

@@ -4,7 +4,8 @@
 /// subscriber when one of its selectors matches one of the update's topics. Selectors are
 /// validated once, when created, so matching never fails.
 public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
-    /// The longest selector accepted, in UTF-8 bytes; bounds the cost of compiling and matching it.
+    /// The longest selector accepted by default, in UTF-8 bytes; bounds the cost of compiling
+    /// and matching it (a hub applies its own `HubConfiguration.maxTopicLength`).
     public static let maximumLength = 2048
 
     /// The selector that matches every topic ("*").
@@ -21,14 +22,18 @@ public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
     /// Throws for an empty selector, one longer than ``maximumLength`` UTF-8 bytes, and one whose
     /// braces do not form a valid RFC 6570 template (a stray "}", an unclosed "{", "{}", …).
     public init(_ rawValue: String) throws(TopicSelectorError) {
+        try self.init(rawValue, maxLength: Self.maximumLength)
+    }
+
+    /// Validates `rawValue` (at most `maxLength` UTF-8 bytes) and compiles it when it contains a
+    /// template expression; throws like ``init(_:)``.
+    public init(_ rawValue: String, maxLength: Int) throws(TopicSelectorError) {
         let length = rawValue.utf8.count
         if length == 0 {
             throw TopicSelectorError(reason: "topic selector is empty")
         }
-        if length > Self.maximumLength {
-            throw TopicSelectorError(
-                reason: "topic selector is longer than \(Self.maximumLength) bytes"
-            )
+        if length > maxLength {
+            throw TopicSelectorError(reason: "topic selector is longer than \(maxLength) bytes")
         }
         if rawValue == "*" {
             self = .wildcard

@@ -26,14 +26,33 @@ public struct URITemplate: Sendable, Hashable, CustomStringConvertible {
     /// Parses and compiles `template`.
     ///
     /// Throws for a stray "}", an unclosed "{", nested braces, an empty expression, a reserved
-    /// operator (`= , ! @ |`), an invalid variable name, or an invalid modifier (`:0`, `:10000`, `*:3`…).
+    /// operator (`= , ! @ |`), an invalid variable name, an invalid modifier (`:0`, `:10000`, `*:3`…),
+    /// or a template more complex than ``maxExpressions``, ``maxVariables`` or ``maxStates`` allow.
     /// Literal text is otherwise accepted as is, so IRIs with non-ASCII characters can be templates.
     public init(_ template: String) throws(TopicSelectorError) {
         let parts = try Self.parse(Array(template.utf8))
+        let program = URITemplateProgram(compiling: parts)
+        if program.stateCount > Self.maxStates {
+            throw TopicSelectorError(
+                reason: "template too complex (more than \(Self.maxStates) matching steps between its first and last expression)"
+            )
+        }
         self.rawValue = template
         self.parts = parts
-        self.program = URITemplateProgram(compiling: parts)
+        self.program = program
     }
+
+    /// Most `{…}` expressions one template may have.
+    ///
+    /// Matching costs O(topic length × automaton states), so templates are bounded: real topic
+    /// selectors have a handful of expressions; hostile ones (`{+a}{+a}…`) are refused.
+    public static let maxExpressions = 16
+    /// Most variables one template may have, over all its expressions.
+    public static let maxVariables = 32
+    /// Most automaton states between the template's leading and trailing literal text (those
+    /// are compared directly, at no cost per state). Bounds the cost of one match to
+    /// O(topic length × 256) and a compiled template's memory to a few KiB.
+    public static let maxStates = 256
 
     /// Whether the template has no expression, so it matches only its own text.
     public var isLiteral: Bool {
@@ -143,6 +162,8 @@ extension URITemplate {
         var parts: [Part] = []
         var literal: [UInt8] = []
         var index = 0
+        var expressions = 0
+        var variableCount = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == closeBrace {
@@ -167,7 +188,16 @@ extension URITemplate {
                 parts.append(.literal(literal))
                 literal = []
             }
-            parts.append(try parseExpression(bytes[(index + 1)..<end], offset: index))
+            let expression = try parseExpression(bytes[(index + 1)..<end], offset: index)
+            expressions += 1
+            if expressions > maxExpressions {
+                throw TopicSelectorError(reason: "template too complex (more than \(maxExpressions) expressions)")
+            }
+            if case .expression(_, let variables) = expression { variableCount += variables.count }
+            if variableCount > maxVariables {
+                throw TopicSelectorError(reason: "template too complex (more than \(maxVariables) variables)")
+            }
+            parts.append(expression)
             index = end + 1
         }
         if !literal.isEmpty {
