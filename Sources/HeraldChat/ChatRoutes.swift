@@ -187,8 +187,9 @@ public final class ChatRoutes: Sendable {
 
 extension Router {
     /// Mounts the demo chat: the page at `/`, its JSON API under `/chat`. Needs the hub's
-    /// routes (`addHerald`) with the same subscriber key, and `publishesSubscriptionEvents`
-    /// on the hub for live presence.
+    /// routes (`addHerald`) with the same subscriber key, and presence for its rooms: put
+    /// `HeraldChatConfiguration.roomSelector` in the hub's `subscriptionEventSelectors` (or turn
+    /// `publishesSubscriptionEvents` on for every subscription).
     @discardableResult
     public func addHeraldChat(
         _ hub: Hub,

@@ -308,6 +308,7 @@ public final class Hub: Sendable {
         queue: SubscriptionQueue?
     ) async throws(HubError) -> Subscription {
         try checkLimits(count: request.selectors.count, lengths: request.selectors.lazy.map(\.rawValue.utf8.count))
+        try checkTemplateCost(request.selectors)
         var durable: BrokerHistory?
         if let lastEventID = request.lastEventID,
             lastEventID == Update.earliestID || !self.state.withLockedValue({ $0.history.contains(lastEventID) })
@@ -436,6 +437,7 @@ public final class Hub: Sendable {
                 throw .invalidSubscription("invalid topic selector: \(error.reason)")
             }
         }
+        try checkTemplateCost(selectors)
         return selectors
     }
 
@@ -444,6 +446,18 @@ public final class Hub: Sendable {
     /// unusable selector grants nothing).
     public func claimSelectors(_ raw: [String]) -> [TopicSelector] {
         raw.compactMap { try? selectorCache.selector(for: $0, maxLength: TopicSelector.maximumLength) }
+    }
+
+    /// Every update is matched against every distinct template, at a cost of O(topic length ×
+    /// matching states): a subscription's templates may have `maxTemplateStates` states in all.
+    private func checkTemplateCost(_ selectors: [TopicSelector]) throws(HubError) {
+        var states = 0
+        for selector in selectors { states += selector.template?.matchingStates ?? 0 }
+        if states > configuration.maxTemplateStates {
+            throw .invalidSubscription(
+                "topic selectors too complex in all (more than \(configuration.maxTemplateStates) matching states)"
+            )
+        }
     }
 
     /// The one place the subscription limits are checked (before any template is compiled).

@@ -27,9 +27,11 @@ public struct HubConfiguration: Sendable {
     /// Longest topic selector a subscription may use and longest topic an update may have, in
     /// UTF-8 bytes; longer is refused (HTTP 400). Bounds the cost of matching templates.
     public var maxTopicLength = TopicSelector.maximumLength
-    /// Presence changes waiting to be announced; beyond this the oldest pending announcements
-    /// are dropped (the registry still records every change). Bounds memory under churn.
-    public var maxPendingSubscriptionEvents = 10_000
+    /// Matching states (`URITemplate.matchingStates`) one subscription's template selectors may
+    /// have in all. Each update is matched against every distinct template at a cost of
+    /// O(topic length × states), so this bounds what one subscriber adds to every publish
+    /// (64 templates like `https://example.com/{a}/{b}` take about 640).
+    public var maxTemplateStates = 1024
     /// Event loops that run fan-out; subscribers are spread over them, one shard per loop.
     public var eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     /// Fan-out work (estimated deliveries) one shard may have queued before publishers are held

@@ -26,33 +26,30 @@ public struct URITemplate: Sendable, Hashable, CustomStringConvertible {
     /// Parses and compiles `template`.
     ///
     /// Throws for a stray "}", an unclosed "{", nested braces, an empty expression, a reserved
-    /// operator (`= , ! @ |`), an invalid variable name, an invalid modifier (`:0`, `:10000`, `*:3`…),
-    /// or a template more complex than ``maxExpressions``, ``maxVariables`` or ``maxStates`` allow.
+    /// operator (`= , ! @ |`), an invalid variable name, or an invalid modifier (`:0`, `:10000`, `*:3`…).
     /// Literal text is otherwise accepted as is, so IRIs with non-ASCII characters can be templates.
     public init(_ template: String) throws(TopicSelectorError) {
         let parts = try Self.parse(Array(template.utf8))
-        let program = URITemplateProgram(compiling: parts)
-        if program.stateCount > Self.maxStates {
-            throw TopicSelectorError(
-                reason: "template too complex (more than \(Self.maxStates) matching steps between its first and last expression)"
-            )
-        }
         self.rawValue = template
         self.parts = parts
-        self.program = program
+        self.program = URITemplateProgram(compiling: parts)
     }
 
-    /// Most `{…}` expressions one template may have.
-    ///
-    /// Matching costs O(topic length × automaton states), so templates are bounded: real topic
-    /// selectors have a handful of expressions; hostile ones (`{+a}{+a}…`) are refused.
-    public static let maxExpressions = 16
-    /// Most variables one template may have, over all its expressions.
-    public static let maxVariables = 32
-    /// Most automaton states between the template's leading and trailing literal text (those
-    /// are compared directly, at no cost per state). Bounds the cost of one match to
-    /// O(topic length × 256) and a compiled template's memory to a few KiB.
-    public static let maxStates = 256
+    /// How many `{…}` expressions the template has.
+    public var expressionCount: Int {
+        parts.reduce(0) { count, part in if case .expression = part { count + 1 } else { count } }
+    }
+
+    /// How many variable references the template has, over all its expressions.
+    public var variableCount: Int {
+        parts.reduce(0) { count, part in if case .expression(_, let variables) = part { count + variables.count } else { count } }
+    }
+
+    /// The size of the matching automaton: states between the leading and trailing literal text
+    /// (which are compared directly). One match costs O(string length × this).
+    public var matchingStates: Int {
+        program.stateCount
+    }
 
     /// Whether the template has no expression, so it matches only its own text.
     public var isLiteral: Bool {
@@ -162,8 +159,6 @@ extension URITemplate {
         var parts: [Part] = []
         var literal: [UInt8] = []
         var index = 0
-        var expressions = 0
-        var variableCount = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == closeBrace {
@@ -188,16 +183,7 @@ extension URITemplate {
                 parts.append(.literal(literal))
                 literal = []
             }
-            let expression = try parseExpression(bytes[(index + 1)..<end], offset: index)
-            expressions += 1
-            if expressions > maxExpressions {
-                throw TopicSelectorError(reason: "template too complex (more than \(maxExpressions) expressions)")
-            }
-            if case .expression(_, let variables) = expression { variableCount += variables.count }
-            if variableCount > maxVariables {
-                throw TopicSelectorError(reason: "template too complex (more than \(maxVariables) variables)")
-            }
-            parts.append(expression)
+            parts.append(try parseExpression(bytes[(index + 1)..<end], offset: index))
             index = end + 1
         }
         if !literal.isEmpty {
