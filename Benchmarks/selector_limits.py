@@ -114,12 +114,15 @@ def publish(port, topic, data="x", private=False):
     return int(reply.split(b" ", 2)[1]), reply.split(b"\r\n\r\n", 1)[-1].decode(errors="replace")
 
 
-def worst_selector(subscriber, index):
-    """Starts and ends with an expression (no free literal ends), reserved expansions whose
-    loops stay alive on any topic of 'a's, and a distinct middle literal (no sharing)."""
-    tag = f"s{subscriber}x{index}"
-    body = "".join("{+a,b}" + ("a" if n % 2 else "") for n in range(15))
-    return "{+a,b}" + tag + body
+def worst_selector(subscriber, index, pad=0):
+    """Three reserved expansions whose loops stay alive on any topic of 'a's (no literal ends
+    for the cheap check to reject on), distinct per subscriber and index (variable names),
+    so nothing is shared; `pad` bytes of free literal at each end for the memory run."""
+    names = [f"v{subscriber}x{index}", "b", "c"]
+    core = "".join("{+" + n + "}" for n in names)
+    if pad:
+        return "/" + "p" * pad + core + "s" * pad
+    return core
 
 
 def main():
@@ -134,19 +137,24 @@ def main():
         sel = worst_selector(0, 0)
         probe, status, head = subscribe(port, [sel])
         probe.close()
-        print(f"worst selector ({len(sel)} bytes): {sel[:60]}... -> {status}")
+        print(f"worst selector: {sel} -> {status}")
         if status != 200:
             print(head.decode(errors="replace"))
             return 1
-        # As many selectors as the limits and the URL allow.
         count = 64
-        while count > 1:
-            s, status, _ = subscribe(port, [worst_selector(999, i) for i in range(count)])
+        s, status, head = subscribe(port, [worst_selector(999, i) for i in range(count)])
+        s.close()
+        body = head.split(b"\r\n\r\n", 1)[-1][:80]
+        print(f"selectors per subscriber: {count} -> {status} {body!r}")
+        # The longest free literal ends that still fit 64 selectors in the URL.
+        pad = 1000
+        while pad > 0:
+            s, status, _ = subscribe(port, [worst_selector(998, i, pad) for i in range(count)])
             s.close()
             if status == 200:
                 break
-            count -= 8
-        print(f"selectors per subscriber: {count} (URL {sum(len(urllib.parse.quote(worst_selector(1, i), safe='')) + 7 for i in range(count))} bytes)")
+            pad -= 100
+        print(f"memory run: 64 selectors of {len(worst_selector(1, 1, pad))} bytes each (pad {pad})")
         refused = [
             ("65 selectors", [f"t{i}" for i in range(65)]),
             ("2049-byte selector", ["a" * 2049]),
@@ -161,17 +169,19 @@ def main():
         status, reason = publish(port, "a" * 2049)
         print(f"  publish with a 2049-byte topic: {status} {reason.strip()[:80]}")
 
+        def connect_all(padding):
+            streams = []
+            for n in range(args.subscribers):
+                s, status, _ = subscribe(port, [worst_selector(n, i, padding) for i in range(count)])
+                assert status == 200, status
+                streams.append(s)
+            return streams
+
         time.sleep(0.5)
         rss_before = rss_mib(server.pid)
         cpu0 = cpu_seconds(server.pid)
-        streams = []
-        for n in range(args.subscribers):
-            s, status, _ = subscribe(port, [worst_selector(n, i) for i in range(count)])
-            assert status == 200, status
-            streams.append(s)
+        streams = connect_all(0)
         cpu1 = cpu_seconds(server.pid)
-        time.sleep(0.5)
-        rss_during = rss_mib(server.pid)
         print(f"{args.subscribers} subscribers x {count} distinct worst selectors: "
               f"subscribe CPU {cpu1 - cpu0:.2f} s ({(cpu1 - cpu0) / args.subscribers * 1000:.1f} ms each)")
 
@@ -188,18 +198,26 @@ def main():
         cost_large = publish_cost(2048)
         print(f"publish against {templates} distinct templates: 1 KiB topic {cost_small * 1000:.1f} ms CPU, "
               f"2 KiB topic {cost_large * 1000:.1f} ms CPU, ratio {cost_large / max(cost_small, 1e-9):.2f} "
-              f"({cost_large / templates * 1e6:.1f} us per template match of 2 KiB)")
-        status, _ = publish(port, "https://example.com/unrelated", data="u")
+              f"({cost_large / templates * 1e6:.2f} us per template match of 2 KiB)")
         start = time.time()
         status, _ = publish(port, "https://example.com/unrelated", data="u")
-        print(f"publish to an unrelated short topic: answered in {(time.time() - start) * 1000:.1f} ms")
+        print(f"publish to a short topic meanwhile: answered in {(time.time() - start) * 1000:.1f} ms")
+        for s in streams:
+            s.close()
+        time.sleep(2)
+        rss_between = rss_mib(server.pid)
 
+        streams = connect_all(pad)
+        time.sleep(0.5)
+        rss_during = rss_mib(server.pid)
         for s in streams:
             s.close()
         time.sleep(2)
         rss_after = rss_mib(server.pid)
-        print(f"RSS MiB: before {rss_before:.1f}, during {rss_during:.1f} "
-              f"({(rss_during - rss_before) * 1024 / args.subscribers:.0f} KiB per subscriber), after {rss_after:.1f}")
+        print(f"RSS MiB: before {rss_before:.1f}, after the CPU run {rss_between:.1f}; "
+              f"{args.subscribers} subscribers x {count} selectors of {len(worst_selector(1, 1, pad))} bytes: "
+              f"during {rss_during:.1f} ({(rss_during - rss_between) * 1024 / args.subscribers:.0f} KiB per subscriber), "
+              f"after they left {rss_after:.1f}")
     finally:
         server.stop()
 

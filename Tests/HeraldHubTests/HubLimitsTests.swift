@@ -82,10 +82,10 @@ import Testing
         #expect(address(again) == address(other))
         #expect(address(again) != address(try URITemplate(template)))
         for subscription in subscriptions.dropLast() { subscription.cancel() }
-        try await waitFor { hub.statistics.subscribers == 1 }
+        try await waitUntil(timeout: .seconds(10)) { hub.statistics.subscribers == 1 }
         #expect(hub.selectorCache.count == 3)
         subscriptions.last?.cancel()
-        try await waitFor { hub.statistics.subscribers == 0 }
+        try await waitUntil(timeout: .seconds(10)) { hub.statistics.subscribers == 0 }
         #expect(hub.selectorCache.count == 0)
     }
 
@@ -140,10 +140,10 @@ import Testing
         )
         for _ in 0..<20 {
             let subscription = try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["a", "b", "c", "d", "e"])))
-            try await waitFor { watcher.events.contains { $0.data.contains(subscription.id) } }
+            try await waitUntil(timeout: .seconds(10)) { watcher.events.contains { $0.data.contains(subscription.id) } }
             subscription.cancel()
         }
-        try await waitFor { watcher.events.filter { $0.data.contains("\"active\":false") }.count >= 20 * 5 }
+        try await waitUntil(timeout: .seconds(10)) { watcher.events.filter { $0.data.contains("\"active\":false") }.count >= 20 * 5 }
         #expect(hub.statistics.historyCount == 5)
         let (replay, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("*"), lastEventID: "earliest")))
         await replay.waitForEvents(5)
@@ -195,15 +195,4 @@ import Testing
         #expect(second.map(\.active) == [false])
         #expect(changes.take().isEmpty)
     }
-
-    /// Polls `condition` (state changes on another thread) for up to 10 s.
-    func waitFor(_ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !condition() {
-            if ContinuousClock.now > deadline { throw TimedOut() }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-    }
-
-    struct TimedOut: Error {}
 }
