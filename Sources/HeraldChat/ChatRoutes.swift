@@ -58,14 +58,14 @@ public final class ChatRoutes: Sendable {
             }
             let session = ChatSession.new(name: name, lifetime: configuration.sessionLifetime)
             let sessionToken = try await sessionKeys.value.sign(session)
+            // The visitor's hub token grants the rooms and the presence of the people in them,
+            // nothing more: other subscriptions (their topics, their payloads) stay invisible
+            // in the subscriptions API and in presence updates.
             let hubClaims = MercureClaims(
                 exp: session.exp,
                 sub: session.sub,
                 mercure: .init(
-                    subscribe: [
-                        HeraldChatConfiguration.topic(ofRoom: "{room}"),
-                        SubscriptionResource.basePath + "{/topic}{/subscriber}",
-                    ],
+                    subscribe: HeraldChatConfiguration.visitorClaim,
                     payload: .object(["name": .string(name)])
                 )
             )
@@ -187,8 +187,9 @@ public final class ChatRoutes: Sendable {
 
 extension Router {
     /// Mounts the demo chat: the page at `/`, its JSON API under `/chat`. Needs the hub's
-    /// routes (`addHerald`) with the same subscriber key, and `publishesSubscriptionEvents`
-    /// on the hub for live presence.
+    /// routes (`addHerald`) with the same subscriber key, and presence for its rooms: put
+    /// `HeraldChatConfiguration.roomSelector` in the hub's `subscriptionEventSelectors` (or turn
+    /// `publishesSubscriptionEvents` on for every subscription).
     @discardableResult
     public func addHeraldChat(
         _ hub: Hub,

@@ -1,3 +1,4 @@
+import HeraldHub
 import HeraldHTTP
 
 /// Settings of the demo chat: the keys that sign its cookies, and its limits.
@@ -24,6 +25,25 @@ public struct HeraldChatConfiguration: Sendable {
 
     /// The topic of a room's messages.
     public static func topic(ofRoom room: String) -> String { "/chat/rooms/" + room }
+
+    /// The `mercure.subscribe` claim of a chat visitor's hub token: the rooms' topics, and the
+    /// subscription resources (subscriptions API, presence) of subscriptions to a room topic.
+    /// `{room}` takes what a room name can hold (and pct-encoded bytes, as RFC 6570 values do), so
+    /// subscriptions to topics outside `/chat/rooms/` never match.
+    public static let visitorClaim: [String] = [
+        topic(ofRoom: "{room}"),
+        SubscriptionResource.basePath + "/" + SubscriptionResource.percentEncode(topic(ofRoom: "")) + "{room}{/subscriber}",
+    ]
+
+    /// Matches every room's topic: give it to `HubConfiguration.subscriptionEventSelectors`
+    /// so the chat's rooms have presence when the hub's subscription events are off.
+    public static let roomSelector: TopicSelector = {
+        do {
+            return try TopicSelector(topic(ofRoom: "{room}"))
+        } catch {
+            preconditionFailure("the room template is valid: \(error)")
+        }
+    }()
 
     /// Whether `room` is a valid room name: letters, digits, `-`, `_`, 1 to 64 of them.
     public static func isValidRoom(_ room: some StringProtocol) -> Bool {

@@ -93,6 +93,12 @@ public struct FormFields: Sendable, Hashable {
         fields.compactMap { $0.name == name ? $0.value : nil }
     }
 
+    /// Whether a field named `name` is present, whatever its value (empty too); a bare
+    /// `name` without `=` counts.
+    public func contains(_ name: String) -> Bool {
+        fields.contains { $0.name == name }
+    }
+
     /// The single value of `name`; nil when absent, an error when given more than once.
     public func single(_ name: String) throws(DecodingError) -> String? {
         var found: String?

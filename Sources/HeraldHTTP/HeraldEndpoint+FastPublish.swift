@@ -16,7 +16,7 @@ extension HeraldEndpoint {
         remoteAddress: () -> SocketAddress?
     ) -> String? {
         guard let contentType, Self.isForm(contentType), body.readableBytes > 0,
-            let update = try? Self.decodeUpdate(body),
+            let update = try? Self.decodeUpdate(body, maxTopicLength: hub.configuration.maxTopicLength),
             isAuthorizedNow(
                 authorization: authorization,
                 query: query,

@@ -3,7 +3,8 @@ import Hummingbird
 import NIOCore
 
 extension HeraldEndpoint {
-    /// `POST` handler: a form with `topic` (repeatable), `data`, `id`, `type`, `retry`, `private`.
+    /// `POST` handler: a form with `topic` (repeatable), `data`, `id`, `type`, `retry`, `private`
+    /// (present with any value, empty too: private).
     /// Answers 200 with the update's id as text/plain, or a 4xx/503 with a one-line reason.
     public func publish(_ request: Request, remoteAddress: SocketAddress?) async -> Response {
         do {
@@ -28,13 +29,13 @@ extension HeraldEndpoint {
             throw Refusal(status: .contentTooLarge, reason: "body larger than \(configuration.maxBodySize) bytes")
         }
         if body.readableBytes == 0 { throw .badRequest("empty body: missing topic") }
-        let update = try Self.decodeUpdate(body)
+        let update = try Self.decodeUpdate(body, maxTopicLength: hub.configuration.maxTopicLength)
         try await authorizePublisher(request, query: query, topics: update.topics, remoteAddress: remoteAddress)
         do {
             return try await hub.publish(update)
         } catch let error as HubError {
             switch error {
-            case .invalidUpdate(let reason): throw .badRequest(reason)
+            case .invalidUpdate(let reason), .invalidSubscription(let reason): throw .badRequest(reason)
             case .shuttingDown, .brokerUnavailable: throw Refusal(status: .serviceUnavailable, reason: error.description)
             }
         } catch {
@@ -43,8 +44,9 @@ extension HeraldEndpoint {
         }
     }
 
-    /// The update a publish form describes, or a 400 saying what is wrong with it.
-    static func decodeUpdate(_ body: ByteBuffer) throws(Refusal) -> Update {
+    /// The update a publish form describes, or a 400 saying what is wrong with it (a topic
+    /// longer than `maxTopicLength` too, before any claim's template is matched against it).
+    static func decodeUpdate(_ body: ByteBuffer, maxTopicLength: Int) throws(Refusal) -> Update {
         let form: FormFields
         do {
             form = try FormFields(decoding: body.readableBytesView)
@@ -64,15 +66,11 @@ extension HeraldEndpoint {
             }
             update.retry = value
         }
-        if let isPrivate = try single("private", of: form) {
-            switch isPrivate.lowercased() {
-            case "on", "true", "1": update.isPrivate = true
-            case "off", "false", "0", "": update.isPrivate = false
-            default: throw .badRequest("private must be on, true, 1, off, false or 0")
-            }
-        }
+        // Mercure: the field's presence makes the update private, whatever its value (even
+        // empty or "off"), so a form that names it can never leak to anonymous subscribers.
+        update.isPrivate = form.contains("private")
         do {
-            try update.validate()
+            try update.validate(maxTopicLength: maxTopicLength)
         } catch {
             throw .badRequest(error.reason)
         }

@@ -35,21 +35,16 @@ extension HeraldEndpoint {
         let query = try self.query(of: request)
         let rawSelectors = query.values("topic")
         if rawSelectors.isEmpty { throw .badRequest("missing topic") }
-        if rawSelectors.count > configuration.maxSelectorsPerSubscription {
-            throw .badRequest("too many topics (max \(configuration.maxSelectorsPerSubscription))")
-        }
-        var selectors: [TopicSelector] = []
-        selectors.reserveCapacity(rawSelectors.count)
-        for raw in rawSelectors {
-            do {
-                selectors.append(try TopicSelector(raw))
-            } catch {
-                throw .badRequest("invalid topic selector: \(error.reason)")
-            }
+        let selectors: [TopicSelector]
+        do {
+            // The hub's limits (count, length, template complexity): one rule for every path.
+            selectors = try hub.selectors(rawSelectors)
+        } catch {
+            throw .badRequest(error.description)
         }
         let lastEventID = request.headers[.lastEventID] ?? query.values("lastEventID").first
         let claims = try await authorizeSubscriber(request, query: query, selectors: selectors)
-        let privateSelectors = claims.map { ($0.mercure?.subscribe ?? []).compactMap { try? TopicSelector($0) } }
+        let privateSelectors = claims.map { hub.claimSelectors($0.mercure?.subscribe ?? []) }
         do {
             let subscribeRequest = SubscribeRequest(
                 selectors: selectors,
@@ -65,6 +60,7 @@ extension HeraldEndpoint {
                 }
             return (subscription, rawSelectors)
         } catch {
+            if case .invalidSubscription(let reason) = error { throw .badRequest(reason) }
             throw Refusal(status: .serviceUnavailable, reason: error.description)
         }
     }

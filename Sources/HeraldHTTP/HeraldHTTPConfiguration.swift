@@ -8,8 +8,6 @@ public struct HeraldHTTPConfiguration: Sendable {
     public var allowAnonymousSubscribers = true
     /// Largest accepted publish body, in bytes.
     public var maxBodySize = 1024 * 1024
-    /// Most topic selectors one subscription may ask for.
-    public var maxSelectorsPerSubscription = 100
     /// Where the hub is mounted.
     public var path = "/.well-known/mercure"
     /// The cookie that may carry a JWT (Mercure's name by default).

@@ -25,6 +25,10 @@ public protocol Broker: Sendable {
     func register(_ subscription: ActiveSubscription) async throws
     /// Removes a subscription of this node from the shared registry.
     func unregister(_ subscriptionID: String) async throws
+    /// Records a batch of this node's subscription changes in the shared registry: `added`
+    /// start, `removed` (ids) end. The hub calls this instead of `register`/`unregister`, with
+    /// whatever changed since its previous call, so a broker can write a batch in a few commands.
+    func updateRegistry(added: [ActiveSubscription], removed: [String]) async throws
     /// Every node's active subscriptions; nil when the broker keeps no shared registry.
     func activeSubscriptions() async throws -> [ActiveSubscription]?
 }
@@ -38,6 +42,11 @@ extension Broker {
     public func register(_ subscription: ActiveSubscription) async throws {}
     /// By default there is no shared registry.
     public func unregister(_ subscriptionID: String) async throws {}
+    /// By default a batch is recorded one subscription at a time.
+    public func updateRegistry(added: [ActiveSubscription], removed: [String]) async throws {
+        for subscription in added { try await register(subscription) }
+        for id in removed { try await unregister(id) }
+    }
     /// By default there is no shared registry.
     public func activeSubscriptions() async throws -> [ActiveSubscription]? { nil }
 }

@@ -22,8 +22,11 @@ public final class Hub: Sendable {
     /// The comment a stream gets when the hub shuts down (asks the client to reconnect); a
     /// custom `SubscriberSink` writes it after `close(.shutdown)`.
     public let shutdownNotice: EncodedEvent
-    /// Presence updates, published one at a time in the order subscriptions start and end.
-    private let presence: AsyncStream<(ActiveSubscription, Bool)>.Continuation
+    /// Rung when subscriptions start or end; `run()` then records and announces them in batches.
+    private let presenceBell: AsyncStream<Void>.Continuation
+    private let presenceRings: AsyncStream<Void>
+    /// Compiled selectors, shared by every subscription that uses the same text.
+    let selectorCache = TopicSelectorCache()
     /// Mirrors `State.backlog.isBacklogged`, readable without the lock on every publish.
     private let backlogged = Atomic<Bool>(false)
 
@@ -37,6 +40,10 @@ public final class Hub: Sendable {
         var isShutDown = false
         var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
         var subscriptions: [UInt64: ActiveSubscription] = [:]
+        /// The shared selectors each subscriber holds (released when it goes).
+        var retainedSelectors: [UInt64: [TopicSelector]] = [:]
+        /// Subscription starts and ends not yet recorded in the registry nor announced.
+        var presence = PresenceChanges()
         /// Subscribers registered (or being registered) per shard: a shard with none is not
         /// woken up for a publish.
         var shardSubscribers: [Int]
@@ -77,44 +84,61 @@ public final class Hub: Sendable {
                 backlog: FanOutBacklog(shards: loops.count, limit: configuration.maxFanOutBacklog)
             )
         )
-        let (presenceChanges, presence) = AsyncStream<(ActiveSubscription, Bool)>.makeStream()
-        self.presence = presence
+        (self.presenceRings, self.presenceBell) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         owner.set(self)
         broker.attach { [weak self] update in self?.dispatch(update) }
         broker.attach(fanOutWait: { [weak self] in await self?.waitForFanOut() })
-        // One task records subscriptions in the broker's shared registry and publishes presence
-        // updates, in the order subscriptions start and end.
-        Task { [weak self] in
-            for await (subscription, active) in presenceChanges {
-                guard let self else { return }
-                await self.record(subscription, active: active)
+    }
+
+    /// Records subscription starts and ends in the broker's registry and announces them
+    /// (presence), in batches, until cancelled; runs as part of `run()`.
+    ///
+    /// Whatever piled up while the previous batch was being written goes in the next one, and a
+    /// subscription that started and ended in between is neither recorded nor announced: churn
+    /// costs work per change that lasted, and the pending set is bounded by the live subscriptions.
+    private func recordSubscriptions() async {
+        for await _ in presenceRings {
+            let batch = self.state.withLockedValue { $0.presence.take() }
+            if batch.isEmpty { continue }
+            let added = batch.filter(\.active).map(\.subscription)
+            let removed = batch.filter { !$0.active }.map(\.subscription.id)
+            do {
+                try await broker.updateRegistry(added: added, removed: removed)
+            } catch {
+                logger.debug("subscription registry not updated", metadata: ["error": "\(error)"])
+            }
+            for change in batch {
+                for resource in change.subscription.resources where announces(resource.topic) {
+                    let announced = SubscriptionResource(
+                        topic: resource.topic,
+                        subscriber: resource.subscriber,
+                        active: change.active,
+                        payload: resource.payload
+                    )
+                    await announce(announced)
+                }
             }
         }
     }
 
-    private func record(_ subscription: ActiveSubscription, active: Bool) async {
+    /// Whether subscriptions to `selector` get presence updates.
+    private func announces(_ selector: String) -> Bool {
+        configuration.publishesSubscriptionEvents
+            || configuration.subscriptionEventSelectors.contains { $0.matches(selector) }
+    }
+
+    /// Publishes one presence update. Its topic embeds the (percent-encoded) selector, so it
+    /// may exceed `maxTopicLength`: the hub makes it itself, and it is private, so only
+    /// subscribers holding a claim (never anonymous ones) match templates against it.
+    private func announce(_ resource: SubscriptionResource) async {
+        let update = Update(topics: [resource.iri], data: resource.json, isPrivate: true)
         do {
-            if active {
-                try await broker.register(subscription)
-            } else {
-                try await broker.unregister(subscription.id)
-            }
+            try update.validate()
+            if self.state.withLockedValue({ $0.isShutDown }) { return }
+            _ = try await broker.publish(update)
+            await waitForFanOut()
         } catch {
-            logger.debug("subscription registry not updated", metadata: ["error": "\(error)"])
-        }
-        guard configuration.publishesSubscriptionEvents else { return }
-        for resource in subscription.resources {
-            let announced = SubscriptionResource(
-                topic: resource.topic,
-                subscriber: resource.subscriber,
-                active: active,
-                payload: resource.payload
-            )
-            do {
-                try await publish(Update(topics: [announced.iri], data: announced.json, isPrivate: true))
-            } catch {
-                logger.debug("presence update not published", metadata: ["error": "\(error)"])
-            }
+            logger.debug("presence update not published", metadata: ["error": "\(error)"])
         }
     }
 
@@ -124,7 +148,7 @@ public final class Hub: Sendable {
     @discardableResult
     public func publish(_ update: Update) async throws -> String {
         do {
-            try update.validate()
+            try update.validate(maxTopicLength: configuration.maxTopicLength)
         } catch {
             throw HubError.invalidUpdate(error.reason)
         }
@@ -169,7 +193,7 @@ public final class Hub: Sendable {
     /// `publish(_:)`), and nil too for an invalid update or a hub shutting down, so that the
     /// caller's regular path reports the error.
     public func publishImmediately(_ update: Update) -> String? {
-        guard (try? update.validate()) != nil else { return nil }
+        guard (try? update.validate(maxTopicLength: configuration.maxTopicLength)) != nil else { return nil }
         if self.state.withLockedValue({ $0.isShutDown }) { return nil }
         return broker.publishImmediately(update)
     }
@@ -196,7 +220,8 @@ public final class Hub: Sendable {
             let stored = StoredUpdate(sequence: state.nextSequence, update: update, encoded: encoded, idKey: idKey)
             state.nextSequence += 1
             state.dispatched += 1
-            let evicted = state.history.append(stored)
+            // Presence is live-only: stored, it would push real updates out of the history.
+            let evicted = update.isSubscriptionEvent ? nil : state.history.append(stored)
             var toSchedule: [Int] = []
             for index in state.inboxes.indices where state.shardSubscribers[index] > 0 {
                 if state.backlog.queued(on: index, subscribers: state.shardSubscribers[index]) {
@@ -282,6 +307,8 @@ public final class Hub: Sendable {
         shard: Int?,
         queue: SubscriptionQueue?
     ) async throws(HubError) -> Subscription {
+        try checkLimits(count: request.selectors.count, lengths: request.selectors.lazy.map(\.rawValue.utf8.count))
+        try checkTemplateCost(request.selectors)
         var durable: BrokerHistory?
         if let lastEventID = request.lastEventID,
             lastEventID == Update.earliestID || !self.state.withLockedValue({ $0.history.contains(lastEventID) })
@@ -294,6 +321,10 @@ public final class Hub: Sendable {
         }
         let subscriptionID = InMemoryBroker.newID()
         let durableStored = durable?.updates.compactMap { Self.stored($0, sequence: 0) }
+        // The shared compiled instances of the selectors (released when the subscriber goes).
+        let selectors = selectorCache.retain(request.selectors)
+        let privateSelectors = request.privateSelectors.map { selectorCache.retain($0) }
+        let retained = selectors + (privateSelectors ?? [])
         let result = self.state.withLockedValue { state -> (UInt64, Int, String?, Bool, Bool)? in
             if state.isShutDown { return nil }
             let id = state.nextSubscriberID
@@ -327,26 +358,30 @@ public final class Hub: Sendable {
             }
             let subscriber = HubSubscriber(
                 id: id,
-                selectors: request.selectors,
-                privateSelectors: request.privateSelectors,
+                selectors: selectors,
+                privateSelectors: privateSelectors,
                 sink: sink
             )
             subscriber.skipUpTo = skipUpTo
-            state.subscriptions[id] = ActiveSubscription(
+            let active = ActiveSubscription(
                 id: subscriptionID,
                 topics: request.selectors.map(\.rawValue),
                 payload: request.payload
             )
+            state.subscriptions[id] = active
+            state.retainedSelectors[id] = retained
+            state.presence.started(active)
             state.shardSubscribers[index] += 1
             state.opened += 1
             let schedule = enqueue(.register(subscriber, replay: replay), shard: index, in: &state)
             return (id, index, state.history.lastID, found, schedule)
         }
-        guard let (id, index, lastID, found, schedule) = result else { throw .shuttingDown }
+        guard let (id, index, lastID, found, schedule) = result else {
+            selectorCache.release(retained)
+            throw .shuttingDown
+        }
         if schedule { scheduleDrain(index) }
-        presence.yield(
-            (ActiveSubscription(id: subscriptionID, topics: request.selectors.map(\.rawValue), payload: request.payload), true)
-        )
+        presenceBell.yield()
         if !found {
             logger.debug(
                 "Last-Event-ID not in history; no replay",
@@ -377,11 +412,62 @@ public final class Hub: Sendable {
     }
 
     private func forget(subscriber id: UInt64, shard index: Int) {
-        let removed = self.state.withLockedValue { state in
+        let retained = self.state.withLockedValue { state -> [TopicSelector]? in
             state.shardSubscribers[index] -= 1
-            return state.subscriptions.removeValue(forKey: id)
+            if let removed = state.subscriptions.removeValue(forKey: id) { state.presence.ended(removed) }
+            return state.retainedSelectors.removeValue(forKey: id)
         }
-        if let removed { presence.yield((removed, false)) }
+        if let retained { selectorCache.release(retained) }
+        presenceBell.yield()
+    }
+
+    // MARK: limits
+
+    /// Parses the selectors a subscription asks for, within this hub's limits
+    /// (`maxSelectors`, `maxTopicLength`, and the templates' own complexity bounds); a template
+    /// already in use is not compiled again. Throws `invalidSubscription` with a short reason.
+    public func selectors(_ raw: [String]) throws(HubError) -> [TopicSelector] {
+        try checkLimits(count: raw.count, lengths: raw.lazy.map(\.utf8.count))
+        var selectors: [TopicSelector] = []
+        selectors.reserveCapacity(raw.count)
+        for text in raw {
+            do {
+                selectors.append(try selectorCache.selector(for: text, maxLength: configuration.maxTopicLength))
+            } catch {
+                throw .invalidSubscription("invalid topic selector: \(error.reason)")
+            }
+        }
+        try checkTemplateCost(selectors)
+        return selectors
+    }
+
+    /// The selectors of an authorization claim (`mercure.subscribe`), sharing templates already
+    /// in use; invalid ones are skipped (the claim was signed by a trusted party, and an
+    /// unusable selector grants nothing).
+    public func claimSelectors(_ raw: [String]) -> [TopicSelector] {
+        raw.compactMap { try? selectorCache.selector(for: $0, maxLength: TopicSelector.maximumLength) }
+    }
+
+    /// Every update is matched against every distinct template, at a cost of O(topic length ×
+    /// matching states): a subscription's templates may have `maxTemplateStates` states in all.
+    private func checkTemplateCost(_ selectors: [TopicSelector]) throws(HubError) {
+        var states = 0
+        for selector in selectors { states += selector.template?.matchingStates ?? 0 }
+        if states > configuration.maxTemplateStates {
+            throw .invalidSubscription(
+                "topic selectors too complex in all (more than \(configuration.maxTemplateStates) matching states)"
+            )
+        }
+    }
+
+    /// The one place the subscription limits are checked (before any template is compiled).
+    private func checkLimits(count: Int, lengths: some Sequence<Int>) throws(HubError) {
+        if count > configuration.maxSelectors {
+            throw .invalidSubscription("too many topics (max \(configuration.maxSelectors))")
+        }
+        if lengths.contains(where: { $0 > configuration.maxTopicLength }) {
+            throw .invalidSubscription("invalid topic selector: longer than \(configuration.maxTopicLength) bytes")
+        }
     }
 
     // MARK: inspection
@@ -444,7 +530,6 @@ public final class Hub: Sendable {
         let held = self.state.withLockedValue { $0.backlog.release() }
         self.backlogged.store(false, ordering: .relaxed)
         for resume in held { resume() }
-        presence.finish()
     }
 
     /// Returns once `shutdown()` has been called.
@@ -461,10 +546,12 @@ public final class Hub: Sendable {
 }
 
 extension Hub: Service {
-    /// Runs the broker until graceful shutdown (or cancellation), then shuts the hub down.
+    /// Runs the broker, and records and announces subscriptions (registry, presence), until
+    /// graceful shutdown (or cancellation), then shuts the hub down.
     public func run() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.broker.run() }
+            group.addTask { await self.recordSubscriptions() }
             await withTaskCancellationHandler {
                 await withGracefulShutdownHandler {
                     await self.waitForShutdown()
@@ -489,4 +576,40 @@ private final class HubReference: Sendable {
     var hub: Hub? { box.withLockedValue { $0.hub } }
 
     func set(_ hub: Hub) { box.withLockedValue { $0.hub = hub } }
+}
+
+/// Subscription starts and ends waiting to be recorded and announced, oldest first. A
+/// subscription that ends before its start was taken cancels out: neither is announced.
+struct PresenceChanges {
+    struct Change {
+        var subscription: ActiveSubscription
+        var active: Bool
+    }
+
+    private var changes: [String: Change] = [:]
+    private var order: [String] = []
+
+    mutating func started(_ subscription: ActiveSubscription) {
+        changes[subscription.id] = Change(subscription: subscription, active: true)
+        order.append(subscription.id)
+    }
+
+    mutating func ended(_ subscription: ActiveSubscription) {
+        if changes[subscription.id]?.active == true {
+            changes[subscription.id] = nil  // never announced: nothing to take back
+            if order.count > 2 * changes.count + 1024 { order.removeAll { changes[$0] == nil } }
+        } else {
+            changes[subscription.id] = Change(subscription: subscription, active: false)
+            order.append(subscription.id)
+        }
+    }
+
+    /// The pending changes in order; leaves none.
+    mutating func take() -> [Change] {
+        defer {
+            changes = [:]
+            order = []
+        }
+        return order.compactMap { changes.removeValue(forKey: $0) }
+    }
 }

@@ -14,8 +14,24 @@ public struct HubConfiguration: Sendable {
     /// Events one subscriber may have queued before it is dropped as too slow.
     public var maxQueuedEvents: Int = 20_000
     /// Publish a private update on `/.well-known/mercure/subscriptions/{topic}/{subscriber}`
-    /// when a subscription starts or ends (Mercure's presence mechanism).
+    /// when a subscription starts or ends (Mercure's presence mechanism), for every selector of
+    /// every subscription. Off by default: presence costs work per subscriber that comes and goes.
+    /// Presence updates are never kept in the replay history (they would push real updates out).
     public var publishesSubscriptionEvents = false
+    /// Selectors whose subscriptions get presence updates even when `publishesSubscriptionEvents`
+    /// is off: a subscription's selector `s` is announced when one of these matches `s` as a
+    /// topic (the demo chat passes its room template, so only chat rooms have presence).
+    public var subscriptionEventSelectors: [TopicSelector] = []
+    /// Most topic selectors one subscription may ask for; more is refused (HTTP 400).
+    public var maxSelectors = 64
+    /// Longest topic selector a subscription may use and longest topic an update may have, in
+    /// UTF-8 bytes; longer is refused (HTTP 400). Bounds the cost of matching templates.
+    public var maxTopicLength = TopicSelector.maximumLength
+    /// Matching states (`URITemplate.matchingStates`) one subscription's template selectors may
+    /// have in all. Each update is matched against every distinct template at a cost of
+    /// O(topic length × states), so this bounds what one subscriber adds to every publish
+    /// (64 templates like `https://example.com/{a}/{b}` take about 640).
+    public var maxTemplateStates = 1024
     /// Event loops that run fan-out; subscribers are spread over them, one shard per loop.
     public var eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     /// Fan-out work (estimated deliveries) one shard may have queued before publishers are held

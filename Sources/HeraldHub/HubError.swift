@@ -2,6 +2,8 @@
 public enum HubError: Error, Hashable, CustomStringConvertible {
     /// The update cannot be published as given (HTTP 400).
     case invalidUpdate(String)
+    /// The subscription asks for more than the hub's limits allow (HTTP 400).
+    case invalidSubscription(String)
     /// The hub is shutting down and takes no new work (HTTP 503).
     case shuttingDown
     /// The broker cannot take updates right now, e.g. Redis is unreachable (HTTP 503).
@@ -9,7 +11,7 @@ public enum HubError: Error, Hashable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .invalidUpdate(let reason): reason
+        case .invalidUpdate(let reason), .invalidSubscription(let reason): reason
         case .shuttingDown: "the hub is shutting down"
         case .brokerUnavailable(let reason): "broker unavailable: \(reason)"
         }

@@ -20,7 +20,9 @@ final class HubShard: @unchecked Sendable {
     // Loop-affine state.
     private var subscribers: [UInt64: HubSubscriber] = [:]
     private var byExactTopic: [String: [UInt64: HubSubscriber]] = [:]
-    private var patternSubscribers: [UInt64: HubSubscriber] = [:]
+    /// Subscribers of `*` and of templates, grouped by distinct selector: a template is matched
+    /// once per topic, however many subscribers share it.
+    private var patterns: [SelectorKey: PatternSubscribers] = [:]
     private var toFlush: [HubSubscriber] = []
     /// Subscriber writes in the batch being processed.
     private var deliveries = 0
@@ -75,9 +77,16 @@ final class HubShard: @unchecked Sendable {
                 send(stored, to: subscriber, flushing: flushing)
             }
         }
-        for subscriber in patternSubscribers.values where subscriber.lastSequence != stored.sequence {
-            guard subscriber.canReceive(update) else { continue }
-            send(stored, to: subscriber, flushing: flushing)
+        for pattern in patterns.values {
+            // Authorization first: a private update skips templates no subscriber could use.
+            if update.isPrivate, pattern.authorizedCount == 0 { continue }
+            guard pattern.selector.isWildcard || update.topics.contains(where: pattern.selector.matches) else {
+                continue
+            }
+            for subscriber in pattern.subscribers.values where subscriber.lastSequence != stored.sequence {
+                guard subscriber.isAuthorized(for: update) else { continue }
+                send(stored, to: subscriber, flushing: flushing)
+            }
         }
     }
 
@@ -136,7 +145,10 @@ final class HubShard: @unchecked Sendable {
         subscribers[subscriber.id] = subscriber
         for selector in subscriber.selectors {
             if selector.isWildcard || selector.isTemplate {
-                patternSubscribers[subscriber.id] = subscriber
+                let key = SelectorKey(selector.rawValue)
+                let pattern = patterns[key] ?? PatternSubscribers(selector)
+                patterns[key] = pattern
+                pattern.add(subscriber)
             } else {
                 byExactTopic[selector.rawValue, default: [:]][subscriber.id] = subscriber
             }
@@ -146,10 +158,16 @@ final class HubShard: @unchecked Sendable {
 
     private func remove(_ id: UInt64, reason: StreamCloseReason) {
         guard let subscriber = subscribers.removeValue(forKey: id) else { return }
-        patternSubscribers[id] = nil
-        for selector in subscriber.selectors where !(selector.isWildcard || selector.isTemplate) {
-            byExactTopic[selector.rawValue]?[id] = nil
-            if byExactTopic[selector.rawValue]?.isEmpty == true { byExactTopic[selector.rawValue] = nil }
+        for selector in subscriber.selectors {
+            if selector.isWildcard || selector.isTemplate {
+                let key = SelectorKey(selector.rawValue)
+                if let pattern = patterns[key], pattern.remove(subscriber), pattern.subscribers.isEmpty {
+                    patterns[key] = nil
+                }
+            } else {
+                byExactTopic[selector.rawValue]?[id] = nil
+                if byExactTopic[selector.rawValue]?.isEmpty == true { byExactTopic[selector.rawValue] = nil }
+            }
         }
         subscriber.sink.close(reason)
         onRemove(id)
@@ -180,5 +198,29 @@ final class HubShard: @unchecked Sendable {
             }
         }
         flushTouched()
+    }
+}
+
+/// The subscribers of one `*` or template selector on a shard (loop-bound, like the shard).
+final class PatternSubscribers {
+    let selector: TopicSelector
+    private(set) var subscribers: [UInt64: HubSubscriber] = [:]
+    /// Subscribers with an authorization (who may receive private updates).
+    private(set) var authorizedCount = 0
+
+    init(_ selector: TopicSelector) {
+        self.selector = selector
+    }
+
+    func add(_ subscriber: HubSubscriber) {
+        guard subscribers.updateValue(subscriber, forKey: subscriber.id) == nil else { return }
+        if subscriber.privateSelectors != nil { authorizedCount += 1 }
+    }
+
+    /// Removes `subscriber`; true when it was there.
+    func remove(_ subscriber: HubSubscriber) -> Bool {
+        guard subscribers.removeValue(forKey: subscriber.id) != nil else { return false }
+        if subscriber.privateSelectors != nil { authorizedCount -= 1 }
+        return true
     }
 }

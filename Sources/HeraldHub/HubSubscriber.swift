@@ -37,8 +37,11 @@ final class HubSubscriber: @unchecked Sendable {
         return Self.any(of: privateSelectors, matchesAnyOf: update.topics)
     }
 
+    /// Whether the update is for this subscriber. An anonymous subscriber is refused a private
+    /// update before any template is matched.
     func canReceive(_ update: Update) -> Bool {
-        selects(update) && isAuthorized(for: update)
+        if update.isPrivate, privateSelectors == nil { return false }
+        return selects(update) && isAuthorized(for: update)
     }
 
     static func any(of selectors: [TopicSelector], matchesAnyOf topics: [String]) -> Bool {

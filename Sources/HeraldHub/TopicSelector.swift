@@ -4,7 +4,8 @@
 /// subscriber when one of its selectors matches one of the update's topics. Selectors are
 /// validated once, when created, so matching never fails.
 public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
-    /// The longest selector accepted, in UTF-8 bytes; bounds the cost of compiling and matching it.
+    /// The longest selector accepted by default, in UTF-8 bytes; bounds the cost of compiling
+    /// and matching it (a hub applies its own `HubConfiguration.maxTopicLength`).
     public static let maximumLength = 2048
 
     /// The selector that matches every topic ("*").
@@ -18,17 +19,22 @@ public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
 
     /// Validates `rawValue` and compiles it when it contains a template expression.
     ///
-    /// Throws for an empty selector, one longer than ``maximumLength`` UTF-8 bytes, and one whose
-    /// braces do not form a valid RFC 6570 template (a stray "}", an unclosed "{", "{}", …).
+    /// Throws for an empty selector, one longer than ``maximumLength`` UTF-8 bytes, one whose
+    /// braces do not form a valid RFC 6570 template (a stray "}", an unclosed "{", "{}", …), and a
+    /// template more complex than ``maxExpressions``, ``maxVariables`` or ``maxMatchingStates`` allow.
     public init(_ rawValue: String) throws(TopicSelectorError) {
+        try self.init(rawValue, maxLength: Self.maximumLength)
+    }
+
+    /// Validates `rawValue` (at most `maxLength` UTF-8 bytes) and compiles it when it contains a
+    /// template expression; throws like ``init(_:)``.
+    public init(_ rawValue: String, maxLength: Int) throws(TopicSelectorError) {
         let length = rawValue.utf8.count
         if length == 0 {
             throw TopicSelectorError(reason: "topic selector is empty")
         }
-        if length > Self.maximumLength {
-            throw TopicSelectorError(
-                reason: "topic selector is longer than \(Self.maximumLength) bytes"
-            )
+        if length > maxLength {
+            throw TopicSelectorError(reason: "topic selector is longer than \(maxLength) bytes")
         }
         if rawValue == "*" {
             self = .wildcard
@@ -37,9 +43,36 @@ public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
         let hasBraces = rawValue.utf8.contains { $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "}") }
         if hasBraces {
             let compiled = try URITemplate(rawValue)
+            try Self.checkComplexity(compiled)
             self.init(validated: rawValue, template: compiled.isLiteral ? nil : compiled)
         } else {
             self.init(validated: rawValue, template: nil)
+        }
+    }
+
+    /// Most `{…}` expressions a template selector may have.
+    ///
+    /// Matching costs O(topic length × automaton states), and every update is matched against
+    /// every distinct template selector: real selectors have a handful of expressions, hostile
+    /// ones (`{+a}{+a}…`, `{+a,a,a,…}`) are refused.
+    public static let maxExpressions = 16
+    /// Most variables a template selector may have, over all its expressions.
+    public static let maxVariables = 32
+    /// Most automaton states (``URITemplate/matchingStates``) a template selector may have.
+    /// Bounds one match to O(topic length × 256) steps and a compiled selector to a few KiB.
+    public static let maxMatchingStates = 256
+
+    private static func checkComplexity(_ template: URITemplate) throws(TopicSelectorError) {
+        if template.expressionCount > maxExpressions {
+            throw TopicSelectorError(reason: "template too complex (more than \(maxExpressions) expressions)")
+        }
+        if template.variableCount > maxVariables {
+            throw TopicSelectorError(reason: "template too complex (more than \(maxVariables) variables)")
+        }
+        if template.matchingStates > maxMatchingStates {
+            throw TopicSelectorError(
+                reason: "template too complex (more than \(maxMatchingStates) matching steps between its first and last expression)"
+            )
         }
     }
 

@@ -158,10 +158,28 @@ struct URITemplateProgram: Sendable {
 // MARK: - Compilation
 
 extension URITemplateProgram {
+    /// Compiles `parts`. The leading and trailing literals get no states: they are compared
+    /// directly (see `window(of:)`), so the automaton only covers what lies between them.
     init(compiling parts: [URITemplate.Part]) {
+        if parts.allSatisfy({ if case .literal = $0 { true } else { false } }) {
+            self.init()
+            if case .literal(let bytes)? = parts.first { leadingLiteral = bytes }
+            return
+        }
+        var inner = parts[...]
+        var leading: [UInt8] = []
+        var trailing: [UInt8] = []
+        if case .literal(let bytes)? = inner.first {
+            leading = bytes
+            inner = inner.dropFirst()
+        }
+        if case .literal(let bytes)? = inner.last {
+            trailing = bytes
+            inner = inner.dropLast()
+        }
         var builder = Builder()
         var current = builder.newState()
-        for part in parts {
+        for part in inner {
             switch part {
             case .literal(let bytes):
                 current = builder.addLiteral(bytes, from: current)
@@ -170,9 +188,9 @@ extension URITemplateProgram {
             }
         }
         self = builder.finish(accept: current)
-        if case .literal(let bytes)? = parts.first { leadingLiteral = bytes }
-        if case .literal(let bytes)? = parts.last { trailingLiteral = bytes }
-        isLiteral = parts.allSatisfy { if case .literal = $0 { true } else { false } }
+        leadingLiteral = leading
+        trailingLiteral = trailing
+        isLiteral = false
     }
 
     /// Accumulates states and edges; states are numbered in creation order.
@@ -407,9 +425,8 @@ extension URITemplateProgram {
     /// The part of `text` between the template's leading and trailing literals, or nil when
     /// `text` does not start and end with them.
     ///
-    /// Those literals' states are the first and last ones created, so the automaton then runs
-    /// only on states `firstState...lastState`, with `lastState` accepting: the cost of a match
-    /// does not grow with the (often long) literal prefix of a topic selector.
+    /// Those literals have no states, so the cost of a match does not grow with the (often
+    /// long) literal prefix of a topic selector.
     private func window(of text: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
         let leading = leadingLiteral.count
         let trailing = trailingLiteral.count
@@ -420,10 +437,10 @@ extension URITemplateProgram {
         return UnsafeBufferPointer(rebasing: text[leading..<(text.count - trailing)])
     }
 
-    /// The state reached after the leading literal (states 1…L consume it, one byte each).
-    private var firstState: Int { leadingLiteral.count }
-    /// The state before the trailing literal, which accepts at the end of the window.
-    private var lastState: Int { Int(accept) - trailingLiteral.count }
+    /// The state the window starts in (the leading literal has no states).
+    private var firstState: Int { 0 }
+    /// The accepting state at the end of the window (the trailing literal has no states).
+    private var lastState: Int { Int(accept) }
 
     /// Fills `need[position][state - firstState]` — the least prefix budget with which the rest of
     /// `text` can be matched from `state`, or `unreachable` — from the end of `text` backwards.

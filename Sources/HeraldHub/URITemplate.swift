@@ -35,6 +35,22 @@ public struct URITemplate: Sendable, Hashable, CustomStringConvertible {
         self.program = URITemplateProgram(compiling: parts)
     }
 
+    /// How many `{…}` expressions the template has.
+    public var expressionCount: Int {
+        parts.reduce(0) { count, part in if case .expression = part { count + 1 } else { count } }
+    }
+
+    /// How many variable references the template has, over all its expressions.
+    public var variableCount: Int {
+        parts.reduce(0) { count, part in if case .expression(_, let variables) = part { count + variables.count } else { count } }
+    }
+
+    /// The size of the matching automaton: states between the leading and trailing literal text
+    /// (which are compared directly). One match costs O(string length × this).
+    public var matchingStates: Int {
+        program.stateCount
+    }
+
     /// Whether the template has no expression, so it matches only its own text.
     public var isLiteral: Bool {
         !parts.contains { if case .expression = $0 { true } else { false } }

@@ -51,11 +51,18 @@ extension Update {
     /// Upper bound on the number of topics of one update, so a request cannot make fan-out unbounded.
     public static let maxTopics = 100
 
-    /// Throws when the update could not be written safely as one SSE event.
-    public func validate() throws(InvalidUpdateError) {
+    /// Throws when the update could not be written safely as one SSE event, or has a topic
+    /// longer than `maxTopicLength` UTF-8 bytes (a hub passes its `HubConfiguration.maxTopicLength`:
+    /// every topic is matched against subscribers' templates, at a cost that grows with its length).
+    public func validate(maxTopicLength: Int = .max) throws(InvalidUpdateError) {
         if topics.isEmpty { throw InvalidUpdateError("missing topic") }
         if topics.count > Self.maxTopics { throw InvalidUpdateError("too many topics (max \(Self.maxTopics))") }
-        for topic in topics where topic.isEmpty { throw InvalidUpdateError("empty topic") }
+        for topic in topics {
+            if topic.isEmpty { throw InvalidUpdateError("empty topic") }
+            if topic.utf8.count > maxTopicLength {
+                throw InvalidUpdateError("topic is longer than \(maxTopicLength) bytes")
+            }
+        }
         if let id {
             if id.isEmpty { throw InvalidUpdateError("empty id") }
             if id == Self.earliestID { throw InvalidUpdateError("id 'earliest' is reserved") }
@@ -95,4 +102,13 @@ public struct UpdatePosition: Sendable, Hashable, Comparable, CustomStringConver
     }
 
     public var description: String { "\(major)-\(minor)" }
+}
+
+extension Update {
+    /// Whether this is a presence update: private, and every topic a subscription resource
+    /// (`/.well-known/mercure/subscriptions/…`). Hubs deliver these live but never keep them in
+    /// their replay history, so presence churn cannot push real updates out of it.
+    public var isSubscriptionEvent: Bool {
+        isPrivate && topics.allSatisfy { $0.hasPrefix(SubscriptionResource.basePath + "/") }
+    }
 }

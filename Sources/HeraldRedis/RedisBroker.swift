@@ -176,6 +176,28 @@ public final class RedisBroker: Broker {
         _ = try await command(["HDEL", registryKey, subscriptionID])
     }
 
+    /// Most subscriptions written by one registry command (bounds a command's size).
+    static let registryBatch = 256
+
+    /// Records a batch in one HSET (and one EXPIRE) and one HDEL per `registryBatch`
+    /// subscriptions: churn of N subscribers costs O(N / 256 + batches) commands, whatever
+    /// their selectors.
+    public func updateRegistry(added: [ActiveSubscription], removed: [String]) async throws {
+        let encoder = JSONEncoder()
+        for start in stride(from: 0, to: added.count, by: Self.registryBatch) {
+            var arguments = ["HSET", registryKey]
+            for subscription in added[start..<min(start + Self.registryBatch, added.count)] {
+                arguments.append(subscription.id)
+                arguments.append(String(decoding: try encoder.encode(subscription), as: UTF8.self))
+            }
+            _ = try await command(arguments)
+        }
+        if !added.isEmpty { _ = try await command(["EXPIRE", registryKey, String(Self.registryTTL)]) }
+        for start in stride(from: 0, to: removed.count, by: Self.registryBatch) {
+            _ = try await command(["HDEL", registryKey] + removed[start..<min(start + Self.registryBatch, removed.count)])
+        }
+    }
+
     public func activeSubscriptions() async throws -> [ActiveSubscription]? {
         var cursor = "0"
         var subscriptions: [ActiveSubscription] = []

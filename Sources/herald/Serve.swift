@@ -21,9 +21,10 @@ struct Serve: AsyncParsableCommand {
     var host: String?
     @Option(help: "Port to listen on, 0 for any free port (env HERALD_PORT, default 8080).")
     var port: Int?
-    @Option(help: "Secret (HS256) or PEM public key verifying publisher JWTs (env HERALD_PUBLISHER_KEY).")
+    // `.unconditional`: a PEM value starts with "-----BEGIN", which would otherwise read as a flag.
+    @Option(parsing: .unconditional, help: "Secret (HS256) or PEM public key verifying publisher JWTs (env HERALD_PUBLISHER_KEY).")
     var publisherKey: String?
-    @Option(help: "Secret or PEM public key verifying subscriber JWTs (env HERALD_SUBSCRIBER_KEY).")
+    @Option(parsing: .unconditional, help: "Secret or PEM public key verifying subscriber JWTs (env HERALD_SUBSCRIBER_KEY).")
     var subscriberKey: String?
     @Option(help: "JWT algorithm: HS256, RS256 or ES256 (env HERALD_JWT_ALGORITHM, default HS256).")
     var jwtAlgorithm: String?
@@ -48,8 +49,12 @@ struct Serve: AsyncParsableCommand {
     var metrics: String?
     @Option(help: "Serve the demo chat at / (env HERALD_CHAT, default true).")
     var chat: Bool?
-    @Option(help: "Publish Mercure presence updates for subscriptions (env HERALD_SUBSCRIPTION_EVENTS, default true).")
+    @Option(help: "Publish Mercure presence updates for every subscription (env HERALD_SUBSCRIPTION_EVENTS, default false; the chat's rooms have presence anyway).")
     var subscriptionEvents: Bool?
+    @Option(help: "Most topic selectors per subscription; more is refused with 400 (env HERALD_MAX_SELECTORS, default 64).")
+    var maxSelectors: Int?
+    @Option(help: "Longest topic or topic selector in bytes; longer is refused with 400 (env HERALD_MAX_TOPIC_LENGTH, default 2048).")
+    var maxTopicLength: Int?
     @Option(help: "File holding the server's own secret (env HERALD_SECRET_FILE, default ~/.local/state/herald/secret).")
     var secretFile: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env HERALD_LOG_LEVEL, default info).")
@@ -184,7 +189,11 @@ struct ServeSettings {
         case let other: throw ConfigurationError("metrics must be local, public or off, got '\(other)'")
         }
         hub.publishesSubscriptionEvents =
-            try flags.subscriptionEvents ?? Environment.bool("HERALD_SUBSCRIPTION_EVENTS") ?? true
+            try flags.subscriptionEvents ?? Environment.bool("HERALD_SUBSCRIPTION_EVENTS") ?? false
+        hub.maxSelectors = try flags.maxSelectors ?? Environment.int("HERALD_MAX_SELECTORS") ?? hub.maxSelectors
+        guard hub.maxSelectors > 0 else { throw ConfigurationError("max selectors must be positive") }
+        hub.maxTopicLength = try flags.maxTopicLength ?? Environment.int("HERALD_MAX_TOPIC_LENGTH") ?? hub.maxTopicLength
+        guard hub.maxTopicLength > 0 else { throw ConfigurationError("max topic length must be positive") }
         let secretPath = flags.secretFile ?? Environment.string("HERALD_SECRET_FILE") ?? ServerSecret.defaultPath()
         let secret: String
         if let stored = ServerSecret.load(path: secretPath) {
@@ -202,6 +211,8 @@ struct ServeSettings {
             if let key = http.subscriberKey, key.algorithm == .hs256 {
                 chat = HeraldChatConfiguration(sessionSecret: secret + ":session", subscriberKey: key)
                 chat?.hubPath = http.path
+                // The chat's "who is here" needs presence, for its rooms only.
+                hub.subscriptionEventSelectors.append(HeraldChatConfiguration.roomSelector)
             } else {
                 notices.append("Chat demo disabled: it signs hub tokens, which needs an HS256 subscriber key.")
             }

@@ -14,9 +14,13 @@ import Foundation
 @Suite struct ChatRoutesTests {
     static let subscriberKey = HeraldKey("chat-test-subscriber-key-0123456789abcdef")
 
-    static func withChat(_ body: (TestServer) async throws -> Void) async throws {
+    static func withChat(
+        allPresence: Bool = true,
+        _ body: (TestServer) async throws -> Void
+    ) async throws {
         var hub = HubConfiguration()
-        hub.publishesSubscriptionEvents = true
+        hub.publishesSubscriptionEvents = allPresence
+        hub.subscriptionEventSelectors = [HeraldChatConfiguration.roomSelector]
         var http = HeraldHTTPConfiguration()
         http.subscriberKey = subscriberKey
         let chat = HeraldChatConfiguration(sessionSecret: "chat-test-session-secret-0123456789abcdef", subscriberKey: subscriberKey)
@@ -78,6 +82,62 @@ import Foundation
             // A tampered session cookie is refused.
             let tampered = cookie.replacingOccurrences(of: "herald_chat=", with: "herald_chat=x")
             #expect(try await Self.send(server, .GET, "/chat/session", headers: [("Cookie", tampered)]).status == 401)
+        }
+    }
+
+    /// The hub token of a signed-in visitor (its `mercureAuthorization` cookie).
+    static func hubToken(_ cookie: String) throws -> String {
+        let pair = try #require(cookie.split(separator: ";").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("mercureAuthorization=") })
+        return String(pair.trimmingCharacters(in: .whitespaces).dropFirst("mercureAuthorization=".count))
+    }
+
+    @Test(arguments: [true, false])
+    func visitorSeesThePeopleInRoomsAndNothingElse(allPresence: Bool) async throws {
+        try await Self.withChat(allPresence: allPresence) { server in
+            let (eveCookie, _) = try await Self.signIn(server, "eve")
+            let eve = try Self.hubToken(eveCookie)
+            // Eve follows every presence update her token lets her see.
+            let (eveEvents, closeEve) = try await server.client().subscribe(
+                topics: [SubscriptionResource.basePath + "/{topic}/{subscriber}", "*"],
+                token: eve
+            )
+            defer { closeEve() }
+            // Another application's subscriber on the same hub, with its own token and payload.
+            let aliceToken = try await Self.subscriberKey.sign(
+                MercureClaims(mercure: .init(subscribe: ["secret"], payload: .object(["email": .string("alice@corp.example")])))
+            )
+            let (alice, closeAlice) = try await server.client().subscribe(topics: ["secret"], token: aliceToken)
+            defer { closeAlice() }
+            // Then Bob joins a room.
+            let (bobCookie, _) = try await Self.signIn(server, "bob")
+            let (bob, closeBob) = try await server.client().subscribe(topics: ["/chat/rooms/lobby"], token: try Self.hubToken(bobCookie))
+            defer { closeBob() }
+            defer { withExtendedLifetime((alice, bob)) {} }
+
+            // Presence is announced in order: Bob's arrives after Alice's would have.
+            let event = try #require(try await firstEvent(eveEvents))
+            #expect(event.data.contains("%2Fchat%2Frooms%2Flobby"), "\(event.data)")
+            #expect(event.data.contains("\"name\":\"bob\""))
+            #expect(!event.data.contains("secret") && !event.data.contains("alice"))
+
+            // The subscriptions API lists Bob in the lobby, never Alice's topic or payload.
+            let listing = try await Self.send(
+                server,
+                .GET,
+                "/.well-known/mercure/subscriptions",
+                headers: [("Cookie", eveCookie)]
+            )
+            #expect(listing.status == 200)
+            #expect(listing.body.contains("/chat/rooms/lobby"))
+            #expect(!listing.body.contains("secret"), "\(listing.body)")
+            #expect(!listing.body.contains("alice@corp.example"))
+            let one = try await Self.send(
+                server,
+                .GET,
+                "/.well-known/mercure/subscriptions/secret",
+                headers: [("Cookie", eveCookie)]
+            )
+            #expect(!one.body.contains("alice@corp.example"))
         }
     }
 

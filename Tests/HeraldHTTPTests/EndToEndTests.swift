@@ -76,6 +76,40 @@ import Testing
         }
     }
 
+    /// Mercure: the `private` field's presence makes an update private, whatever its value.
+    @Test func privateFieldWithAnyValueIsPrivate() async throws {
+        try await TestServer.run { server in
+            let (anonymous, close) = try await server.client().subscribe(topics: ["*"])
+            defer { close() }
+            for field in ["private=", "private", "private=off", "private=false", "private=on"] {
+                let (status, _) = try await post(server, body: "topic=t&data=\(field)&" + field)
+                #expect(status == 200, "\(field)")
+            }
+            #expect(try await post(server, body: "topic=t&data=public").0 == 200)
+            #expect(try await events(anonymous, count: 1).map(\.data) == ["public"])
+        }
+    }
+
+    /// The same limits on both request paths: the event-loop handler and the router.
+    @Test(arguments: [TestServer.Pipeline.herald, .router])
+    func subscriptionAndTopicLimitsGiveA400WithAReason(_ pipeline: TestServer.Pipeline) async throws {
+        try await TestServer.run(pipeline: pipeline) { server in
+            let tooMany = (0...64).map { "topic=t\($0)" }.joined(separator: "&")
+            let (status, reason) = try await get(server, "/.well-known/mercure?" + tooMany)
+            #expect(status == 400)
+            #expect(reason.contains("too many topics (max 64)"))
+            let long = try await get(server, "/.well-known/mercure?topic=" + String(repeating: "a", count: 2049))
+            #expect(long.0 == 400)
+            #expect(long.1.contains("longer than 2048 bytes"))
+            let complex = try await get(server, "/.well-known/mercure?topic=" + String(repeating: "%7B%2Ba%7D", count: 17))
+            #expect(complex.0 == 400)
+            #expect(complex.1.contains("template too complex"))
+            let publish = try await post(server, body: "topic=" + String(repeating: "a", count: 2049))
+            #expect(publish.0 == 400)
+            #expect(publish.1.contains("topic is longer than 2048 bytes"))
+        }
+    }
+
     @Test func gracefulShutdownSendsAFinalCommentAndEndsStreams() async throws {
         var comments: [String] = []
         var ended = false

@@ -33,7 +33,6 @@ import Testing
         Case(body: "topic=t&data=a&data=b", status: 400, reason: "more than once"),
         Case(body: "topic=t&data=%zz", status: 400, reason: "percent-encoding"),
         Case(body: "topic=t&data=%FF%FE", status: 400, reason: "UTF-8"),
-        Case(body: "topic=t&private=maybe", status: 400, reason: "private must be"),
         Case(body: "topic=t", contentType: "application/json", status: 415, reason: "x-www-form-urlencoded"),
         Case(body: "topic=t", contentType: nil, status: 415, reason: "x-www-form-urlencoded"),
     ]

@@ -158,18 +158,53 @@ import Testing
         #expect("\(error)" == "unclosed '{' at offset 3")
     }
 
-    @Test func hostileSelectorIsFast() throws {
-        // The longest allowed selector made of adjacent variables, against a long non-matching topic.
-        var text = ""
+    @Test func hostileTemplatesAreRefusedAsTooComplex() throws {
+        // Adjacent variables up to the length limit (Mercure's worst case before the bounds).
+        var adjacent = ""
         for index in 0... {
             let next = "{v\(index)}"
-            if text.utf8.count + next.utf8.count + 4 > TopicSelector.maximumLength { break }
-            text += next
+            if adjacent.utf8.count + next.utf8.count > TopicSelector.maximumLength { break }
+            adjacent += next
         }
-        text += "{z}!"
-        let selector = try TopicSelector(text)
-        #expect(selector.isTemplate)
-        #expect(!selector.matches(String(repeating: "a", count: 4000) + "?"))
-        #expect(!selector.matches("?" + String(repeating: "a", count: 4000) + "!"))
+        let tooMany = [
+            adjacent,
+            String(repeating: "{+a}", count: 17),
+            "{+" + Array(repeating: "a", count: 33).joined(separator: ",") + "}",
+            "{a}" + String(repeating: "x", count: 300) + "{b}",
+        ]
+        for text in tooMany {
+            let error = #expect(throws: TopicSelectorError.self) { try TopicSelector(text) }
+            #expect(error?.reason.hasPrefix("template too complex") == true, "\(error?.reason ?? "none")")
+        }
+        // The bounds' edges are accepted, and the plain template type has no bounds.
+        #expect(try TopicSelector(String(repeating: "{+a}", count: 16)).isTemplate)
+        #expect(try TopicSelector("{+" + Array(repeating: "a", count: 32).joined(separator: ",") + "}").isTemplate)
+        #expect(try URITemplate(adjacent).expressionCount > 16)
+    }
+
+    @Test func literalEndsCostNoMatchingStates() throws {
+        // A long literal before the first and after the last expression is compared directly.
+        let prefix = "https://example.com/" + String(repeating: "p", count: 900) + "/"
+        let suffix = "/" + String(repeating: "s", count: 900)
+        let selector = try TopicSelector(prefix + "{id}" + suffix)
+        #expect(try #require(selector.template).matchingStates < 10)
+        #expect(selector.matches(prefix + "42" + suffix))
+        #expect(!selector.matches(prefix + "4/2" + suffix))
+        #expect(!selector.matches(prefix + "42"))
+    }
+
+    @Test func worstAllowedSelectorsStayBounded() throws {
+        // Whatever passes the bounds has a small automaton, so a match is O(topic × 256).
+        let candidates = [
+            String(repeating: "{+a}", count: 16),
+            String(repeating: "{+a,b}/", count: 16),
+            "{?" + (0..<32).map { "v\($0)" }.joined(separator: ",") + "}",
+            (0..<16).map { "{/v\($0)*}" }.joined(),
+        ]
+        for text in candidates {
+            guard let selector = try? TopicSelector(text) else { continue }
+            #expect(try #require(selector.template).matchingStates <= TopicSelector.maxMatchingStates)
+            #expect(!selector.matches(String(repeating: "a", count: 2047) + " "))
+        }
     }
 }

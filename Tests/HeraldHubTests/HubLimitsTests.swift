@@ -1,0 +1,198 @@
+import NIOCore
+import ServerSentEvents
+import Testing
+
+@testable import HeraldHub
+
+/// The hub's bounds on what one subscriber or publisher may ask for, the shared selector cache,
+/// and presence that cannot crowd real updates out.
+@Suite struct HubLimitsTests {
+    static func hub(_ configure: (inout HubConfiguration) -> Void = { _ in }) -> Hub {
+        var configuration = HubConfiguration()
+        configure(&configuration)
+        return Hub(configuration: configuration)
+    }
+
+    @Test func selectorCountIsBounded() async throws {
+        let hub = Self.hub { $0.maxSelectors = 3 }
+        defer { hub.shutdown() }
+        #expect(try hub.selectors(["a", "b", "c"]).count == 3)
+        #expect(throws: HubError.invalidSubscription("too many topics (max 3)")) { try hub.selectors(["a", "b", "c", "d"]) }
+        // The hub checks a request built without `selectors(_:)` too.
+        await #expect(throws: HubError.invalidSubscription("too many topics (max 3)")) {
+            try await hub.subscribe(SubscribeRequest(selectors: selectors("a", "b", "c", "d")))
+        }
+        #expect(HubConfiguration().maxSelectors == 64)
+    }
+
+    @Test func selectorAndTopicLengthsAreBounded() async throws {
+        let hub = Self.hub { $0.maxTopicLength = 100 }
+        defer { hub.shutdown() }
+        let longest = String(repeating: "t", count: 100)
+        #expect(try hub.selectors([longest, "{x}" + String(repeating: "a", count: 97)]).count == 2)
+        let error = #expect(throws: HubError.self) { try hub.selectors([longest + "t"]) }
+        #expect(error?.description.contains("longer than 100 bytes") == true)
+        await #expect(throws: HubError.self) {
+            try await hub.subscribe(SubscribeRequest(selectors: [try TopicSelector(longest + "t")]))
+        }
+        // Publishing: the same bound on topics, on both publish paths.
+        _ = try await hub.publish(Update(topics: [longest], data: "ok"))
+        await #expect(throws: HubError.invalidUpdate("topic is longer than 100 bytes")) {
+            try await hub.publish(Update(topics: [longest + "t"], data: "no"))
+        }
+        #expect(hub.publishImmediately(Update(topics: [longest + "t"], data: "no")) == nil)
+        #expect(HubConfiguration().maxTopicLength == 2048)
+    }
+
+    @Test func complexTemplatesAreRefusedWithAReason() throws {
+        let hub = Self.hub()
+        defer { hub.shutdown() }
+        let error = #expect(throws: HubError.self) { try hub.selectors([String(repeating: "{+a}", count: 512)]) }
+        #expect(error?.description.hasPrefix("invalid topic selector: template too complex") == true)
+    }
+
+    @Test func aSubscriptionsTemplatesAreBoundedInAll() async throws {
+        let states = try #require(try TopicSelector("/a/{+x}/{y}").template).matchingStates
+        let hub = Self.hub { $0.maxTemplateStates = 2 * states }
+        defer { hub.shutdown() }
+        // Exact topics and `*` cost nothing; templates add up.
+        #expect(try hub.selectors(["/a/{+x}/{y}", "/b/{+x}/{y}", "exact", "*"]).count == 4)
+        let error = #expect(throws: HubError.self) { try hub.selectors(["/a/{+x}/{y}", "/b/{+x}/{y}", "/c/{+x}/{y}"]) }
+        #expect(error?.description.contains("too complex in all") == true)
+        await #expect(throws: HubError.self) {
+            try await hub.subscribe(SubscribeRequest(selectors: selectors("/a/{+x}/{y}", "/b/{+x}/{y}", "/c/{+x}/{y}")))
+        }
+    }
+
+    @Test func compiledSelectorsAreSharedAndFreedWithTheirLastUser() async throws {
+        let hub = Self.hub()
+        defer { hub.shutdown() }
+        let template = "https://example.com/books/{id}"
+        var subscriptions: [Subscription] = []
+        for _ in 0..<10 {
+            let request = SubscribeRequest(selectors: try hub.selectors([template, "*", "exact"]))
+            subscriptions.append(try await hub.subscribe(request))
+        }
+        // One compiled selector per distinct text, however many subscribers use it.
+        #expect(hub.selectorCache.count == 3)
+        // A new request gets the compiled automaton in use (the same storage), not a new one.
+        let again = try #require(try hub.selectors([template])[0].template)
+        let other = try #require(try hub.selectors([template])[0].template)
+        let address = { (template: URITemplate) in template.program.edges.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } }
+        #expect(address(again) == address(other))
+        #expect(address(again) != address(try URITemplate(template)))
+        for subscription in subscriptions.dropLast() { subscription.cancel() }
+        try await waitUntil(timeout: .seconds(10)) { hub.statistics.subscribers == 1 }
+        #expect(hub.selectorCache.count == 3)
+        subscriptions.last?.cancel()
+        try await waitUntil(timeout: .seconds(10)) { hub.statistics.subscribers == 0 }
+        #expect(hub.selectorCache.count == 0)
+    }
+
+    @Test func sharedTemplatesStillDeliverToEachSubscriberOnce() async throws {
+        let hub = Self.hub()
+        defer { hub.shutdown() }
+        // Two subscribers share a template; one of them has it twice, and `*` as well.
+        let (first, _) = record(try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["/b/{id}"]))))
+        let (second, _) = record(try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["/b/{id}", "/b/{id}", "*"]))))
+        try await hub.publish(Update(topics: ["/b/1", "/b/2"], data: "x"))
+        try await hub.publish(Update(topics: ["/c"], data: "y"))
+        await first.waitForEvents(1)
+        await second.waitForEvents(2)
+        #expect(first.events.map(\.data) == ["x"])
+        #expect(second.events.map(\.data) == ["x", "y"])
+    }
+
+    @Test func privateUpdatesSkipTemplatesOfAnonymousSubscribers() async throws {
+        let hub = Self.hub()
+        defer { hub.shutdown() }
+        let (anonymous, _) = record(try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["/u/{id}"]))))
+        let (authorized, _) = record(
+            try await hub.subscribe(
+                SubscribeRequest(selectors: try hub.selectors(["/u/{id}"]), privateSelectors: try hub.selectors(["/u/1"]))
+            )
+        )
+        try await hub.publish(Update(topics: ["/u/1"], data: "private", isPrivate: true))
+        try await hub.publish(Update(topics: ["/u/1"], data: "public"))
+        await authorized.waitForEvents(2)
+        await anonymous.waitForEvents(1)
+        #expect(authorized.events.map(\.data) == ["private", "public"])
+        #expect(anonymous.events.map(\.data) == ["public"])
+    }
+
+    @Test func presenceNeverEvictsRealUpdatesFromHistory() async throws {
+        let hub = Self.hub {
+            $0.historySize = 10
+            $0.publishesSubscriptionEvents = true
+        }
+        let running = Task { try await hub.run() }
+        defer {
+            hub.shutdown()
+            running.cancel()
+        }
+        for index in 1...5 { try await hub.publish(Update(topics: ["real"], data: "\(index)")) }
+        // A watcher authorized for presence sees the churn go by.
+        let presenceTopic = SubscriptionResource.basePath + "/{topic}/{subscriber}"
+        let (watcher, _) = record(
+            try await hub.subscribe(
+                SubscribeRequest(selectors: try hub.selectors([presenceTopic]), privateSelectors: try hub.selectors(["*"]))
+            )
+        )
+        for _ in 0..<20 {
+            let subscription = try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["a", "b", "c", "d", "e"])))
+            try await waitUntil(timeout: .seconds(10)) { watcher.events.contains { $0.data.contains(subscription.id) } }
+            subscription.cancel()
+        }
+        try await waitUntil(timeout: .seconds(10)) { watcher.events.filter { $0.data.contains("\"active\":false") }.count >= 20 * 5 }
+        #expect(hub.statistics.historyCount == 5)
+        let (replay, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("*"), lastEventID: "earliest")))
+        await replay.waitForEvents(5)
+        #expect(replay.events.map(\.data) == ["1", "2", "3", "4", "5"])
+    }
+
+    @Test func presenceIsOffByDefaultAndScopedBySelectors() async throws {
+        #expect(HubConfiguration().publishesSubscriptionEvents == false)
+        let hub = Self.hub { $0.subscriptionEventSelectors = [try! TopicSelector("/rooms/{room}")] }
+        let running = Task { try await hub.run() }
+        defer {
+            hub.shutdown()
+            running.cancel()
+        }
+        let presenceTopic = SubscriptionResource.basePath + "/{topic}/{subscriber}"
+        let (watcher, _) = record(
+            try await hub.subscribe(
+                SubscribeRequest(selectors: try hub.selectors([presenceTopic]), privateSelectors: try hub.selectors(["*"]))
+            )
+        )
+        // Not announced: no selector matches "other" (or the watcher's own selector).
+        let quiet = try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["other"])))
+        let room = try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["other", "/rooms/lobby"])))
+        await watcher.waitForEvents(1)
+        let first = try #require(watcher.events.first)
+        #expect(first.data.contains(room.id))
+        #expect(first.data.contains("\"topic\":\"/rooms/lobby\""))
+        #expect(!watcher.events.contains { $0.data.contains(quiet.id) || $0.data.contains("\"topic\":\"other\"") })
+    }
+
+    @Test func presenceChangesCancelOutBeforeTheyAreTaken() {
+        var changes = PresenceChanges()
+        let a = ActiveSubscription(id: "a", topics: ["t"], payload: nil)
+        let b = ActiveSubscription(id: "b", topics: ["t"], payload: nil)
+        changes.started(a)
+        changes.started(b)
+        changes.ended(a)  // never announced: nothing to take back
+        let first = changes.take()
+        #expect(first.map(\.subscription.id) == ["b"])
+        #expect(first.map(\.active) == [true])
+        changes.ended(b)
+        for index in 0..<5000 {
+            let churn = ActiveSubscription(id: "c\(index)", topics: ["t"], payload: nil)
+            changes.started(churn)
+            changes.ended(churn)
+        }
+        let second = changes.take()
+        #expect(second.map(\.subscription.id) == ["b"])
+        #expect(second.map(\.active) == [false])
+        #expect(changes.take().isEmpty)
+    }
+}
