@@ -36,10 +36,15 @@ done
 build=(swift build --scratch-path .build-fuzz --product HeraldFuzz --traits Fuzzing -Xswiftc -sanitize=fuzzer,address)
 echo "== building the fuzz harness (${build[*]})"
 start=$(date +%s)
-"${build[@]}" 2>&1 | grep -v -e "warning: Cannot export local symbol" -e "^\[[0-9]*/[0-9]*\]" || true
-# The pipe hides the build's status; a failed build leaves no (fresh) binary.
-"${build[@]}" >/dev/null 2>&1 || { echo "!! fuzz harness build failed" >&2; exit 1; }
-binary="$("${build[@]}" --show-bin-path)/HeraldFuzz"
+mkdir -p .build-fuzz
+if ! "${build[@]}" >.build-fuzz/build.log 2>&1; then
+    grep -v "warning: Cannot export local symbol" .build-fuzz/build.log | tail -40
+    echo "!! fuzz harness build failed (.build-fuzz/build.log)" >&2
+    exit 1
+fi
+# Our own warnings are shown (the dependencies' and ASan's linker notes are not).
+grep -E "^/.*/(Fuzz|Sources)/.*(warning|error):" .build-fuzz/build.log | grep -v "/checkouts/" || true
+binary=.build-fuzz/debug/HeraldFuzz
 echo "== built in $(( $(date +%s) - start )) s"
 
 # Inputs longer than this are not generated (request streams get more room: many headers).

@@ -35,7 +35,7 @@ func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
 func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
     guard selectedTarget != nil else {
         let names = fuzzTargets.keys.sorted().joined(separator: ", ")
-        fputs("set HERALD_FUZZ_TARGET to one of: \(names) (then libFuzzer's arguments follow)\n", stderr)
+        printError("set HERALD_FUZZ_TARGET to one of: \(names) (then libFuzzer's arguments follow)")
         return 2
     }
     var count = argc
@@ -46,8 +46,20 @@ func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<C
 /// Reports a broken property and aborts, so libFuzzer saves the input as a crash.
 func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
     if !condition() {
-        fputs("PROPERTY FAILED: \(message())\n", stderr)
+        printError("PROPERTY FAILED: \(message())")
         abort()
+    }
+}
+/// Writes a line to standard error (file descriptor 2, unbuffered, as libFuzzer's own output).
+func printError(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
+            if written <= 0 { return }
+            offset += written
+        }
     }
 }
 #else

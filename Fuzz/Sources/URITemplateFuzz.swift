@@ -42,7 +42,9 @@ enum URITemplateFuzz {
             case 0: return nil
             case 1: return .string(item())
             case 2: return .list((0..<count).map { _ in item() })
-            default: return .pairs((0..<count).map { _ in (item(), item()) })
+            default:
+                // RFC 6570 gives an empty key no form of its own (`{;m*}` would write a bare ";").
+                return .pairs((0..<count).map { _ in (item().nonEmpty ?? "k", item()) })
             }
         }
 
@@ -186,5 +188,8 @@ enum URITemplateFuzz {
     private static func isHex(_ byte: UInt8) -> Bool {
         (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66)
     }
+}
+extension String {
+    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }
 #endif
