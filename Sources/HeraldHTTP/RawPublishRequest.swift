@@ -81,6 +81,11 @@ struct RawPublishRequest {
         case head(length: Int, Fields)
     }
 
+    /// More header lines than a plain publish has: the codec judges them against its own limit
+    /// (NIO's `maxHeaderFieldCount`, 1000 in Hummingbird), which the fast path must not exceed
+    /// (found by the `publish` fuzz target: 1,001 header lines were answered here, refused there).
+    static let maxHeaderCount = 64
+
     private static let post = Array("POST ".utf8)
     private static let version = Array(" HTTP/1.1\r\n".utf8)
 
@@ -117,7 +122,10 @@ struct RawPublishRequest {
         else { return .notFast }
         position += version.count
         // Header lines, each `name: value` CRLF, up to the blank line.
+        var headerCount = 0
         while position < end {
+            headerCount += 1
+            guard headerCount <= maxHeaderCount else { return .notFast }
             guard let line = headerLine(bytes, from: position, end: end) else { return .notFast }
             position = line.next
             let name = UnsafeRawBufferPointer(rebasing: bytes[line.name])
