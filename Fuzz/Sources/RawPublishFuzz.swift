@@ -146,7 +146,11 @@ enum RawPublishFuzz {
         require(contentType == request.contentType, "NIO content-type \(head.headers["content-type"]): \(context)")
         let authorization = head.headers["authorization"].first.map(trimmingBlanks)
         require(authorization == request.authorization, "NIO authorization \(head.headers["authorization"]): \(context)")
-        require(head.headers["content-length"] == [String(request.body.count)], "NIO content-length \(head.headers["content-length"]): \(context)")
+        let contentLength = head.headers["content-length"]
+        require(
+            contentLength.count == 1 && Int(trimmingBlanks(contentLength[0])) == request.body.count,
+            "NIO content-length \(contentLength): \(context)"
+        )
         let forwarded = forwardedNames.contains { head.headers.contains(name: $0) }
         require(forwarded == request.isForwarded, "NIO forwarded \(forwarded): \(context)")
         require(nio.body == request.body, "NIO body \(hex(nio.body)): \(context)")
