@@ -85,6 +85,9 @@ import Testing
         "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
         "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: +1\r\n\r\nx",
         "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: 1 1\r\n\r\nx",
+        // NIO refuses a tab after the length (found by the publish fuzz target).
+        "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: 1\t\r\n\r\nx",
+        "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: 1 \t \r\n\r\nx",
         "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: 1\r\nX-Long: a\r\n folded\r\n\r\nx",
         "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: 1\r\nX-Bare: a\nb\r\n\r\nx",
         "POST /.well-known/mercure HTTP/1.1\r\nContent-Length: 1\r\nX-CR: a\rb\r\n\r\nx",
