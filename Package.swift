@@ -19,6 +19,8 @@ let package = Package(
         .executable(name: "herald", targets: ["herald"]),
         .executable(name: "herald-bench", targets: ["HeraldBench"]),
     ],
+    // `Fuzzing` (off by default) builds the libFuzzer harness in Fuzz/ for real; see scripts/fuzz.sh.
+    traits: [.trait(name: "Fuzzing", description: "Build the libFuzzer targets of Fuzz/ (with -sanitize=fuzzer).")],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
@@ -116,6 +118,24 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/HeraldBench",
+            swiftSettings: strict
+        ),
+        // The libFuzzer harness (scripts/fuzz.sh). Without the `Fuzzing` trait it is a stub with
+        // no dependencies, so a plain `swift build` / `swift test` compiles one small file for it.
+        .target(name: "HeraldFuzzDriver", path: "Fuzz/Driver"),
+        .executableTarget(
+            name: "HeraldFuzz",
+            dependencies: [
+                .target(name: "HeraldFuzzDriver", condition: .when(traits: ["Fuzzing"])),
+                .target(name: "ServerSentEvents", condition: .when(traits: ["Fuzzing"])),
+                .target(name: "HeraldHub", condition: .when(traits: ["Fuzzing"])),
+                .target(name: "HeraldHTTP", condition: .when(traits: ["Fuzzing"])),
+                .target(name: "HeraldRedis", condition: .when(traits: ["Fuzzing"])),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Fuzzing"])),
+                .product(name: "NIOEmbedded", package: "swift-nio", condition: .when(traits: ["Fuzzing"])),
+                .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Fuzzing"])),
+            ],
+            path: "Fuzz/Sources",
             swiftSettings: strict
         ),
         .testTarget(name: "ServerSentEventsTests", dependencies: ["ServerSentEvents"], swiftSettings: strict),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Herald: installs what the tests need (redis-server; chromium, its driver
 # and selenium for the browser tests, openssl for the HTTPS one), then `swift test`, then the
-# end-to-end browser tests, then the hostile-client tests.
+# fuzz targets for a short time, then the end-to-end browser tests, then the hostile-client tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -30,6 +30,14 @@ fi
 
 echo "== swift test"
 swift test
+
+# Every fuzz target for a short, fixed time (scripts/fuzz.sh: own build in .build-fuzz; a
+# finding fails the run). HERALD_FUZZ_SECONDS=0 skips it.
+fuzz_seconds="${HERALD_FUZZ_SECONDS:-30}"
+if [ "$fuzz_seconds" -gt 0 ]; then
+    echo "== fuzzing (${fuzz_seconds} s per target)"
+    scripts/fuzz.sh --seconds "$fuzz_seconds"
+fi
 
 if [ -d Tests/e2e ]; then
     echo "== end-to-end browser tests"
