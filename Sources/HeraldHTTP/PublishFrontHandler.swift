@@ -24,12 +24,15 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
     private var quiescing = false
     private var passedOn = false
     private var remoteAddress: SocketAddress??
+    /// The connection's timeouts, told when requests are answered here.
+    private let deadlines: ConnectionDeadlines?
 
     /// Heads longer than this are the codec's to judge (its default limit is 80 KiB).
     static let maxHeadSize = 16 * 1024
 
-    init(endpoint: HeraldEndpoint) {
+    init(endpoint: HeraldEndpoint, deadlines: ConnectionDeadlines? = nil) {
         self.endpoint = endpoint
+        self.deadlines = deadlines
         self.hubPath = Array(endpoint.configuration.path.utf8)
     }
 
@@ -52,6 +55,7 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
         defer {
             if answered {
                 context.flush()
+                deadlines?.answeredFromBytes(partial: partial != nil)
                 endpoint.holdBackWhileFanOutLags(context)
             }
         }
