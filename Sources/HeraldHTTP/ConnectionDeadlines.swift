@@ -80,8 +80,11 @@ final class ConnectionDeadlines: ChannelInboundHandler, RemovableChannelHandler 
 
     // MARK: told by the other handlers
 
-    /// A request's head is complete: its body has `bodyTimeout` from now.
-    func headReceived() { enter(.body) }
+    /// A request's head is complete: its body has `bodyTimeout` from now. (Only once per
+    /// request, and not while an earlier request is answered.)
+    func headReceived() {
+        if phase == .head { enter(.body) }
+    }
 
     /// A request is complete: no deadline while it is answered.
     func requestReceived() { phase = .answering }

@@ -52,12 +52,14 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
             input = earlier
         }
         var answered = false
+        var waitingForBody = false
         defer {
             if answered {
                 context.flush()
                 deadlines?.answeredFromBytes(partial: partial != nil)
                 endpoint.holdBackWhileFanOutLags(context)
             }
+            if waitingForBody { deadlines?.headReceived() }
         }
         while input.readableBytes > 0 {
             let parsed = RawPublishRequest.parse(
@@ -73,6 +75,8 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
                 partial = input
                 self.wait = wait
                 self.searchFrom = searchFrom
+                // A complete head restarts the search at 0 (an incomplete one, past its start).
+                waitingForBody = searchFrom == 0 && input.readableBytes > 3
                 return
             case .notFast:
                 passOn(input, context: context)
