@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Dispatch
 import Foundation
 
 /// The server side of a test server's connections, as the kernel sees them (Linux).
@@ -52,7 +53,7 @@ public enum ServerSockets {
 }
 
 /// A blocking loopback TCP socket for tests that open and close many connections quickly.
-public final class BlockingSocket {
+public final class BlockingSocket: Sendable {
     public let fd: Int32
 
     /// Connects to 127.0.0.1:`port`; receives time out after `timeout` seconds.
@@ -119,4 +120,13 @@ public final class BlockingSocket {
 public struct SocketError: Error {
     public let call: String
     public let code = errno
+}
+
+/// Runs blocking socket work on a Dispatch thread: blocking the Swift concurrency pool (two
+/// threads on a small machine) would also stop the server's own tasks (Hummingbird takes new
+/// connections in a task), and the test would wait on itself.
+public func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+    }
 }
