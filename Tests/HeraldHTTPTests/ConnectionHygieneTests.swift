@@ -63,7 +63,9 @@ import Testing
         }
     }
 
-    @Test(arguments: Kind.allCases)
+    // One kind at a time: a thousand connections each, in parallel, would starve the
+    // other suites' servers on a small machine.
+    @Test(.serialized, arguments: Kind.allCases)
     func connectionsEndWithTheirClients(kind: Kind) async throws {
         try await TestServer.run(mount: { router, _ in router.get("/healthz") { _, _ in "ok\n" } }) { server in
             #expect(ServerSockets.openCount(port: server.port) == 0)
