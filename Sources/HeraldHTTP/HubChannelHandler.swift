@@ -212,6 +212,9 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .present:
             context.fireErrorCaught(error)
         case .absent:
+            // A closed connection's unfinished request (the codec reports it as it is torn
+            // down): nobody to answer, and no router to set up on a pipeline going away.
+            guard context.channel.isActive else { return }
             // A malformed request: the router's pipeline reports it as it always has.
             if handOver(context: context) {
                 context.fireErrorCaught(error)
