@@ -117,23 +117,34 @@ public struct HTTPStreamingClient: Sendable {
         headers: HTTPHeaders = [:],
         body: ByteBuffer? = nil
     ) async throws -> StreamingResponse {
-        let channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .connect(host: host, port: port)
-            .get()
+        let (stream, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+        let headPromise = group.next().makePromise(of: HTTPResponseHead.self)
+        // The handlers go in before the connection is up, so that a server closing it at once
+        // (at its connection limit, say) still fails the promise instead of leaking it.
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(
+                            ResponseStreamHandler(head: headPromise, continuation: continuation)
+                        )
+                    }
+                }
+                .connect(host: host, port: port)
+                .get()
+        } catch {
+            headPromise.fail(error)
+            continuation.finish(throwing: error)
+            throw error
+        }
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: basePath + path)
         head.headers.add(name: "Host", value: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
         head.headers.add(contentsOf: headers)
         if let body { head.headers.replaceOrAdd(name: "Content-Length", value: "\(body.readableBytes)") }
 
-        let (stream, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
-        let headPromise = channel.eventLoop.makePromise(of: HTTPResponseHead.self)
-        try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.addHTTPClientHandlers()
-            try channel.pipeline.syncOperations.addHandler(
-                ResponseStreamHandler(head: headPromise, continuation: continuation)
-            )
-        }.get()
         continuation.onTermination = { _ in channel.close(promise: nil) }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }

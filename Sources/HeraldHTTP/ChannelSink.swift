@@ -33,6 +33,8 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
     private var wroteSinceFlush = false
     /// The channel's writability as its last change said (read on every event otherwise).
     private var writable = true
+    /// Raw HTTP/1 writes are chunks (false: a close-delimited HTTP/1.0 body, the bare events).
+    private var chunked = true
     private var closed: StreamCloseReason?
     private var ended: EventLoopPromise<StreamCloseReason>?
     private var onEnd: (@Sendable (StreamCloseReason) -> Void)?
@@ -73,7 +75,7 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
     func enqueueAndFlush(_ event: EncodedEvent) -> Bool {
         if closed == nil, attached, pending.isEmpty, writable, let front {
             // The usual case: one pass through the pipeline for the write and the flush.
-            front.writeAndFlush(NIOAny(IOData.byteBuffer(event.chunk)), promise: nil)
+            front.writeAndFlush(NIOAny(IOData.byteBuffer(chunked ? event.chunk : event.bytes)), promise: nil)
             wroteSinceFlush = false
             return true
         }
@@ -103,9 +105,11 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
     /// Watches the connection from now on: `onEnd` runs (on the loop) with `.cancelled` when
     /// the client goes away, also before the response started, or with `.shutdown` when the
     /// server asks its connections to quiesce. Call once, right after subscribing.
-    /// `rawHTTP1` says the connection is HTTP/1 with its codec gone; otherwise the codec tells.
-    func watch(rawHTTP1: Bool = false, onEnd: @escaping @Sendable (StreamCloseReason) -> Void) {
+    /// `rawHTTP1` says the connection is HTTP/1 with its codec gone (`chunked`: false for an
+    /// HTTP/1.0 client's close-delimited body); otherwise the codec tells.
+    func watch(rawHTTP1: Bool = false, chunked: Bool = true, onEnd: @escaping @Sendable (StreamCloseReason) -> Void) {
         eventLoop.execute {
+            self.chunked = chunked
             guard self.channel.isActive else {
                 onEnd(.cancelled)
                 return
@@ -154,7 +158,7 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
 
     private func send(_ event: EncodedEvent) {
         if let front {
-            front.write(NIOAny(IOData.byteBuffer(event.chunk)), promise: nil)
+            front.write(NIOAny(IOData.byteBuffer(chunked ? event.chunk : event.bytes)), promise: nil)
         } else {
             channel.write(HTTPResponsePart.body(event.bytes), promise: nil)
         }

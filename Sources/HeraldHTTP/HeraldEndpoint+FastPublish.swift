@@ -15,11 +15,14 @@ extension HeraldEndpoint {
         isForwarded: Bool,
         remoteAddress: () -> SocketAddress?
     ) -> String? {
+        // A query that does not decode is the router's to refuse (400), as on every path.
+        let form = query.flatMap { try? Self.decodeQuery($0) }
+        if query != nil, form == nil { return nil }
         guard let contentType, Self.isForm(contentType), body.readableBytes > 0,
             let update = try? Self.decodeUpdate(body, maxTopicLength: hub.configuration.maxTopicLength),
             isAuthorizedNow(
                 authorization: authorization,
-                query: query,
+                query: form,
                 topics: update.topics,
                 isForwarded: isForwarded,
                 remoteAddress: remoteAddress
@@ -48,7 +51,7 @@ extension HeraldEndpoint {
     /// covers every topic.
     private func isAuthorizedNow(
         authorization: String?,
-        query: Substring?,
+        query: FormFields?,
         topics: [String],
         isForwarded: Bool,
         remoteAddress: () -> SocketAddress?
@@ -58,7 +61,7 @@ extension HeraldEndpoint {
         if let authorization {
             token = bearerToken(authorization)
         } else if let query {
-            token = (try? FormFields(decoding: Array(query.utf8)))?.values("authorization").first
+            token = query.values("authorization").first
         }
         guard let token, let claims = verifier.cachedClaims(token), let allowed = claims.mercure?.publish else {
             return false
@@ -69,13 +72,12 @@ extension HeraldEndpoint {
     /// A publish's `200` answer carrying `id`, as finished HTTP/1.1 bytes (the same fields as
     /// the router's plain-text answers).
     static func publishedAnswer(_ id: String, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let length = id.utf8.count + 1
+        let length = id.utf8.count
         var bytes = allocator.buffer(capacity: publishedHead.readableBytes + 8 + length)
         bytes.writeImmutableBuffer(publishedHead)
         bytes.writeString(String(length))
         bytes.writeStaticString("\r\n\r\n")
         bytes.writeString(id)
-        bytes.writeStaticString("\n")
         return bytes
     }
 

@@ -9,24 +9,21 @@ extension HeraldEndpoint {
     public func publish(_ request: Request, remoteAddress: SocketAddress?) async -> Response {
         do {
             let id = try await publishOrRefuse(request, remoteAddress: remoteAddress)
-            return .plainText(.ok, id)
+            return .publishedID(id)
         } catch {
             return error.response
         }
     }
 
     private func publishOrRefuse(_ request: Request, remoteAddress: SocketAddress?) async throws(Refusal) -> String {
+        if let refusal = refusalBeforeBody(request.head) { throw refusal }
         let query = try self.query(of: request)
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
-        guard contentType.hasPrefix("application/x-www-form-urlencoded") else {
-            throw Refusal(status: .unsupportedMediaType, reason: "expected Content-Type: application/x-www-form-urlencoded")
-        }
         var request = request
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: configuration.maxBodySize)
         } catch {
-            throw Refusal(status: .contentTooLarge, reason: "body larger than \(configuration.maxBodySize) bytes")
+            throw .bodyTooLarge(configuration.maxBodySize)
         }
         if body.readableBytes == 0 { throw .badRequest("empty body: missing topic") }
         let update = try Self.decodeUpdate(body, maxTopicLength: hub.configuration.maxTopicLength)
@@ -42,6 +39,37 @@ extension HeraldEndpoint {
             logger.error("publish failed", metadata: ["error": "\(error)"])
             throw Refusal(status: .serviceUnavailable, reason: "publish failed")
         }
+    }
+
+    /// What a publish is refused for from its head alone, in this order: a query string that
+    /// does not decode (400), not a form (415), a declared body over the limit (413), no
+    /// credentials at all when a publisher key is set (401). Nil: the body may be read. The
+    /// router and the event-loop handler both ask this, so a publish gets the same answer on
+    /// every path, and the event-loop handler answers before reading the body (and answers
+    /// `Expect: 100-continue` with these instead of `100 Continue`).
+    func refusalBeforeBody(_ head: HTTPRequest) -> Refusal? {
+        var query: FormFields?
+        if let path = head.path, let mark = path.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            do {
+                query = try Self.decodeQuery(path[path.index(after: mark)...])
+            } catch {
+                return error
+            }
+        }
+        let contentType = head.headerFields[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/x-www-form-urlencoded") else {
+            return Refusal(status: .unsupportedMediaType, reason: "expected Content-Type: application/x-www-form-urlencoded")
+        }
+        if let declared = head.headerFields[.contentLength], let length = Int(declared), length > configuration.maxBodySize {
+            return .bodyTooLarge(configuration.maxBodySize)
+        }
+        if publisherVerifier != nil {
+            let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
+            if request.mercureToken(cookieName: configuration.cookieName, query: query) == nil {
+                return .unauthorized("missing publisher token")
+            }
+        }
+        return nil
     }
 
     /// The update a publish form describes, or a 400 saying what is wrong with it (a topic

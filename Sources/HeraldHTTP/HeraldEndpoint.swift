@@ -43,8 +43,14 @@ public final class HeraldEndpoint: Sendable {
 
     /// Decodes the query string strictly, or refuses with 400.
     func query(of request: Request) throws(Refusal) -> FormFields {
+        try Self.decodeQuery(request.uri.query ?? "")
+    }
+
+    /// The one rule for a hub request's query string, whichever path reads the request:
+    /// decoded strictly (a bad percent-escape is a 400), never ignored.
+    static func decodeQuery(_ query: some StringProtocol) throws(Refusal) -> FormFields {
         do {
-            return try FormFields(decoding: Array((request.uri.query ?? "").utf8))
+            return try FormFields(decoding: Array(query.utf8))
         } catch {
             throw .badRequest("bad query string: \(error.reason)")
         }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import HummingbirdCore
 import Logging
 import NIOCore
@@ -58,7 +59,8 @@ struct HeraldHTTP1Channel: ServerChildChannel {
                 withEncoderConfiguration: .init(),
                 withDecoderLimitConfiguration: limits
             )
-            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            let codec = HeraldHTTP1Codec()
+            try pipeline.addHandler(codec)
             let promise = channel.eventLoop.makePromise(of: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?.self)
             let handover = RouterHandover(promise: promise) { channel, handler in
                 // What `HTTP1Channel.setup` adds after the codec, behind the hub's handler.
@@ -77,9 +79,14 @@ struct HeraldHTTP1Channel: ServerChildChannel {
                     configuration: .init(isOutboundHalfClosureEnabled: true)
                 )
             }
-            try pipeline.addHandler(HubChannelHandler(endpoint: endpoint, router: .absent(handover)))
+            let deadlines = ConnectionDeadlines(configuration: endpoint.configuration)
+            try pipeline.addHandler(
+                HubChannelHandler(endpoint: endpoint, router: .absent(handover), deadlines: deadlines, codec: codec)
+            )
             // Ahead of the codec: plain publishes are answered from the bytes.
-            try pipeline.addHandler(PublishFrontHandler(endpoint: endpoint), position: .first)
+            try pipeline.addHandler(PublishFrontHandler(endpoint: endpoint, deadlines: deadlines), position: .first)
+            // Ahead of everything: it sees each request's first bytes.
+            try pipeline.addHandler(deadlines, position: .first)
             return Value(channel: channel, router: promise.futureResult)
         }
     }
@@ -121,5 +128,50 @@ final class RouterHandover {
     func release() {
         promise?.succeed(nil)
         promise = nil
+    }
+}
+
+/// `HTTP1ToHTTPServerCodec` (NIO's HTTP/1 parts to HTTP types and back) that remembers the
+/// request's HTTP version, which the HTTP types drop: an HTTP/1.0 client cannot read a chunked
+/// stream, so its stream is close-delimited.
+final class HeraldHTTP1Codec: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// The latest request head's version was HTTP/1.0.
+    private(set) var isHTTP10 = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            isHTTP10 = head.version.major == 1 && head.version.minor == 0
+            do {
+                let request = try HTTPRequest(head, secure: false, splitCookie: false)
+                context.fireChannelRead(wrapInboundOut(.head(request)))
+            } catch {
+                context.fireErrorCaught(error)
+            }
+        case .body(let body):
+            context.fireChannelRead(wrapInboundOut(.body(body)))
+        case .end(let trailers):
+            context.fireChannelRead(wrapInboundOut(.end(trailers.map { HTTPFields($0, splitCookie: false) })))
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(let response):
+            var head = HTTPResponseHead(response)
+            // A close-delimited answer to an HTTP/1.0 client (a stream): an HTTP/1.0 status
+            // line, so the encoder adds no chunked framing.
+            if isHTTP10, response.headerFields[.connection] == "close" { head.version = .http1_0 }
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .body(let body):
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: promise)
+        case .end(let trailers):
+            context.write(wrapOutboundOut(.end(trailers.map(HTTPHeaders.init))), promise: promise)
+        }
     }
 }

@@ -19,6 +19,21 @@ public struct HeraldHTTPConfiguration: Sendable {
     /// loopback or cookie).
     public var corsOrigins: [String] = []
 
+    /// A request's head (request line and header fields) must arrive within this time of its
+    /// first byte (or of the connection's start): a client trickling a head is cut off.
+    public var headTimeout: Duration = .seconds(10)
+    /// A request's body must arrive within this time of its head.
+    public var bodyTimeout: Duration = .seconds(10)
+    /// A keep-alive connection with no request in progress is closed after this time.
+    /// Streams are exempt from all three timeouts once open.
+    public var idleTimeout: Duration = .seconds(60)
+    /// On graceful shutdown, how long requests in progress may take; after it every remaining
+    /// connection is closed, whatever its client does.
+    public var shutdownTimeout: Duration = .seconds(10)
+    /// Most connections open at once (`HeraldEndpoint.guardAccepts(on:)`); more are closed as
+    /// soon as they are accepted. Nil: the open-files soft limit minus a reserve of 64.
+    public var maxConnections: Int?
+
     /// Creates the default configuration: no keys, anonymous subscribers allowed.
     public init() {}
 }

@@ -46,17 +46,23 @@ extension HubChannelHandler {
         origin: String?,
         context: ChannelHandlerContext
     ) {
-        guard context.channel.isActive, case .opening = state else {
+        guard context.channel.isActive, !inputClosed, case .opening = state else {
+            // The client left (or half-closed) while the subscription opened.
             subscription.cancel()
+            closeWhenWritten(context: context)
             return
         }
         state = .streaming(subscription)
         held = []
         releaseRouter()
-        sink.watch(rawHTTP1: true) { subscription.cancel(reason: $0) }
+        deadlines?.streamOpened()
+        // HTTP/1.0 clients cannot read chunks: their stream is close-delimited.
+        let chunked = !(codec?.isHTTP10 ?? false)
+        sink.watch(rawHTTP1: true, chunked: chunked) { subscription.cancel(reason: $0) }
         endpoint.logStreamOpened(subscription, topics: topics, remoteAddress: context.channel.remoteAddress)
         var headers = endpoint.streamHeaders(subscription)
         headers.append(contentsOf: endpoint.cors.headers(for: origin))
+        if !chunked { headers[.connection] = "close" }
         let head = HTTPResponse(status: .ok, headerFields: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let retry = endpoint.hub.configuration.retryField {
@@ -76,7 +82,15 @@ extension HubChannelHandler {
                 channel.close(promise: nil)
                 return
             }
-            channel.writeAndFlush(ByteBuffer(staticString: "0\r\n\r\n")).whenComplete { _ in
+            if reason == .shutdown {
+                // A client that does not read may never let the last bytes out: the
+                // connection ends with the grace period regardless.
+                channel.eventLoop.scheduleTask(in: TimeAmount(endpoint.configuration.shutdownTimeout)) {
+                    channel.close(promise: nil)
+                }
+            }
+            let end = chunked ? ByteBuffer(staticString: "0\r\n\r\n") : ByteBuffer()
+            channel.writeAndFlush(end).whenComplete { _ in
                 channel.close(promise: nil)
             }
         }
@@ -86,7 +100,7 @@ extension HubChannelHandler {
     private static func removeHTTPHandlers(from channel: any Channel, hubHandler: ChannelHandlerContext) {
         let pipeline = channel.pipeline.syncOperations
         let codecs: [ChannelHandlerContext?] = [
-            try? pipeline.context(handlerType: HTTP1ToHTTPServerCodec.self),
+            try? pipeline.context(handlerType: HeraldHTTP1Codec.self),
             try? pipeline.context(handlerType: HTTPResponseEncoder.self),
             try? pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
         ]
@@ -99,7 +113,7 @@ extension HubChannelHandler {
     private func refuse(_ refusal: Refusal, context: ChannelHandlerContext) {
         guard context.channel.isActive, case .opening = state else { return }
         state = .idle
-        respond(refusal.status, text: refusal.reason, headers: refusal.headers, context: context)
+        respond(refusal.status, body: Refusal.line(refusal.reason), headers: refusal.headers, context: context)
         let waiting = held
         held = []
         for part in waiting {

@@ -36,6 +36,8 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case streaming(Subscription)
         /// A request the router handles; its parts pass through until its end.
         case forwarding
+        /// A request answered (refused) from its head: its body is dropped as it comes.
+        case refused(discarded: Int)
     }
 
     /// Where the router stands on this connection.
@@ -55,21 +57,49 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var held: [HTTPRequestPart] = []
     /// The server is shutting down: close once the current request is answered.
     var quiescing = false
+    /// The client closed its side (half-closed or gone): nothing more will come, so the
+    /// connection ends once what is being answered is written.
+    var inputClosed = false
     private var encoderContext: ChannelHandlerContext?
     /// Requests handed to the router whose response has not ended yet: answering a later one
     /// here first would reorder responses.
     private var routerResponsesPending = 0
+    /// The connection's timeouts (`.herald` connections only).
+    let deadlines: ConnectionDeadlines?
+    /// The HTTP/1 codec, for the request's version (`.herald` connections only).
+    let codec: HeraldHTTP1Codec?
 
-    init(endpoint: HeraldEndpoint, router: Router) {
+    init(endpoint: HeraldEndpoint, router: Router, deadlines: ConnectionDeadlines? = nil, codec: HeraldHTTP1Codec? = nil) {
         self.endpoint = endpoint
         self.router = router
+        self.deadlines = deadlines
+        self.codec = codec
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         switch (state, part) {
         case (.idle, .head(let head)):
-            if routerResponsesPending == 0, isHubPath(head.path), head.headerFields[.connection] == nil {
+            deadlines?.headReceived()
+            let isHub = isHubPath(head.path)
+            if routerResponsesPending == 0 {
+                if isHub, head.method == .post, let refusal = endpoint.refusalBeforeBody(head) {
+                    // Refused from the head alone (a body over the limit, not a form, ...):
+                    // answered before a byte of the body is read.
+                    refuseEarly(refusal, head: head, context: context)
+                    return
+                }
+                if let expect = head.headerFields[.expect] {
+                    guard expect.lowercased() == "100-continue" else {
+                        let reason = "only Expect: 100-continue is supported"
+                        refuseEarly(Refusal(status: .expectationFailed, reason: reason), head: head, context: context)
+                        return
+                    }
+                    // Nothing to refuse early: the client may send its body now.
+                    writeRaw(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"), context: context)
+                }
+            }
+            if routerResponsesPending == 0, isHub, head.headerFields[.connection] == nil {
                 // A publish from a browser page (`Origin`) needs the router's origin check.
                 if head.method == .post, head.headerFields[.origin] == nil {
                     state = .collecting(head, context.channel.allocator.buffer(capacity: 0))
@@ -84,9 +114,8 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             state = .forwarding
         case (.collecting(let head, var body), .body(let chunk)):
             if body.readableBytes + chunk.readableBytes > endpoint.configuration.maxBodySize {
-                giveUp(head, body: body, context: context)
-                forward(.body(chunk), context: context)
-                state = .forwarding
+                // A body without a declared length (chunked) that outgrows the limit.
+                refuseEarly(.bodyTooLarge(endpoint.configuration.maxBodySize), head: head, closing: true, context: context)
             } else {
                 state = .idle  // drop the buffer's second reference before appending
                 body.writeImmutableBuffer(chunk)
@@ -94,6 +123,7 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         case (.collecting(let head, let body), .end(let trailers)):
             state = .idle
+            deadlines?.requestReceived()
             if let id = publish(head, body: body, remoteAddress: context.channel.remoteAddress) {
                 respondPublished(id, context: context)
                 endpoint.holdBackWhileFanOutLags(context)
@@ -102,6 +132,7 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 forward(.end(trailers), context: context)
             }
         case (.subscribing(let head), .end):
+            deadlines?.requestReceived()
             state = .opening
             open(head, context: context)
         case (.subscribing(let head), .body):
@@ -119,7 +150,21 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             break
         case (.forwarding, .end):
             state = .idle
+            deadlines?.requestReceived()
             forward(part, context: context)
+        case (.refused(let discarded), .body(let chunk)):
+            // The body of a request answered from its head: read and dropped, up to the limit.
+            let total = discarded + chunk.readableBytes
+            if total > endpoint.configuration.maxBodySize {
+                context.close(promise: nil)
+            }
+            state = .refused(discarded: total)
+        case (.refused, .end):
+            state = .idle
+            deadlines?.requestReceived()
+            deadlines?.responseSent()
+        case (.refused, .head):
+            break  // a connection being closed
         default:
             forward(part, context: context)
         }
@@ -131,11 +176,25 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
             routerResponsesPending = max(0, routerResponsesPending - 1)
+            if routerResponsesPending == 0 { deadlines?.responseSent() }
         }
         context.write(data, promise: promise)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed = event as? ChannelEvent {
+            clientClosed(context: context)
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        if event is ChannelShouldQuiesceEvent, deadlines == nil {
+            // An `.http1` connection (`makePublishChannelHandler`) has no `ConnectionDeadlines`
+            // to end it with the grace period: this handler does.
+            let channel = context.channel
+            context.eventLoop.scheduleTask(in: TimeAmount(endpoint.configuration.shutdownTimeout)) {
+                channel.close(promise: nil)
+            }
+        }
         guard event is ChannelShouldQuiesceEvent, !isRouterPresent else {
             context.fireUserInboundEventTriggered(event)
             return
@@ -153,6 +212,9 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .present:
             context.fireErrorCaught(error)
         case .absent:
+            // A closed connection's unfinished request (the codec reports it as it is torn
+            // down): nobody to answer, and no router to set up on a pipeline going away.
+            guard context.channel.isActive else { return }
             // A malformed request: the router's pipeline reports it as it always has.
             if handOver(context: context) {
                 context.fireErrorCaught(error)
@@ -172,6 +234,58 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         encoderContext = nil
         releaseRouter()
+    }
+
+    /// The client closed its side. With the router on the connection, its request handling
+    /// ends the connection (its inbound stream finishes); otherwise this handler does: at once
+    /// between requests or with a request that can no longer complete, after the answer when a
+    /// subscription is being opened (`stream` and `refuse` look at `inputClosed`).
+    private func clientClosed(context: ChannelHandlerContext) {
+        inputClosed = true
+        guard !isRouterPresent else { return }
+        switch state {
+        case .opening, .streaming: break
+        case .idle, .collecting, .subscribing, .forwarding, .refused: closeWhenWritten(context: context)
+        }
+    }
+
+    /// Closes the connection once everything written so far is out.
+    func closeWhenWritten(context: ChannelHandlerContext) {
+        let channel = context.channel
+        guard let front = responseEncoder(context) else {
+            channel.close(promise: nil)
+            return
+        }
+        // Writes complete in order: an empty one completes once every earlier one has.
+        front.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer()))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Writes finished bytes (an interim or complete response) past the HTTP encoder.
+    private func writeRaw(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        if let front = responseEncoder(context) {
+            front.writeAndFlush(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
+        }
+    }
+
+    /// Answers a request refused from its head at once. The connection then ends when the
+    /// body is too large to read (declared or seen), or may not come at all (`Expect`);
+    /// otherwise the body is read and dropped, and the connection goes on.
+    private func refuseEarly(
+        _ refusal: Refusal,
+        head: HTTPRequest,
+        closing: Bool = false,
+        context: ChannelHandlerContext
+    ) {
+        state = .refused(discarded: 0)
+        let declared = head.headerFields[.contentLength].flatMap { Int($0) } ?? 0
+        let close = closing || head.headerFields[.expect] != nil || declared > endpoint.configuration.maxBodySize
+        var headers = refusal.headers
+        headers.append(contentsOf: endpoint.cors.headers(for: head.headerFields[.origin]))
+        if close { headers[.connection] = "close" }
+        respond(refusal.status, body: Refusal.line(refusal.reason), headers: headers, context: context)
+        if close { closeWhenWritten(context: context) }
     }
 
     var isRouterPresent: Bool {
@@ -234,14 +348,13 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// which spares two header conversions and the encoder on the busiest request there is.
     private func respondPublished(_ id: String, context: ChannelHandlerContext) {
         guard let front = responseEncoder(context) else {
-            respond(.ok, text: id, context: context)
+            respond(.ok, body: id, context: context)
             return
         }
         let answer = HeraldEndpoint.publishedAnswer(id, allocator: context.channel.allocator)
-        let written = front.writeAndFlush(NIOAny(IOData.byteBuffer(answer)))
-        if quiescing, !isRouterPresent {
-            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        }
+        front.writeAndFlush(NIOAny(IOData.byteBuffer(answer)), promise: nil)
+        deadlines?.responseSent()
+        if quiescing, !isRouterPresent { closeWhenWritten(context: context) }
     }
 
     /// The HTTP/1 response encoder's place in the pipeline: bytes written there go straight out.
@@ -252,24 +365,22 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return encoderContext
     }
 
-    /// A complete short text/plain response (a publish's id, or a refusal's reason).
+    /// A complete short text/plain response with exactly `body` (a publish's id, or a
+    /// refusal's reason line).
     func respond(
         _ status: HTTPResponse.Status,
-        text: String,
+        body text: String,
         headers: HTTPFields = [:],
         context: ChannelHandlerContext
     ) {
-        var body = context.channel.allocator.buffer(capacity: text.utf8.count + 1)
-        body.writeString(text)
-        body.writeStaticString("\n")
+        let body = ByteBuffer(string: text)
         var headerFields = headers
         headerFields.append(contentsOf: HTTPFields.plainText)
         headerFields[.contentLength] = String(body.readableBytes)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: headerFields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
-        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if quiescing, !isRouterPresent {
-            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        deadlines?.responseSent()
+        if (quiescing || inputClosed), !isRouterPresent { closeWhenWritten(context: context) }
     }
 }

@@ -24,12 +24,15 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
     private var quiescing = false
     private var passedOn = false
     private var remoteAddress: SocketAddress??
+    /// The connection's timeouts, told when requests are answered here.
+    private let deadlines: ConnectionDeadlines?
 
     /// Heads longer than this are the codec's to judge (its default limit is 80 KiB).
     static let maxHeadSize = 16 * 1024
 
-    init(endpoint: HeraldEndpoint) {
+    init(endpoint: HeraldEndpoint, deadlines: ConnectionDeadlines? = nil) {
         self.endpoint = endpoint
+        self.deadlines = deadlines
         self.hubPath = Array(endpoint.configuration.path.utf8)
     }
 
@@ -49,11 +52,14 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
             input = earlier
         }
         var answered = false
+        var waitingForBody = false
         defer {
             if answered {
                 context.flush()
+                deadlines?.answeredFromBytes(partial: partial != nil)
                 endpoint.holdBackWhileFanOutLags(context)
             }
+            if waitingForBody { deadlines?.headReceived() }
         }
         while input.readableBytes > 0 {
             let parsed = RawPublishRequest.parse(
@@ -69,6 +75,8 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
                 partial = input
                 self.wait = wait
                 self.searchFrom = searchFrom
+                // A complete head restarts the search at 0 (an incomplete one, past its start).
+                waitingForBody = searchFrom == 0 && input.readableBytes > 3
                 return
             case .notFast:
                 passOn(input, context: context)

@@ -100,6 +100,10 @@ struct RawPublishRequest {
             return .notFast
         }
         guard let end = endOfHead(bytes, from: searchFrom, limit: maxHeadSize) else {
+            // A bare LF can never make a head this parser accepts: the codec answers it now
+            // (400), as it answers every other request with one, instead of waiting for a
+            // CRLFCRLF that may never come.
+            if hasBareLF(bytes, from: max(0, searchFrom - 1)) { return .notFast }
             return bytes.count >= maxHeadSize ? .notFast : .incomplete
         }
         var fields = Fields()
@@ -169,6 +173,17 @@ struct RawPublishRequest {
             index += 1
         }
         return nil
+    }
+
+    /// Whether an LF not preceded by CR occurs from `start` on (`start` may be one before the
+    /// bytes not searched yet, so a CR at the end of the last try still counts).
+    private static func hasBareLF(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Bool {
+        var index = start
+        while index < bytes.count {
+            if bytes[index] == 10, index == 0 || bytes[index - 1] != 13 { return true }
+            index += 1
+        }
+        return false
     }
 
     /// One header line starting at `start`: its name, its value without surrounding blanks,

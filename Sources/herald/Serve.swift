@@ -8,6 +8,7 @@ import HummingbirdHTTP2
 import Logging
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 
 import Foundation
 
@@ -63,6 +64,16 @@ struct Serve: AsyncParsableCommand {
     var tlsCert: String?
     @Option(help: "PEM private key of --tls-cert (env HERALD_TLS_KEY).")
     var tlsKey: String?
+    @Option(help: "Most connections open at once; more are closed when accepted (env HERALD_MAX_CONNECTIONS, default: the open-files limit minus 64).")
+    var maxConnections: Int?
+    @Option(help: "Seconds a request head may take to arrive (env HERALD_HEAD_TIMEOUT, default 10).")
+    var headTimeout: Double?
+    @Option(help: "Seconds a request body may take to arrive after its head (env HERALD_BODY_TIMEOUT, default 10).")
+    var bodyTimeout: Double?
+    @Option(help: "Seconds an idle keep-alive connection is kept open (env HERALD_IDLE_TIMEOUT, default 60).")
+    var idleTimeout: Double?
+    @Option(help: "Seconds requests in progress get on SIGTERM/SIGINT before every connection is closed (env HERALD_SHUTDOWN_TIMEOUT, default 10).")
+    var shutdownTimeout: Double?
 
     func run() async throws {
         let settings = try ServeSettings(self)
@@ -90,6 +101,7 @@ struct Serve: AsyncParsableCommand {
         for notice in settings.notices { say(notice) }
 
         let host = settings.host
+        let serverLogger = logger
         let scheme = settings.tls == nil ? "http" : "https"
         let app = Application(
             router: router,
@@ -98,6 +110,11 @@ struct Serve: AsyncParsableCommand {
             server: try settings.tls.map { try .http2Upgrade(tlsConfiguration: $0) } ?? .herald(endpoint),
             configuration: .init(address: .hostname(host, port: settings.port), serverName: "herald"),
             onServerRunning: { channel in
+                do {
+                    try await endpoint.guardAccepts(on: channel)
+                } catch {
+                    serverLogger.error("could not guard the listener", metadata: ["error": "\(error)"])
+                }
                 let port = channel.localAddress?.port ?? settings.port
                 let shownHost = host.contains(":") ? "[\(host)]" : host
                 say("Herald listening on \(scheme)://\(shownHost):\(port)/.well-known/mercure")
@@ -116,7 +133,21 @@ struct Serve: AsyncParsableCommand {
                 logger: logger
             )
         )
-        try await group.run()
+        // The bound holds for the whole process too, whatever a service does on shutdown
+        // (a stalled broker, say): once the grace period and a little more have passed after
+        // the signal, the process exits anyway.
+        let bound = settings.http.shutdownTimeout + .seconds(1)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                    try await Task.sleep(for: bound)
+                    serverLogger.warning("shutdown took longer than the grace period: exiting")
+                    Foundation.exit(0)
+                }
+            }
+            try await group.run()
+            tasks.cancelAll()
+        }
     }
 }
 
@@ -228,12 +259,33 @@ struct ServeSettings {
             }
         }
 
+        if let limit = try flags.maxConnections ?? Environment.int("HERALD_MAX_CONNECTIONS") {
+            guard limit > 0 else { throw ConfigurationError("max connections must be positive") }
+            http.maxConnections = limit
+        }
+        http.headTimeout = try seconds(flags.headTimeout, "HERALD_HEAD_TIMEOUT") ?? http.headTimeout
+        http.bodyTimeout = try seconds(flags.bodyTimeout, "HERALD_BODY_TIMEOUT") ?? http.bodyTimeout
+        http.idleTimeout = try seconds(flags.idleTimeout, "HERALD_IDLE_TIMEOUT") ?? http.idleTimeout
+        http.shutdownTimeout = try seconds(flags.shutdownTimeout, "HERALD_SHUTDOWN_TIMEOUT") ?? http.shutdownTimeout
+
         let levelName = flags.logLevel ?? Environment.string("HERALD_LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
             throw ConfigurationError("unknown log level '\(levelName)'")
         }
         logLevel = level
     }
+}
+
+/// A timeout in seconds from its flag or environment variable (positive, fractions allowed).
+private func seconds(_ flag: Double?, _ variable: String) throws -> Duration? {
+    var value = flag
+    if value == nil, let text = Environment.string(variable) {
+        guard let parsed = Double(text) else { throw ConfigurationError("\(variable) must be a number of seconds, got '\(text)'") }
+        value = parsed
+    }
+    guard let value else { return nil }
+    guard value > 0, value.isFinite else { throw ConfigurationError("\(variable) must be a positive number of seconds") }
+    return .milliseconds(Int64((value * 1000).rounded()))
 }
 
 /// Prints a line to standard output unbuffered, so scripts reading a pipe see it at once.

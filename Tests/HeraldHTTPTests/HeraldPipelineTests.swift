@@ -50,10 +50,10 @@ import Testing
             let connection = try await RawConnection.open(port: server.port)
             defer { connection.close() }
             try await connection.send(Self.publish("a"))
-            let first = try await connection.read { $0.hasSuffix("\n") && $0.contains("urn:uuid:") }
+            let first = try await connection.read { completeResponses($0) == 1 }
             let answer = try Regex(
                 "^HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n"
-                    + "Content-Length: 46\r\n\r\nurn:uuid:[0-9a-f-]{36}\n$"
+                    + "Content-Length: 45\r\n\r\nurn:uuid:[0-9a-f-]{36}$"
             )
             #expect(first.wholeMatch(of: answer) != nil, "\(first)")
             #expect(server.endpoint.fastPathPublishes == 1)

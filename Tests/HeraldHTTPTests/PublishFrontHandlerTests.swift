@@ -29,7 +29,7 @@ import Testing
                 try await connection.send(String(decoding: request[start..<min(start + 9, request.count)], as: UTF8.self))
                 try await Task.sleep(for: .milliseconds(5))
             }
-            let text = try await connection.read { $0.hasSuffix("\n") && $0.contains("urn:uuid:") }
+            let text = try await connection.read { completeResponses($0) == 1 }
             #expect(Self.statuses(text) == ["200"])
             #expect(server.endpoint.fastPathPublishes == 1)
             #expect(try await firstEvent(events)?.data == "pieces")
@@ -42,7 +42,7 @@ import Testing
             defer { connection.close() }
             let health = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
             try await connection.send(Self.publish("1") + Self.publish("2") + health + Self.publish("3"))
-            let text = try await connection.read { Self.statuses($0).count >= 4 && $0.hasSuffix("\n") }
+            let text = try await connection.read { (completeResponses($0) ?? 0) >= 4 }
             #expect(Self.statuses(text) == ["200", "200", "200", "200"])
             let bodies = text.components(separatedBy: "\r\n\r\n").dropFirst().map { $0.prefix(9) }
             #expect(bodies == ["urn:uuid:", "urn:uuid:", "ok\nHTTP/1", "urn:uuid:"])
@@ -61,12 +61,12 @@ import Testing
                 + "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
                 + String(form.utf8.count, radix: 16) + "\r\n\(form)\r\n0\r\n\r\n"
             try await connection.send(chunked)
-            var text = try await connection.read { $0.hasSuffix("\n") && $0.contains("urn:uuid:") }
+            var text = try await connection.read { completeResponses($0) == 1 }
             #expect(Self.statuses(text) == ["200"])
             // Decoded by the codec, then still answered on the loop by the handler behind it.
             #expect(server.endpoint.fastPathPublishes == 1)
             try await connection.send(Self.publish("plain"))
-            text = try await connection.read { Self.statuses($0).count == 2 && $0.hasSuffix("\n") }
+            text = try await connection.read { completeResponses($0) == 2 }
             #expect(Self.statuses(text) == ["200", "200"])
             #expect(server.endpoint.fastPathPublishes == 2)
             #expect(server.hub.statistics.historyCount == 2)
@@ -93,7 +93,7 @@ import Testing
                 "POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                     + "Content-Length: \(form.utf8.count)\r\n\r\n\(form)" + Self.publish("after")
             )
-            let text = try await connection.read { Self.statuses($0).count == 2 && $0.hasSuffix("\n") }
+            let text = try await connection.read { completeResponses($0) == 2 }
             #expect(Self.statuses(text) == ["400", "200"])
             #expect(text.contains("\r\n\r\nid must not contain CR, LF or NUL\n"))
             #expect(server.hub.statistics.historyCount == 1)

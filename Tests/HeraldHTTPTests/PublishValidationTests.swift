@@ -75,7 +75,7 @@ import Testing
             defer { close() }
             let (status, id) = try await post(server, body: "topic=t&id=my-id&type=greeting&retry=300&data=hi+there%21")
             #expect(status == 200)
-            #expect(id == "my-id\n")
+            #expect(id == "my-id")
             let event = try await firstEvent(events)
             #expect(event == .init(data: "hi there!", event: "greeting", id: "my-id"))
         }

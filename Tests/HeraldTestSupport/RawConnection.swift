@@ -58,3 +58,24 @@ public final class RawConnection: ChannelInboundHandler, Sendable {
         channel.withLockedValue { $0 }?.close(promise: nil)
     }
 }
+
+/// How many complete HTTP/1.1 responses with a `Content-Length` body `text` holds, counted from
+/// its start: nil when the last one is not complete yet. Answers now end exactly where their
+/// body ends (a publish's id has no newline), so this is how a test knows one has arrived.
+public func completeResponses(_ text: String) -> Int? {
+    var rest = Substring(text)
+    var count = 0
+    while !rest.isEmpty {
+        guard let headEnd = rest.range(of: "\r\n\r\n") else { return nil }
+        let head = rest[..<headEnd.lowerBound].lowercased()
+        var length = 0
+        if let field = head.range(of: "\r\ncontent-length: ") {
+            length = Int(head[field.upperBound...].prefix { $0.isNumber }) ?? 0
+        }
+        let body = rest.utf8[headEnd.upperBound...]
+        guard body.count >= length else { return nil }
+        rest = Substring(body.dropFirst(length))
+        if !head.hasPrefix("http/1.1 1") { count += 1 }  // an interim 100 is not an answer
+    }
+    return count
+}

@@ -28,14 +28,16 @@ public struct TestServer: Sendable {
     }
 
     /// Runs a server (hub routes, plus whatever `mount` adds, given the hub's endpoint) for the
-    /// duration of `body`.
+    /// duration of `body`, then shuts it down gracefully; returns how long the shutdown took
+    /// (from the trigger until every service has returned).
+    @discardableResult
     public static func run(
         hub hubConfiguration: HubConfiguration = HubConfiguration(),
         http httpConfiguration: HeraldHTTPConfiguration = HeraldHTTPConfiguration(),
         pipeline: Pipeline = .herald,
         mount: (Router<HeraldRequestContext>, HeraldEndpoint) -> Void = { _, _ in },
         _ body: (TestServer) async throws -> Void
-    ) async throws {
+    ) async throws -> Duration {
         var logger = Logger(label: "herald.test")
         logger.logLevel = .warning
         let hub = Hub(configuration: hubConfiguration, logger: logger)
@@ -53,11 +55,15 @@ public struct TestServer: Sendable {
                 }
             }(),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
+            onServerRunning: { channel in
+                // As `herald serve` does: the connection cap and the back-off when out of fds.
+                try? await endpoint.guardAccepts(on: channel)
+                portContinuation.yield(channel.localAddress?.port ?? 0)
+            },
             logger: logger
         )
         let group = ServiceGroup(configuration: .init(services: [app, hub], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { throw TestServerError.didNotStart }
@@ -67,8 +73,10 @@ public struct TestServer: Sendable {
                 await group.triggerGracefulShutdown()
                 throw error
             }
+            let start = ContinuousClock.now
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
+            return ContinuousClock.now - start
         }
     }
 }
