@@ -26,6 +26,8 @@ public final class Hub: Sendable {
     private let presence: AsyncStream<(ActiveSubscription, Bool)>.Continuation
     /// Mirrors `State.backlog.isBacklogged`, readable without the lock on every publish.
     private let backlogged = Atomic<Bool>(false)
+    /// Failed catch-up reads the broker retried (see `BrokerIntake.countCatchUpRetry()`).
+    private let catchUpRetries = Atomic<UInt64>(0)
 
     private struct State {
         var history: History
@@ -80,8 +82,7 @@ public final class Hub: Sendable {
         let (presenceChanges, presence) = AsyncStream<(ActiveSubscription, Bool)>.makeStream()
         self.presence = presence
         owner.set(self)
-        broker.attach { [weak self] update in self?.dispatch(update) }
-        broker.attach(fanOutWait: { [weak self] in await self?.waitForFanOut() })
+        broker.attach(BrokerIntake(hub: self))
         // One task records subscriptions in the broker's shared registry and publishes presence
         // updates, in the order subscriptions start and end.
         Task { [weak self] in
@@ -372,6 +373,10 @@ public final class Hub: Sendable {
         if schedule { scheduleDrain(index) }
     }
 
+    func countCatchUpRetry() {
+        catchUpRetries.add(1, ordering: .relaxed)
+    }
+
     private func countDrop() {
         self.state.withLockedValue { $0.dropped += 1 }
     }
@@ -413,7 +418,8 @@ public final class Hub: Sendable {
                 delivered: state.delivered,
                 subscriptionsOpened: state.opened,
                 dropped: state.dropped,
-                historyCount: state.history.ring.count
+                historyCount: state.history.ring.count,
+                brokerCatchUpRetries: catchUpRetries.load(ordering: .relaxed)
             )
         }
     }
