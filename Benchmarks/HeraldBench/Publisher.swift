@@ -287,7 +287,7 @@ final class SoakDriver: @unchecked Sendable {
             self.target = self.acknowledged + count
             self.generation += 1
             for publisher in self.publishers {
-                publisher.onResponse = { [unowned self] in self.answered($0) }
+                publisher.onResponse = { [weak self] in self?.answered($0) }
                 self.sendIfAllowed(publisher)
             }
             self.poll(self.generation)
