@@ -12,6 +12,9 @@ import NIOPosix
 ///   acknowledged event (or `--drain-timeout`). With `--subscribers 0` it measures the publish
 ///   endpoint alone.
 /// - `--mode idle`: S subscribers, then the server's RSS growth per connection after `--settle`.
+/// - `--mode soak`: S subscribers, then exactly `--updates` publishes in `--slices` equal slices;
+///   after each slice (once every subscriber has it) the CPU time and RSS of each `--server-pid`,
+///   so that a cost per update that grows with time shows (`Benchmarks/soak.py` runs it).
 ///
 /// Prints progress on stderr and one `RESULT {json}` line on stdout. Loopback only; every phase
 /// is bounded in time; closes every connection it opened before it exits.
@@ -22,9 +25,11 @@ struct HeraldBench: AsyncParsableCommand {
         abstract: "Load generator for Herald and other SSE hubs (loopback only, bounded in time and count)."
     )
 
-    enum Mode: String, ExpressibleByArgument, CaseIterable { case fanout, idle }
+    enum Mode: String, ExpressibleByArgument, CaseIterable { case fanout, idle, soak }
 
-    @Option(help: "fanout or idle.") var mode: Mode = .fanout
+    @Option(help: "fanout, idle or soak.") var mode: Mode = .fanout
+    @Option(help: "soak: updates to publish in all.") var updates = 1_000_000
+    @Option(help: "soak: slices the updates are measured in.") var slices = 10
     @Option(help: "Server address (loopback).") var host = "127.0.0.1"
     @Option(help: "Server port.") var port: Int
     @Option(help: "Port to publish to, when not the subscribers' (another node of a cluster).") var publishPort: Int?
@@ -55,6 +60,9 @@ struct HeraldBench: AsyncParsableCommand {
         guard (1...256).contains(publishers) else { throw ValidationError("publishers: 1...256") }
         guard duration > 0 && duration <= 120, drainTimeout <= 120, settle <= 120 else {
             throw ValidationError("durations are capped at 120 s")
+        }
+        guard (1...50_000_000).contains(updates), (1...1000).contains(slices), updates >= slices else {
+            throw ValidationError("updates 1...50000000, slices 1...1000 and at most updates")
         }
         guard (1...249).contains(sourceAddresses), (1...8).contains(threads) else {
             throw ValidationError("source addresses 1...249, threads 1...8")
@@ -99,6 +107,8 @@ struct HeraldBench: AsyncParsableCommand {
                 result["server_cpu_s_connect"] = settleStart.serverCPU - baseline.serverCPU
             case .fanout:
                 try await fanout(loops: loops, stats: stats, ready: ready, into: &result)
+            case .soak:
+                try await soak(loops: loops, stats: stats, ready: ready, into: &result)
             }
         } catch {
             result["error"] = "\(error)"
@@ -317,5 +327,113 @@ struct HeraldBench: AsyncParsableCommand {
             "\(label): delivered \(delivered) of \(acknowledged * ready), \(Int(Double(delivered) / max(deliverySeconds, 1e-9)))/s, "
                 + "server CPU \(String(format: "%.2f", serverCPU)) s, loadgen CPU \(String(format: "%.2f", selfCPU)) s"
         )
+    }
+
+    // MARK: soak
+
+    private func connectPublishers(loop: any EventLoop) async throws -> [PublisherHandler] {
+        let format = PublishFormat(rawValue: format) ?? .mercure
+        var handlers: [PublisherHandler] = []
+        for index in 0..<publishers {
+            let publishPort = self.publishPort ?? port
+            let handler = PublisherHandler(
+                index: index, host: "\(host):\(publishPort)", path: publishPath, format: format, topic: topic,
+                dataBytes: dataBytes
+            )
+            _ = try await ClientBootstrap(group: loop)
+                .connectTimeout(.seconds(10))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
+                }
+                .connect(host: host, port: publishPort).get()
+            handlers.append(handler)
+        }
+        return handlers
+    }
+
+    /// Events received so far by each open subscriber, all loops together: (fewest, still open).
+    private func fewestReceived(stats: [LoopStats]) async throws -> (Int, Int) {
+        var fewest = Int.max
+        var open = 0
+        for loopStats in stats {
+            let (least, count) = try await loopStats.loop.submit {
+                var least = Int.max
+                var count = 0
+                for subscriber in loopStats.subscribers where subscriber.status == 200 && !subscriber.isClosed {
+                    least = min(least, subscriber.received)
+                    count += 1
+                }
+                return (least, count)
+            }.get()
+            fewest = min(fewest, least)
+            open += count
+        }
+        return (fewest, open)
+    }
+
+    private func soak(loops: [any EventLoop], stats: [LoopStats], ready: Int, into result: inout [String: Any])
+        async throws
+    {
+        let handlers = try await connectPublishers(loop: loops[0])
+        let driver = SoakDriver(
+            loop: loops[0], publishers: handlers, window: window > 0 ? window : 1000, subscribers: ready,
+            deliveredSoFar: { stats.reduce(0) { $0 + $1.deliveredShared.load(ordering: .relaxed) } }
+        )
+        let pids = serverPid
+        func sample() -> (cpu: [Double], rss: [Int], time: UInt64) {
+            (pids.map { Proc.cpuSeconds($0) ?? 0 }, pids.map { Proc.rssKiB($0) ?? 0 }, monotonicNanoseconds())
+        }
+        var previous = sample()
+        var rows: [[String: Any]] = []
+        var published = 0
+        var lostSubscribers = 0
+        note("\(label): soak of \(updates) updates in \(slices) slices, \(ready) subscribers")
+        for slice in 0..<slices {
+            let count = updates / slices + (slice < updates % slices ? 1 : 0)
+            try await driver.publish(count: count).get()
+            published += count
+            // Drain: every open subscriber has every acknowledged update (bounded wait).
+            let deadline = monotonicNanoseconds() + UInt64(drainTimeout * 1e9)
+            var (fewest, open) = try await fewestReceived(stats: stats)
+            while open > 0 && fewest < published && monotonicNanoseconds() < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+                (fewest, open) = try await fewestReceived(stats: stats)
+            }
+            lostSubscribers = ready - open
+            let now = sample()
+            let seconds = Double(now.time - previous.time) / 1e9
+            let cpuPerUpdate = zip(now.cpu, previous.cpu).map { ($0 - $1) * 1e6 / Double(count) }
+            rows.append([
+                "slice": slice + 1, "updates": published, "seconds": seconds, "updates_per_s": Double(count) / seconds,
+                "cpu_us_per_update": cpuPerUpdate, "rss_kib": now.rss, "drained": open > 0 && fewest >= published,
+                "subscribers_open": open,
+            ])
+            let cpuText = cpuPerUpdate.map { String(format: "%.1f", $0) }.joined(separator: " / ")
+            let rssText = now.rss.map { String($0 / 1024) }.joined(separator: " / ")
+            note(
+                "\(label): slice \(slice + 1)/\(slices): \(published) updates, \(Int(Double(count) / seconds))/s, "
+                    + "CPU µs/update \(cpuText), RSS MiB \(rssText)"
+            )
+            previous = now
+        }
+        let (refused, acknowledged) = try await loops[0].submit { (driver.refused, driver.acknowledged) }.get()
+        var reordered = 0
+        var duplicates = 0
+        for loopStats in stats {
+            let part = try await loopStats.loop.submit { (loopStats.reordered, loopStats.duplicates) }.get()
+            reordered += part.0
+            duplicates += part.1
+        }
+        for handler in handlers { loops[0].execute { handler.close() } }
+        result["server_pids"] = pids.map(Int.init)
+        result["slices"] = rows
+        result["published"] = acknowledged
+        result["publish_refused"] = refused
+        result["reordered"] = reordered
+        result["duplicates"] = duplicates
+        result["subscribers_lost"] = lostSubscribers
     }
 }

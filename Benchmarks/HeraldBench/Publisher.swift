@@ -245,3 +245,89 @@ final class PublishDriver: @unchecked Sendable {
         done.succeed(())
     }
 }
+
+/// Drives the publishers of a soak run on one event loop: publishes exactly `count` more
+/// updates (each connection sends again once answered), holding back while subscribers owe
+/// more than `window` events each, and completes once every one of them was acknowledged.
+final class SoakDriver: @unchecked Sendable {
+    let loop: any EventLoop
+    let publishers: [PublisherHandler]
+    private let window: Int
+    private let subscribers: Int
+    private let deliveredSoFar: @Sendable () -> Int
+    private var target = 0
+    private var done: EventLoopPromise<Void>?
+    /// Which `publish(count:)` call the polling belongs to (an older one's polling stops).
+    private var generation = 0
+
+    init(
+        loop: any EventLoop,
+        publishers: [PublisherHandler],
+        window: Int,
+        subscribers: Int,
+        deliveredSoFar: @escaping @Sendable () -> Int
+    ) {
+        self.loop = loop
+        self.publishers = publishers
+        self.window = window
+        self.subscribers = subscribers
+        self.deliveredSoFar = deliveredSoFar
+    }
+
+    /// Acknowledged publishes, all connections together (read on `loop`).
+    var acknowledged: Int { publishers.reduce(0) { $0 + $1.acknowledged } }
+    /// Refused publishes (non-2xx answers), all connections together (read on `loop`).
+    var refused: Int { publishers.reduce(0) { $0 + $1.refused } }
+
+    /// Publishes until `count` more are acknowledged (refused ones are sent again).
+    func publish(count: Int) -> EventLoopFuture<Void> {
+        loop.flatSubmit {
+            let promise = self.loop.makePromise(of: Void.self)
+            self.done = promise
+            self.target = self.acknowledged + count
+            self.generation += 1
+            for publisher in self.publishers {
+                publisher.onResponse = { [weak self] in self?.answered($0) }
+                self.sendIfAllowed(publisher)
+            }
+            self.poll(self.generation)
+            return promise.futureResult
+        }
+    }
+
+    private var inFlight: Int { publishers.reduce(0) { $0 + ($1.inFlight ? 1 : 0) } }
+
+    private func sendIfAllowed(_ publisher: PublisherHandler) {
+        guard done != nil, !publisher.inFlight, !publisher.isClosed, acknowledged + inFlight < target else { return }
+        if window > 0, subscribers > 0 {
+            let owed = (acknowledged + inFlight) * subscribers - deliveredSoFar()
+            guard owed < window * subscribers else { return }
+        }
+        publisher.send()
+    }
+
+    private func answered(_ publisher: PublisherHandler) {
+        if publishers.allSatisfy(\.isClosed) {
+            finish(failure: SubscribeFailure(reason: "every publishing connection closed"))
+            return
+        }
+        if acknowledged >= target {
+            finish(failure: nil)
+        } else {
+            sendIfAllowed(publisher)
+        }
+    }
+
+    /// Restarts connections held back by the window, every millisecond.
+    private func poll(_ generation: Int) {
+        guard done != nil, generation == self.generation else { return }
+        for publisher in publishers { sendIfAllowed(publisher) }
+        loop.scheduleTask(in: .milliseconds(1)) { self.poll(generation) }
+    }
+
+    private func finish(failure: (any Error)?) {
+        guard let done else { return }
+        self.done = nil
+        if let failure { done.fail(failure) } else { done.succeed(()) }
+    }
+}

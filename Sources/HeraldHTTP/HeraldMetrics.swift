@@ -21,6 +21,9 @@ extension HeraldEndpoint {
             ("herald_history_updates", "gauge", "Updates retained for replay.", "\(statistics.historyCount)"),
             ("herald_fanout_backlogged", "gauge", "1 while fan-out is behind and publishers are held back.",
              hub.isFanOutBacklogged ? "1" : "0"),
+            ("herald_broker_catchup_retries_total", "counter",
+             "Failed broker catch-up reads (after a lost Redis connection) retried since start.",
+             "\(statistics.brokerCatchUpRetries)"),
             ("herald_fast_path_publishes_total", "counter", "Publishes answered on the event loop.",
              "\(fastPathPublishes)"),
         ]

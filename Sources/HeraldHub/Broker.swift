@@ -1,16 +1,13 @@
 /// Carries updates from publishers to every hub that shares them: in-process, or across nodes.
 ///
-/// The hub calls `attach` once, then `publish` for each update. The broker calls the attached
-/// closure for every update it carries (from this node or another), one at a time and in one
-/// order, which is the order subscribers see.
+/// The hub calls `attach` once, then `publish` for each update. The broker hands every update
+/// it carries (from this node or another) to the attached `BrokerIntake`, one at a time and in
+/// one order, which is the order subscribers see.
 public protocol Broker: Sendable {
-    /// Registers the hub's intake; called once, before any `publish`.
-    func attach(deliver: @escaping @Sendable (Update) -> Void)
-    /// Registers the hub's fan-out wait, which returns once the hub is not behind (at once when
-    /// it is not); called once, before `run`. A broker that receives updates from elsewhere
-    /// awaits it before each delivery, so a hub that falls behind slows the broker's intake
-    /// instead of queueing without bound.
-    func attach(fanOutWait: @escaping @Sendable () async -> Void)
+    /// Registers the hub's intake (its update delivery, fan-out wait and counters); called
+    /// once, before any `publish` and before `run`. Keep the object itself (e.g. in a
+    /// `BrokerIntakeSlot`), never a closure made from it.
+    func attach(_ intake: BrokerIntake)
     /// Stores and distributes `update`; assigns an id when it has none, and returns the id.
     func publish(_ update: Update) async throws -> String
     /// The broker's own history after `id` (exclusive; `earliest` for all of it), oldest first,
@@ -34,8 +31,6 @@ public protocol Broker: Sendable {
 }
 
 extension Broker {
-    /// By default a broker delivers only what this node publishes, whose publishers already wait.
-    public func attach(fanOutWait: @escaping @Sendable () async -> Void) {}
     /// By default publishing goes through `publish(_:)`.
     public func publishImmediately(_ update: Update) -> String? { nil }
     /// By default there is no shared registry: each node lists its own subscriptions.

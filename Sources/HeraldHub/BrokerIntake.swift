@@ -1,25 +1,72 @@
-import NIOConcurrencyHelpers
+import Synchronization
 
-/// The hub's intake as a broker holds it: set once by `attach`, then called for every update.
+/// The hub as a broker sees it: where updates go, the fan-out wait, and the broker's counters.
 ///
-/// A class with a lock, not a closure kept in a generic lock box: reading a closure through a
-/// generic box's `inout` accessor wraps it in two more reabstraction thunks on every call, a
-/// chain that grew with each update and made publishing O(updates so far).
-public final class BrokerIntake: @unchecked Sendable {
-    private let lock = NIOLock()
-    private var deliver: (@Sendable (Update) -> Void)?  // guarded by `lock`
+/// The hub makes one when it is created and hands it to its broker (`Broker.attach(_:)`), which
+/// keeps this reference (set once) and calls its methods: plain method calls on an object, no
+/// closure stored anywhere. A closure kept in a generic lock box and read back through its
+/// `inout` accessor (`withLockedValue { $0 }`) gets wrapped in two more reabstraction thunks on
+/// every read, a chain that grew with each update and made a node's intake O(updates so far)
+/// (first in publishing, then in the Redis broker's fan-out wait).
+///
+/// It holds the hub weakly: a broker outliving its hub drops what it receives.
+public final class BrokerIntake: Sendable {
+    private weak let hub: Hub?
 
-    /// Creates an intake with nothing attached; updates are dropped until `attach`.
+    init(hub: Hub) {
+        self.hub = hub
+    }
+
+    /// Hands `update` to the hub (which records it in history and fans it out). The broker
+    /// calls it for every update it carries, one at a time, in the order subscribers see.
+    public func deliver(_ update: Update) {
+        hub?.dispatch(update)
+    }
+
+    /// Returns once the hub's fan-out is not behind (at once when it is not). A broker that
+    /// receives updates from elsewhere awaits it before each delivery, so a hub that falls
+    /// behind slows the broker's intake instead of queueing without bound.
+    public func waitForFanOut() async {
+        await hub?.waitForFanOut()
+    }
+
+    /// Counts one retried read of the broker's catch-up after a lost connection (the read
+    /// failed and will be tried again); shown as `HubStatistics.brokerCatchUpRetries`.
+    public func countCatchUpRetry() {
+        hub?.countCatchUpRetry()
+    }
+}
+
+/// Where a broker keeps the hub's `BrokerIntake` between `attach(_:)` and its first use: a
+/// class reference behind a lock (never a closure), read once per update.
+public final class BrokerIntakeSlot: Sendable {
+    private let intake = Mutex<BrokerIntake?>(nil)
+
+    /// Creates an empty slot; updates are dropped until `attach(_:)`.
     public init() {}
 
-    /// Sets the closure that receives every update (the hub's `dispatch`).
-    public func attach(_ deliver: @escaping @Sendable (Update) -> Void) {
-        lock.withLock { self.deliver = deliver }
+    /// Keeps `intake` (called from the broker's `attach(_:)`).
+    public func attach(_ intake: BrokerIntake) {
+        self.intake.withLock { $0 = intake }
+    }
+
+    /// The attached intake; nil before `attach(_:)`.
+    public var current: BrokerIntake? {
+        intake.withLock { $0 }
     }
 
     /// Hands `update` to the attached hub, if any.
-    public func callAsFunction(_ update: Update) {
-        let deliver = lock.withLock { self.deliver }
-        deliver?(update)
+    public func deliver(_ update: Update) {
+        current?.deliver(update)
+    }
+
+    /// Waits for the attached hub's fan-out (see `BrokerIntake.waitForFanOut()`).
+    public func waitForFanOut() async {
+        await current?.waitForFanOut()
+    }
+
+    /// Counts a catch-up retry on the attached hub (see `BrokerIntake.countCatchUpRetry()`).
+    public func countCatchUpRetry() {
+        current?.countCatchUpRetry()
     }
 }

@@ -29,6 +29,8 @@ public final class Hub: Sendable {
     let selectorCache = TopicSelectorCache()
     /// Mirrors `State.backlog.isBacklogged`, readable without the lock on every publish.
     private let backlogged = Atomic<Bool>(false)
+    /// Failed catch-up reads the broker retried (see `BrokerIntake.countCatchUpRetry()`).
+    private let catchUpRetries = Atomic<UInt64>(0)
 
     private struct State {
         var history: History
@@ -86,8 +88,7 @@ public final class Hub: Sendable {
         )
         (self.presenceRings, self.presenceBell) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         owner.set(self)
-        broker.attach { [weak self] update in self?.dispatch(update) }
-        broker.attach(fanOutWait: { [weak self] in await self?.waitForFanOut() })
+        broker.attach(BrokerIntake(hub: self))
     }
 
     /// Records subscription starts and ends in the broker's registry and announces them
@@ -407,6 +408,10 @@ public final class Hub: Sendable {
         if schedule { scheduleDrain(index) }
     }
 
+    func countCatchUpRetry() {
+        catchUpRetries.add(1, ordering: .relaxed)
+    }
+
     private func countDrop() {
         self.state.withLockedValue { $0.dropped += 1 }
     }
@@ -499,7 +504,8 @@ public final class Hub: Sendable {
                 delivered: state.delivered,
                 subscriptionsOpened: state.opened,
                 dropped: state.dropped,
-                historyCount: state.history.ring.count
+                historyCount: state.history.ring.count,
+                brokerCatchUpRetries: catchUpRetries.load(ordering: .relaxed)
             )
         }
     }

@@ -4,13 +4,13 @@ import NIOConcurrencyHelpers
 ///
 /// History lives in the hub itself, so `updates(after:limit:)` has nothing to add.
 public final class InMemoryBroker: Broker {
-    private let intake = BrokerIntake()
+    private let intake = BrokerIntakeSlot()
 
     /// Creates a broker for one process.
     public init() {}
 
-    public func attach(deliver: @escaping @Sendable (Update) -> Void) {
-        self.intake.attach(deliver)
+    public func attach(_ intake: BrokerIntake) {
+        self.intake.attach(intake)
     }
 
     public func publish(_ update: Update) async throws -> String {
@@ -25,7 +25,7 @@ public final class InMemoryBroker: Broker {
         var update = update
         let id = update.id ?? Self.newID()
         update.id = id
-        self.intake(update)
+        intake.deliver(update)
         return id
     }
 

@@ -56,4 +56,7 @@ public struct HubStatistics: Sendable, Hashable {
     public var dropped: UInt64
     /// Updates currently retained for replay.
     public var historyCount: Int
+    /// Reads of the broker's catch-up (after a lost connection) that failed and were retried
+    /// since start; the node delivers nothing newer until the read succeeds.
+    public var brokerCatchUpRetries: UInt64 = 0
 }

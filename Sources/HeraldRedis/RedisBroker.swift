@@ -20,9 +20,8 @@ public final class RedisBroker: Broker {
     public let configuration: RedisBrokerConfiguration
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let deliver = BrokerIntake()
+    private let intake = BrokerIntakeSlot()
     private let commands: RedisCommandLink
-    private let fanOutWait = NIOLockedValueBox<(@Sendable () async -> Void)?>(nil)
     private let liveSubscriber = NIOLockedValueBox<RedisSubscriber?>(nil)
     private let progress = NIOLockedValueBox(Progress())
 
@@ -58,19 +57,14 @@ public final class RedisBroker: Broker {
         self.commands = RedisCommandLink(configuration: redis, group: eventLoopGroup, logger: logger)
     }
 
-    public func attach(deliver: @escaping @Sendable (Update) -> Void) {
-        self.deliver.attach(deliver)
-    }
-
-    public func attach(fanOutWait: @escaping @Sendable () async -> Void) {
-        self.fanOutWait.withLockedValue { $0 = fanOutWait }
+    public func attach(_ intake: BrokerIntake) {
+        self.intake.attach(intake)
     }
 
     /// Waits while the hub's fan-out is behind: the pub/sub socket then goes unread (see
     /// `RedisSubscriberEvents`), and catch-up pauses between updates.
     private func waitForHub() async {
-        guard let wait = fanOutWait.withLockedValue({ $0 }) else { return }
-        await wait()
+        await intake.waitForFanOut()
     }
 
     /// This node's random id, naming its part of the shared subscription registry.
@@ -298,19 +292,24 @@ public final class RedisBroker: Broker {
             progress.lastDelivered = position
             return true
         }
-        if isNew { deliver(update) }
+        if isNew { intake.deliver(update) }
         return isNew
     }
 
     /// Notes the stream's tail when first connected: a later catch-up starts there at the earliest.
+    /// The read is retried until it succeeds: without a baseline a later catch-up would
+    /// replay the whole stream, updates from before this node started included.
     private func recordBaseline() async {
-        guard let tail = try? await command(["XREVRANGE", configuration.streamKey, "+", "-", "COUNT", "1"]),
+        guard let tail = await readStream(["XREVRANGE", configuration.streamKey, "+", "-", "COUNT", "1"]),
             let entry = tail.array?.first, let update = RedisUpdateCodec.decode(entry: entry)
         else { return }
         progress.withLockedValue { $0.baseline = update.position }
     }
 
-    /// Delivers what was published while the pub/sub connection was down, from the stream.
+    /// Delivers what was published while the pub/sub connection was down, from the stream, up
+    /// to its tail. A failed read is retried (with back-off) from where it stopped, never
+    /// skipped: live messages wait behind the catch-up (the subscriber's events are handled
+    /// one at a time), so `lastDelivered` never moves past an update this node did not deliver.
     private func catchUp() async {
         var start = progress.withLockedValue { progress in
             [progress.lastDelivered, progress.baseline].compactMap { $0 }.max()
@@ -318,7 +317,7 @@ public final class RedisBroker: Broker {
         var caughtUp = 0
         while true {
             let from = start.map { "(" + $0.description } ?? "-"
-            guard let page = try? await command(["XRANGE", configuration.streamKey, from, "+", "COUNT", "500"]),
+            guard let page = await readStream(["XRANGE", configuration.streamKey, from, "+", "COUNT", "500"]),
                 let entries = page.array, !entries.isEmpty
             else { break }
             for entry in entries {
@@ -332,5 +331,28 @@ public final class RedisBroker: Broker {
             progress.withLockedValue { $0.caughtUp += caughtUp }
             logger.info("caught up \(caughtUp) updates from the Redis stream")
         }
+    }
+
+    /// One read of the stream for `recordBaseline`/`catchUp`, retried until it succeeds: each
+    /// failure is logged and counted (`HubStatistics.brokerCatchUpRetries`), and the next try
+    /// waits per `subscriberOptions.backoff`. Nil only when the task is cancelled (shutdown).
+    private func readStream(_ arguments: [String]) async -> RESPValue? {
+        var attempt = 0
+        while !Task.isCancelled {
+            do {
+                return try await command(arguments)
+            } catch {
+                let delay = configuration.subscriberOptions.backoff.delay(forAttempt: attempt)
+                attempt += 1
+                intake.countCatchUpRetry()
+                logger.warning(
+                    "reading the Redis stream failed; retrying, and delivering nothing newer meanwhile",
+                    metadata: ["command": "\(arguments[0])", "attempt": "\(attempt)", "retryIn": "\(delay)",
+                        "error": "\(error)"]
+                )
+                try? await Task.sleep(for: delay)
+            }
+        }
+        return nil
     }
 }

@@ -39,6 +39,7 @@ import Testing
             #expect(before["herald_subscribers"] == 0)
             #expect(before["herald_deliveries_total"] == 0)
             #expect(before["herald_fanout_backlogged"] == 0)
+            #expect(before["herald_broker_catchup_retries_total"] == 0, "listed, and nothing to retry in memory")
 
             let (first, closeFirst) = try await subscribeRaw(server, "/.well-known/mercure?topic=t")
             let (second, closeSecond) = try await subscribeRaw(server, "/.well-known/mercure?topic=t")

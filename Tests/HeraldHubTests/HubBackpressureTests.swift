@@ -115,10 +115,10 @@ import Testing
 
 /// A broker whose deliveries the test makes by hand.
 private final class HandDeliveringBroker: Broker {
-    private let intake = NIOLockedValueBox<(@Sendable (Update) -> Void)?>(nil)
+    private let intake = BrokerIntakeSlot()
 
-    func attach(deliver: @escaping @Sendable (Update) -> Void) { intake.withLockedValue { $0 = deliver } }
-    func deliver(_ update: Update) { intake.withLockedValue { $0 }?(update) }
+    func attach(_ intake: BrokerIntake) { self.intake.attach(intake) }
+    func deliver(_ update: Update) { intake.deliver(update) }
     func publish(_ update: Update) async throws -> String {
         deliver(update)
         return update.id ?? "none"
