@@ -36,3 +36,7 @@ if [ -d Tests/e2e ]; then
     swift build --product herald
     python3 -m pytest -q Tests/e2e
 fi
+
+echo "== chaos test (Redis mode: restarts, a killed node, churn; short budget)"
+swift build --product herald
+python3 Tests/chaos/chaos.py --quick
