@@ -68,7 +68,7 @@ extension RedisIntegrationTests {
                 for index in 0..<300 {
                     _ = try await node.hub.publish(Update(topics: ["t"], data: "\(index)", id: index % 2 == 0 ? "p\(index)" : nil))
                 }
-                let admin = try await server.connect()
+                let admin = try await server.connect(protocolPreference: .resp2)  // HGETALL as a flat array
                 let length = try #require(try await admin.send(["XLEN", "herald:updates"]).int)
                 let indexed = try #require(try await admin.send(["HLEN", "herald:ids"]).int)
                 let ordered = try #require(try await admin.send(["LLEN", "herald:ids:order"]).int)
