@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import multiprocessing
 import random
 import shutil
 import signal
@@ -139,7 +140,7 @@ class Publisher:
         self.acked: list[str] = []
         self.sent_at: dict[str, float] = {}
         self.retries = 0
-        self.took = self.drained = 0.0
+        self.answer_times: list[float] = []
         self.failed_attempts = 0
         self.stop = False
         self.connections: dict[int, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
@@ -182,6 +183,7 @@ class Publisher:
                     if answer.strip().decode() != event_id:
                         raise SystemExit(f"publish of {event_id} answered {answer!r}")
                     self.acked.append(event_id)
+                    self.answer_times.append(time.time() - sent)
                     return
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError):
                 pass
@@ -228,11 +230,11 @@ class Publishers:
 
 @dataclass
 class Subscriber:
-    """One SSE subscriber that reconnects (to a random live node, with Last-Event-ID) when its
-    stream ends, and also every `interval` seconds when given."""
+    """One SSE subscriber that reconnects (to a random node, with Last-Event-ID) when its stream
+    ends or cannot be opened, and also every `interval` seconds when given."""
 
     name: int
-    nodes: list[Node]
+    ports: list[int]
     interval: tuple[float, float] | None
     received: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
@@ -241,25 +243,22 @@ class Subscriber:
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     stop: bool = False
     last_id: str | None = None
-    sent_at: dict[str, float] | None = None
-    node: Node | None = None
+    seen: set[str] = field(default_factory=set)
 
-    async def run(self, first: Node) -> None:
-        node = first
+    async def run(self) -> None:
+        port = self.ports[self.name % len(self.ports)]
         while not self.stop:
-            self.node = node
             try:
-                await self.stream(node)
+                await self.stream(port)
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError):
                 pass
             if self.stop:
                 return
             await asyncio.sleep(0.02)
-            live = [n for n in self.nodes if n.alive] or self.nodes
-            node = random.choice(live)
+            port = random.choice(self.ports)
 
-    async def stream(self, node: Node) -> None:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", node.port), 2)
+    async def stream(self, port: int) -> None:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
         try:
             request = f"GET /.well-known/mercure?topic={TOPIC} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
             if self.last_id or self.connects:
@@ -306,8 +305,6 @@ class Subscriber:
         finally:
             writer.close()
 
-    def received_set(self) -> set[str]:
-        return set(self.received[-64:])
 
     def consume(self, body: bytes) -> bytes:
         """Handles each complete event in `body`; returns the incomplete rest."""
@@ -326,10 +323,86 @@ class Subscriber:
                 self.gaps.append(data or "")
             elif event_id is not None:
                 self.received.append(event_id)
+                self.seen.add(event_id)
                 self.last_id = event_id
                 if data:
                     self.latencies.append(now - float(data))
         return rest
+
+
+# MARK: subscriber processes
+
+# Subscribers run in worker processes (two for many subscribers), so that parsing their streams
+# does not hold back the publisher's pacing, nor the other way round.
+
+
+def subscriber_worker(conn, names: list[int], ports: list[int], interval) -> None:
+    asyncio.run(worker_main(conn, names, ports, interval))
+
+
+async def worker_main(conn, names: list[int], ports: list[int], interval) -> None:
+    loop = asyncio.get_running_loop()
+    subscribers = [Subscriber(name, ports, interval) for name in names]
+    tasks = [asyncio.create_task(s.run()) for s in subscribers]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in subscribers)), 30)
+        conn.send("ready")
+        # Then: the last id of each publisher lane, once publishing is over.
+        last, timeout = await loop.run_in_executor(None, conn.recv)
+        deadline = time.time() + timeout
+        while time.time() < deadline and any(not last.issubset(s.seen) for s in subscribers):
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)  # a duplicate delivered after the last event would show up here
+    finally:
+        for subscriber in subscribers:
+            subscriber.stop = True
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=5)
+    conn.send([(s.name, s.received, s.latencies, s.gaps, s.connects) for s in subscribers])
+
+
+class SubscriberPool:
+    """`count` subscribers over `processes` worker processes; their results once drained."""
+
+    def __init__(self, count: int, ports: list[int], interval, processes: int):
+        context = multiprocessing.get_context("fork")
+        self.workers = []
+        for index in range(processes):
+            parent, child = context.Pipe()
+            names = list(range(index, count, processes))
+            process = context.Process(target=subscriber_worker, args=(child, names, ports, interval), daemon=True)
+            process.start()
+            self.workers.append((process, parent))
+
+    async def ready(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        for _, conn in self.workers:
+            if not await loop.run_in_executor(None, conn.poll, timeout):
+                raise TimeoutError("subscribers did not connect")
+            if conn.recv() != "ready":
+                raise RuntimeError("subscriber worker failed")
+
+    async def drain(self, last: set[str], timeout: float) -> list[Subscriber]:
+        loop = asyncio.get_running_loop()
+        for _, conn in self.workers:
+            conn.send((last, timeout))
+        subscribers = []
+        for process, conn in self.workers:
+            if not await loop.run_in_executor(None, conn.poll, timeout + 15):
+                raise TimeoutError("subscriber worker did not report")
+            for name, received, latencies, gaps, connects in conn.recv():
+                subscriber = Subscriber(name, [], None, received, latencies, gaps, connects)
+                subscribers.append(subscriber)
+            process.join(5)
+        return sorted(subscribers, key=lambda s: s.name)
+
+    def stop(self) -> None:
+        """Stops the worker processes this pool started (by PID), if still running."""
+        for process, _ in self.workers:
+            if process.is_alive():
+                process.kill()
+                process.join(5)
 
 
 # MARK: scenarios
@@ -372,12 +445,17 @@ def check(name: str, publisher: Publishers, subscribers: list[Subscriber], extra
                             f"missing e.g. {sorted(missing)[:3]}")
     gaps = sum(len(s.gaps) for s in subscribers)
     deliveries = sum(len(s.received) for s in subscribers)
-    lines = [f"acknowledged events: {len(acked)} in {publisher.took:.1f} s (publish retries: {publisher.retries}; "
+    lines = [f"acknowledged events: {len(acked)} in {publisher.took:.1f} s ({len(acked) / max(publisher.took, 0.001):.0f}/s; "
+             f"publish retries: {publisher.retries}; "
              f"all delivered {publisher.drained:.1f} s later); subscribers: {len(subscribers)}; "
              f"deliveries: {deliveries}; reconnects: {sum(s.connects for s in subscribers) - len(subscribers)}",
              f"lost: {lost}, duplicated: {duplicated}, reordered: {reordered}, never acknowledged: {unexpected}, "
              f"order differing from subscriber 0: {different_order}, herald-gap events: {gaps}", *extra]
     ok = not (lost or duplicated or reordered or unexpected or different_order or gaps)
+    answers = sorted(t for lane in publisher.lanes for t in lane.answer_times)
+    if answers:
+        lines.append(f"publish answered (200) after: p50 {answers[len(answers) // 2] * 1000:.0f} ms, "
+                     f"p99 {answers[min(len(answers) - 1, int(0.99 * len(answers)))] * 1000:.0f} ms")
     latencies = sorted(latency for s in subscribers for latency in s.latencies)
     if latencies:
         def pct(p: float) -> float:
@@ -390,36 +468,20 @@ def check(name: str, publisher: Publishers, subscribers: list[Subscriber], extra
     return Result(name, ok, lines + problems)
 
 
-async def drain(publisher: Publishers, subscribers: list[Subscriber], timeout: float) -> None:
-    """Waits (bounded) until every subscriber has every lane's last event, then stops them."""
-    deadline = time.time() + timeout
-    last = publisher.last_ids()
-    while time.time() < deadline and any(not last.issubset(s.received_set()) for s in subscribers):
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(0.3)  # a duplicate delivered after the last event would show up here
-    for subscriber in subscribers:
-        subscriber.stop = True
-
-
 async def run_clients(nodes, subscribers_count, interval, rate, duration, faults, run) -> tuple[Publishers, list[Subscriber]]:
-    publisher = Publishers(nodes, run, lanes=4)
-    subscribers = [Subscriber(index, nodes, interval) for index in range(subscribers_count)]
-    tasks = [asyncio.create_task(s.run(nodes[index % len(nodes)])) for index, s in enumerate(subscribers)]
+    publisher = Publishers(nodes, run, lanes=8)
+    pool = SubscriberPool(subscribers_count, [node.port for node in nodes], interval, 1 if subscribers_count <= 50 else 2)
     try:
-        await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in subscribers)), 30)
+        await pool.ready(30)
         fault_task = asyncio.create_task(faults())
         begun = time.time()
         await publisher.run(rate, duration)
         publisher.took = time.time() - begun
         await fault_task
-        await drain(publisher, subscribers, 30)
+        subscribers = await pool.drain(publisher.last_ids(), 30)
         publisher.drained = time.time() - begun - publisher.took
     finally:
-        for subscriber in subscribers:
-            subscriber.stop = True
-        for task in tasks:
-            task.cancel()
-        await asyncio.wait(tasks, timeout=5)
+        pool.stop()
     return publisher, subscribers
 
 
