@@ -270,7 +270,8 @@ public final class Hub: Sendable {
 
     /// Starts a subscription: replays what `request.lastEventID` missed, then follows live.
     /// An id this hub does not hold (a reconnect to a node that started later) is looked up
-    /// in the broker's own history, when it keeps one.
+    /// in the broker's own history, when it keeps one. An id neither holds starts the stream
+    /// with the gap event (`gapEventType`): the one place that decides it, for every path.
     public func subscribe(_ request: SubscribeRequest) async throws(HubError) -> Subscription {
         let queue = SubscriptionQueue(
             maxBytes: configuration.maxQueuedBytes,
