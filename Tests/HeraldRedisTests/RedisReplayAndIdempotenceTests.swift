@@ -123,6 +123,31 @@ extension RedisIntegrationTests {
             }
         }
 
+        /// Ids a client can send that look almost like stream ids, or like Redis range syntax:
+        /// each gets a clean answer from the lookup script (no Redis error), as the protocol says.
+        @Test func hostileLastEventIDsGetCleanAnswers() async throws {
+            try await withRedisServer { server in
+                let node = try await HeraldNode.start(server.configuration())
+                for index in 0..<5 { _ = try await node.hub.publish(Update(topics: ["t"], data: "\(index)")) }
+                let max = "18446744073709551615-18446744073709551615"
+                let unknown = [
+                    max, "99999999999999999999-0", "-", "+", "(1-1", "1-1 2", "1-", "-1", "0x10-1", "1-1-1",
+                    String(repeating: "9", count: 10_000), "a\u{0}b", "' or 1=1 --", "]]..[[", "%s%s",
+                ]
+                for asked in unknown {
+                    let history = try await node.broker.updates(after: asked, limit: 100)
+                    #expect(history == nil, "\(asked.prefix(40)) is unknown")
+                }
+                // Stream ids before the stream: everything it holds, flagged as a gap.
+                for asked in ["0-0", "0-1", "1-0"] {
+                    let history = try #require(try await node.broker.updates(after: asked, limit: 100))
+                    #expect(history.missedSome)
+                    #expect(history.updates.map(\.data) == ["0", "1", "2", "3", "4"])
+                }
+                await node.stop()
+            }
+        }
+
         /// Calls per command since the last `CONFIG RESETSTAT` (commands run by scripts count).
         static func commandCalls(_ admin: RedisConnection) async throws -> [String: Int] {
             let info = try await admin.send(["INFO", "commandstats"]).string ?? ""
