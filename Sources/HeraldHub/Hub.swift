@@ -308,9 +308,9 @@ public final class Hub: Sendable {
         shard: Int?,
         queue: SubscriptionQueue?
     ) async throws(HubError) -> Subscription {
+        var durable: BrokerHistory?
         // An empty id is no id (EventSource sends none after an event that cleared it).
         let lastEventID = request.lastEventID.flatMap { $0.isEmpty ? nil : $0 }
-        var durable: BrokerHistory?
         if let lastEventID,
             lastEventID == Update.earliestID || !self.state.withLockedValue({ $0.history.contains(lastEventID) })
         {
