@@ -31,12 +31,12 @@ fi
 echo "== swift test"
 swift test
 
+echo "== chaos test (Redis mode: Redis restarts, a killed node, churn; loopback, short budget)"
+swift build --product herald
+python3 Tests/chaos/chaos.py --quick
+
 if [ -d Tests/e2e ]; then
     echo "== end-to-end browser tests"
     swift build --product herald
     python3 -m pytest -q Tests/e2e
 fi
-
-echo "== chaos test (Redis mode: restarts, a killed node, churn; short budget)"
-swift build --product herald
-python3 Tests/chaos/chaos.py --quick
