@@ -15,10 +15,12 @@ Scenarios (each with two Herald nodes sharing one redis-server):
   churn    200 subscribers each reconnecting every 0.5-2 s (to either node, with Last-Event-ID)
            for 15 s while 100 events/s are published.
 
-The publisher gives every event its own id and retries it (on either node) until it is answered
-200, as a publisher should. For every scenario, every subscriber must receive every acknowledged
-event exactly once and in publish order, with no `herald-gap` event; for churn, the p99
-publish-to-delivery latency must also be under 1 s. Exits non-zero when a check fails.
+Eight publisher lanes share the rate; each gives every event its own id and retries it (on
+either node) until it is answered 200, as a publisher should. For every scenario, every
+subscriber must receive every acknowledged event exactly once, each lane's events in the order
+the lane published them and all subscribers in one and the same order, with no `herald-gap`
+event; for churn, the p99 publish-to-delivery latency must also be under 1 s (--latency-limit;
+with --quick it is reported, not enforced). Exits non-zero when a check fails.
 
 Everything runs on 127.0.0.1 with free ports and a hard time limit; only processes this script
 started are stopped (by PID). Needs redis-server and the herald binary (HERALD_BIN, default
@@ -485,13 +487,13 @@ async def run_clients(nodes, subscribers_count, interval, rate, duration, faults
     return publisher, subscribers
 
 
-async def scenario_restart(binary: Path, workdir: Path, quick: bool) -> Result:
+async def scenario_restart(binary: Path, workdir: Path, args) -> Result:
     redis = Redis(workdir, persistent=True)
     redis.start()
     nodes = [Node(binary, workdir, redis.port, "a"), Node(binary, workdir, redis.port, "b")]
     for node in nodes:
         node.start()
-    duration = 8.0 if quick else 12.0
+    duration = 6.0 if args.quick else 12.0
     notes: list[str] = []
 
     async def faults():
@@ -513,13 +515,13 @@ async def scenario_restart(binary: Path, workdir: Path, quick: bool) -> Result:
                  publisher, subscribers, notes)
 
 
-async def scenario_kill(binary: Path, workdir: Path, quick: bool) -> Result:
+async def scenario_kill(binary: Path, workdir: Path, args) -> Result:
     redis = Redis(workdir, persistent=False)
     redis.start()
     nodes = [Node(binary, workdir, redis.port, "a"), Node(binary, workdir, redis.port, "b")]
     for node in nodes:
         node.start()
-    duration = 6.0 if quick else 10.0
+    duration = 5.0 if args.quick else 10.0
     notes: list[str] = []
 
     async def faults():
@@ -544,13 +546,13 @@ async def scenario_kill(binary: Path, workdir: Path, quick: bool) -> Result:
     return result
 
 
-async def scenario_churn(binary: Path, workdir: Path, quick: bool) -> Result:
+async def scenario_churn(binary: Path, workdir: Path, args) -> Result:
     redis = Redis(workdir, persistent=False)
     redis.start()
     nodes = [Node(binary, workdir, redis.port, "a"), Node(binary, workdir, redis.port, "b")]
     for node in nodes:
         node.start()
-    duration = 8.0 if quick else 15.0
+    duration = 6.0 if args.quick else 15.0
     cpu_before = {node.name: cpu_seconds(node.process.pid) for node in nodes}
 
     async def faults():
@@ -565,7 +567,7 @@ async def scenario_churn(binary: Path, workdir: Path, quick: bool) -> Result:
         redis.stop()
     notes = [f"herald CPU during the run: " + ", ".join(f"node {k} {v:.1f} s" for k, v in cpu.items())]
     return check(f"churn: 200 subscribers reconnecting every 0.5-2 s for {duration:.0f} s at 100 events/s",
-                 publisher, subscribers, notes, latency_limit=1.0)
+                 publisher, subscribers, notes, latency_limit=args.latency_limit)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -586,7 +588,7 @@ async def main_async(args) -> int:
         workdir = Path(tempfile.mkdtemp(prefix=f"herald-chaos-{name}-"))
         begun = time.time()
         try:
-            result = await asyncio.wait_for(SCENARIOS[name](binary, workdir, args.quick), args.time_limit)
+            result = await asyncio.wait_for(SCENARIOS[name](binary, workdir, args), args.time_limit)
         except asyncio.TimeoutError:
             result = Result(name, False, [f"did not finish within {args.time_limit:.0f} s"])
         except Exception as error:  # a harness failure is reported like a failed check
@@ -610,7 +612,13 @@ def main() -> int:
     parser.add_argument("--binary", default=os.environ.get("HERALD_BIN", str(REPO / ".build/debug/herald")))
     parser.add_argument("--quick", action="store_true", help="shorter phases (for CI)")
     parser.add_argument("--time-limit", type=float, default=120.0, help="per scenario, seconds")
+    parser.add_argument("--latency-limit", type=float, default=None,
+                        help="churn: fail when p99 publish-to-delivery reaches this many seconds "
+                             "(default 1.0; with --quick, reported only: a debug build on a shared CI "
+                             "machine says nothing reliable about time)")
     args = parser.parse_args()
+    if args.latency_limit is None and not args.quick:
+        args.latency_limit = 1.0
     if not shutil.which("redis-server"):
         print("redis-server is not installed (apt-get install -y redis-server)", file=sys.stderr)
         return 2
