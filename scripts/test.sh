@@ -38,6 +38,9 @@ if [ "$fuzz_seconds" -gt 0 ]; then
     echo "== fuzzing (${fuzz_seconds} s per target)"
     scripts/fuzz.sh --seconds "$fuzz_seconds"
 fi
+echo "== chaos test (Redis mode: Redis restarts, a killed node, churn; loopback, short budget)"
+swift build --product herald
+python3 Tests/chaos/chaos.py --quick
 
 if [ -d Tests/e2e ]; then
     echo "== end-to-end browser tests"

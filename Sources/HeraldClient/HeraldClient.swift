@@ -21,7 +21,16 @@ public struct HeraldClient: Sendable {
         self.hubPath = hubPath
     }
 
+    /// The type (`ServerSentEvent.event`) of the event a Herald hub starts a stream with when
+    /// the `lastEventID` asked for is no longer (or never was) in its history: updates may have
+    /// been missed, so the application should reload its state. The event's data is
+    /// `{"lastEventID":"<the id asked for>"}`, and it has no id. (The hub's `Hub.gapEventType`.)
+    public static let gapEventType = "herald-gap"
+
     /// Publishes; returns the update's id, or throws `HeraldClientError.status` with the reason.
+    /// A publisher that retries a failed publish should give an `id`: the hub stores and
+    /// delivers an update once per id (while its history holds it), so a retry of a publish
+    /// that did succeed is answered with the same id and not delivered again.
     public func publish(
         topics: [String],
         data: String,

@@ -12,6 +12,10 @@ public protocol Broker: Sendable {
     func publish(_ update: Update) async throws -> String
     /// The broker's own history after `id` (exclusive; `earliest` for all of it), oldest first,
     /// at most `limit` updates; nil when the broker keeps no history or does not know `id`.
+    /// When the broker can tell that `id` is older than everything it retains (its history was
+    /// trimmed past it, or lost, as by a Redis restarted without persistence), it returns what
+    /// it retains with `missedSome` set: the hub then tells the subscriber about the gap.
+    /// Finding `id` must cost a bounded amount of work: never a scan of the history.
     func updates(after id: String, limit: Int) async throws -> BrokerHistory?
     /// Publishes at once, without suspending, when the broker can (the in-memory one can);
     /// nil means "use `publish(_:)`". Lets a server answer a publish on its event loop.
@@ -52,10 +56,15 @@ public struct BrokerHistory: Sendable {
     public var after: UpdatePosition?
     /// The updates, oldest first, each with its `position`.
     public var updates: [Update]
+    /// Whether updates between the asked id and this slice are no longer retained (the id is
+    /// older than the broker's history, or the slice was cut at the limit): the subscriber
+    /// gets the in-band gap event (`Hub.gapEventType`) before the replay.
+    public var missedSome: Bool
 
     /// Creates a slice.
-    public init(after: UpdatePosition?, updates: [Update]) {
+    public init(after: UpdatePosition?, updates: [Update], missedSome: Bool = false) {
         self.after = after
         self.updates = updates
+        self.missedSome = missedSome
     }
 }

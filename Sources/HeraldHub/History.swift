@@ -15,7 +15,10 @@ struct History {
     }
 
     /// Whether `id` is retained.
-    func contains(_ id: String) -> Bool { sequence(of: id) != nil }
+    func contains(_ id: String) -> Bool { sequence(of: id, key: id.hashValue) != nil }
+
+    /// Whether `id`, whose hash the caller computed (outside the hub's lock), is retained.
+    func contains(_ id: String, key: Int) -> Bool { sequence(of: id, key: key) != nil }
 
     /// The id of the newest retained update.
     var lastID: String? { ring.last?.update.id }
@@ -38,15 +41,14 @@ struct History {
         return evicted
     }
 
-    /// The sequence of the retained update with this id.
-    private func sequence(of id: String) -> UInt64? {
-        guard let first = ring.first else { return nil }
-        if let sequence = positions[id.hashValue], sequence >= first.sequence,
-            ring[ring.index(ring.startIndex, offsetBy: Int(sequence - first.sequence))].update.id == id
+    /// The sequence of the retained update with this id (`key` is its hash).
+    private func sequence(of id: String, key: Int) -> UInt64? {
+        guard let first = ring.first, let indexed = positions[key] else { return nil }
+        if indexed >= first.sequence,
+            ring[ring.index(ring.startIndex, offsetBy: Int(indexed - first.sequence))].update.id == id
         {
-            return sequence
+            return indexed
         }
-        guard positions[id.hashValue] != nil else { return nil }
         // Two ids with one hash: the index holds the newer; look for this one.
         return ring.last { $0.update.id == id }?.sequence
     }
@@ -55,7 +57,7 @@ struct History {
     /// not retained (unknown, or already evicted). `earliest` gives everything retained.
     func updates(after lastEventID: String) -> [StoredUpdate]? {
         if lastEventID == Update.earliestID { return Array(ring) }
-        guard let sequence = sequence(of: lastEventID), let first = ring.first else { return nil }
+        guard let sequence = sequence(of: lastEventID, key: lastEventID.hashValue), let first = ring.first else { return nil }
         let offset = Int(sequence - first.sequence) + 1
         let start = ring.index(ring.startIndex, offsetBy: offset)
         return Array(ring[start...])

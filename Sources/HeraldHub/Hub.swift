@@ -199,6 +199,24 @@ public final class Hub: Sendable {
         return broker.publishImmediately(update)
     }
 
+    /// The SSE event type of the in-band gap signal: a subscription whose `Last-Event-ID` is not
+    /// in history (evicted, unknown, or lost with a Redis that restarted without persistence)
+    /// starts with one such event, so the application knows it missed updates and should
+    /// reload its state. Its data is `{"lastEventID":"<the id asked for>"}`; it has no `id`
+    /// line (the client's last id stays what it was) and is never stored in history. What
+    /// follows it is whatever the hub can still replay after that id (nothing when the id is
+    /// unknown), then live updates.
+    public static let gapEventType = "herald-gap"
+
+    /// The gap event for a subscriber that asked to resume after `lastEventID`.
+    static func gapEvent(lastEventID: String) -> EncodedEvent {
+        let data = "{\"lastEventID\":" + SubscriptionResource.jsonString(lastEventID) + "}"
+        let event = ServerSentEvent(data: data, event: gapEventType)
+        // Valid by construction: JSON escapes every line break, and the type is a constant.
+        return (try? EncodedEvent { buffer throws(ServerSentEventEncodingError) in try event.encode(into: &buffer) })
+            ?? EncodedEvent(ByteBuffer(string: "event: \(gapEventType)\ndata: {}\n\n"))
+    }
+
     /// An update with its encoded bytes; nil (and logged) when it cannot be written as SSE.
     static func stored(_ update: Update, sequence: UInt64) -> StoredUpdate? {
         encode(update).map { StoredUpdate(sequence: sequence, update: update, encoded: $0) }
@@ -211,6 +229,10 @@ public final class Hub: Sendable {
     }
 
     /// Takes one update from the broker: records it and hands it to every shard.
+    ///
+    /// An update the broker did not order (no `position`: the in-memory broker) whose id is
+    /// still in history is a publisher's retry: it is stored and delivered once. A broker that
+    /// orders updates (Redis) drops such retries itself, atomically with storing them.
     func dispatch(_ update: Update) {
         guard let encoded = Self.encode(update) else {
             logger.error("dropping an update that cannot be encoded as SSE", metadata: ["id": "\(update.id ?? "-")"])
@@ -218,6 +240,9 @@ public final class Hub: Sendable {
         }
         let idKey = update.id?.hashValue  // hashed before taking the lock
         let (toSchedule, evicted) = self.state.withLockedValue { state -> ([Int], StoredUpdate?) in
+            if update.position == nil, let id = update.id, let idKey, state.history.contains(id, key: idKey) {
+                return ([], nil)  // a retried publish: already stored and delivered
+            }
             let stored = StoredUpdate(sequence: state.nextSequence, update: update, encoded: encoded, idKey: idKey)
             state.nextSequence += 1
             state.dispatched += 1
@@ -271,7 +296,8 @@ public final class Hub: Sendable {
 
     /// Starts a subscription: replays what `request.lastEventID` missed, then follows live.
     /// An id this hub does not hold (a reconnect to a node that started later) is looked up
-    /// in the broker's own history, when it keeps one.
+    /// in the broker's own history, when it keeps one. An id neither holds starts the stream
+    /// with the gap event (`gapEventType`): the one place that decides it, for every path.
     public func subscribe(_ request: SubscribeRequest) async throws(HubError) -> Subscription {
         let queue = SubscriptionQueue(
             maxBytes: configuration.maxQueuedBytes,
@@ -311,11 +337,14 @@ public final class Hub: Sendable {
         try checkLimits(count: request.selectors.count, lengths: request.selectors.lazy.map(\.rawValue.utf8.count))
         try checkTemplateCost(request.selectors)
         var durable: BrokerHistory?
-        if let lastEventID = request.lastEventID,
+        // An empty id is no id (EventSource sends none after an event that cleared it).
+        let lastEventID = request.lastEventID.flatMap { $0.isEmpty ? nil : $0 }
+        if let lastEventID,
             lastEventID == Update.earliestID || !self.state.withLockedValue({ $0.history.contains(lastEventID) })
         {
             do {
-                durable = try await broker.updates(after: lastEventID, limit: max(configuration.historySize, 1))
+                // Twice the history: a broker trims approximately (Redis `MAXLEN ~`).
+                durable = try await broker.updates(after: lastEventID, limit: 2 * max(configuration.historySize, 1))
             } catch {
                 logger.warning("broker history unavailable for replay", metadata: ["error": "\(error)"])
             }
@@ -333,7 +362,7 @@ public final class Hub: Sendable {
             let index = shard ?? state.nextShard
             if shard == nil { state.nextShard = (state.nextShard + 1) % shards.count }
             var replay: [StoredUpdate] = []
-            var found = true
+            var found = true  // false: the subscriber is told of a gap before any replay
             var skipUpTo: UpdatePosition?
             if let durable, let durableStored {
                 // Broker history older than what this hub holds, then this hub's history after
@@ -350,7 +379,8 @@ public final class Hub: Sendable {
                     return position > anchor
                 }
                 skipUpTo = [anchor, prefix.last?.update.position].compactMap { $0 }.max()
-            } else if let lastEventID = request.lastEventID {
+                found = !durable.missedSome
+            } else if let lastEventID {
                 if let missed = state.history.updates(after: lastEventID) {
                     replay = missed
                 } else {
@@ -374,7 +404,8 @@ public final class Hub: Sendable {
             state.presence.started(active)
             state.shardSubscribers[index] += 1
             state.opened += 1
-            let schedule = enqueue(.register(subscriber, replay: replay), shard: index, in: &state)
+            let gap = found ? nil : lastEventID
+            let schedule = enqueue(.register(subscriber, replay: replay, gapAfter: gap), shard: index, in: &state)
             return (id, index, state.history.lastID, found, schedule)
         }
         guard let (id, index, lastID, found, schedule) = result else {
@@ -385,8 +416,8 @@ public final class Hub: Sendable {
         presenceBell.yield()
         if !found {
             logger.debug(
-                "Last-Event-ID not in history; no replay",
-                metadata: ["lastEventID": "\(request.lastEventID ?? "")"]
+                "Last-Event-ID not in history; the stream starts with \(Self.gapEventType)",
+                metadata: ["lastEventID": "\(lastEventID ?? "")"]
             )
         }
         return Subscription(

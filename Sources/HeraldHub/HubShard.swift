@@ -3,7 +3,9 @@ import NIOCore
 /// Work handed from any thread to a shard, processed in order on the shard's event loop.
 enum ShardCommand {
     case deliver(StoredUpdate)
-    case register(HubSubscriber, replay: [StoredUpdate])
+    /// `gapAfter`: the `Last-Event-ID` history did not hold; the gap event for it goes out
+    /// before the replay, whatever the subscriber's topics.
+    case register(HubSubscriber, replay: [StoredUpdate], gapAfter: String?)
     case unregister(UInt64, StreamCloseReason)
     case shutdown
 }
@@ -59,7 +61,7 @@ final class HubShard: @unchecked Sendable {
             case .deliver(let stored):
                 updates += 1
                 deliver(stored, flushing: index == lastDelivery)
-            case .register(let subscriber, let replay): register(subscriber, replay: replay)
+            case .register(let subscriber, let replay, let gap): register(subscriber, replay: replay, gapAfter: gap)
             case .unregister(let id, let reason): remove(id, reason: reason)
             case .shutdown: shutdown()
             }
@@ -126,13 +128,13 @@ final class HubShard: @unchecked Sendable {
         toFlush.removeAll(keepingCapacity: true)
     }
 
-    private func register(_ subscriber: HubSubscriber, replay: [StoredUpdate]) {
+    private func register(_ subscriber: HubSubscriber, replay: [StoredUpdate], gapAfter: String?) {
         if isShutDown {
             subscriber.sink.close(.shutdown)
             onRemove(subscriber.id)
             return
         }
-        var buffers: [EncodedEvent] = []
+        var buffers: [EncodedEvent] = gapAfter.map { [Hub.gapEvent(lastEventID: $0)] } ?? []
         for stored in replay where subscriber.canReceive(stored.update) {
             buffers.append(stored.encoded)
         }

@@ -2,7 +2,8 @@ import NIOConcurrencyHelpers
 
 /// The default broker: delivers each update to the hub of this process, synchronously.
 ///
-/// History lives in the hub itself, so `updates(after:limit:)` has nothing to add.
+/// History lives in the hub itself, so `updates(after:limit:)` has nothing to add; the hub
+/// also stores and delivers once a publish retried with an id its history still holds.
 public final class InMemoryBroker: Broker {
     private let intake = BrokerIntakeSlot()
 

@@ -8,7 +8,8 @@ public final class Subscription: Sendable {
     /// The newest event id in history when the subscription started (Mercure sends it as the
     /// `Last-Event-ID` response header, so a client knows where it stands).
     public let lastEventID: String?
-    /// False when the requested `Last-Event-ID` was not in history, so nothing was replayed.
+    /// False when the requested `Last-Event-ID` was not in history: updates may have been
+    /// missed, and the stream starts with the gap event (`Hub.gapEventType`).
     public let replayFound: Bool
 
     let hub: Hub

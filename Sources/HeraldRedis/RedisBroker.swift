@@ -35,12 +35,9 @@ public final class RedisBroker: Broker {
         var caughtUp = 0
     }
 
-    /// Appends to the stream and publishes in one atomic step; returns the stream id.
-    static let publishScript = """
-        local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'u', ARGV[2])
-        redis.call('PUBLISH', KEYS[2], id .. '\\n' .. ARGV[2])
-        return id
-        """
+    /// Appends to the stream and publishes in one atomic step (once per publisher id); returns
+    /// the stream id. See `RedisScripts.publish`.
+    static let publishScript = RedisScripts.publish
 
     /// Creates a broker; it connects when the hub runs it (and on first publish).
     public init(
@@ -90,8 +87,9 @@ public final class RedisBroker: Broker {
             throw HubError.invalidUpdate("update cannot be encoded")
         }
         let reply = try await command([
-            "EVAL", Self.publishScript, "2", configuration.streamKey, configuration.channel,
-            String(configuration.historySize), payload,
+            "EVAL", Self.publishScript, "4", configuration.streamKey, configuration.channel,
+            configuration.idIndexKey, configuration.idOrderKey,
+            String(configuration.historySize), payload, update.id ?? "",
         ])
         guard let streamID = reply.string else { throw HubError.brokerUnavailable("unexpected reply from Redis") }
         return update.id ?? streamID
@@ -103,35 +101,12 @@ public final class RedisBroker: Broker {
             let entries = try await command(["XRANGE", key, "-", "+", "COUNT", String(limit)])
             return BrokerHistory(after: nil, updates: (entries.array ?? []).compactMap(RedisUpdateCodec.decode(entry:)))
         }
-        guard let anchor = try await position(of: id) else { return nil }
-        let entries = try await command(["XRANGE", key, "(" + anchor.description, "+", "COUNT", String(limit)])
-        return BrokerHistory(after: anchor, updates: (entries.array ?? []).compactMap(RedisUpdateCodec.decode(entry:)))
-    }
-
-    /// The stream position of event `id`: a stream id still in the stream, or a publisher's id
-    /// found by scanning the stream from its newest end; nil when not retained.
-    private func position(of id: String) async throws -> UpdatePosition? {
-        let key = configuration.streamKey
-        if let position = UpdatePosition(id) {
-            let found = try await command(["XRANGE", key, position.description, position.description, "COUNT", "1"])
-            if let entry = found.array?.first, let update = RedisUpdateCodec.decode(entry: entry), update.id == id {
-                return position
-            }
-        }
-        var end = "+"
-        var scanned = 0
-        while scanned < configuration.historySize * 2 {
-            let page = try await command(["XREVRANGE", key, end, "-", "COUNT", "500"])
-            guard let entries = page.array, !entries.isEmpty else { return nil }
-            for entry in entries {
-                if let update = RedisUpdateCodec.decode(entry: entry), update.id == id { return update.position }
-            }
-            scanned += entries.count
-            guard let oldest = entries.last.flatMap(RedisUpdateCodec.decode(entry:))?.position, oldest.major + oldest.minor > 0
-            else { return nil }
-            end = "(" + oldest.description
-        }
-        return nil
+        // One bounded step: an index lookup and one range read (never a scan of the stream).
+        let reply = try await command([
+            "EVAL", RedisScripts.replay, "2", key, configuration.idIndexKey,
+            id, UpdatePosition(id)?.description ?? "", String(max(limit, 1)),
+        ])
+        return RedisScripts.history(fromReplay: reply, askedID: id)
     }
 
     /// Sends one command on the shared command connection, connecting first when needed.

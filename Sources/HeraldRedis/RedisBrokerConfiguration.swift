@@ -23,4 +23,8 @@ public struct RedisBrokerConfiguration: Sendable {
 
     var streamKey: String { keyPrefix + ":updates" }
     var channel: String { keyPrefix + ":updates" }
+    /// Publisher id -> stream id, for the updates the stream holds (see `RedisScripts`).
+    var idIndexKey: String { keyPrefix + ":ids" }
+    /// `"<stream id> <publisher id>"` in stream order: trims `idIndexKey` with the stream.
+    var idOrderKey: String { keyPrefix + ":ids:order" }
 }

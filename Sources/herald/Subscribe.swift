@@ -43,6 +43,13 @@ struct Subscribe: AsyncParsableCommand {
                 defer { close() }
                 for try await element in elements {
                     switch element {
+                    case .event(let event) where event.event == HeraldClient.gapEventType:
+                        // Not an update (not counted): the hub could not replay from `lastID`.
+                        if json {
+                            print(Self.json(event))
+                        } else {
+                            printError("gap: the hub no longer holds what came after \(lastID ?? "-"); updates were missed")
+                        }
                     case .event(let event):
                         if let id = event.id { lastID = id }
                         print(json ? Self.json(event) : event.data)

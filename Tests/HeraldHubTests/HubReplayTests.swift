@@ -40,13 +40,20 @@ import Testing
         let (recorder, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: "earliest")))
         await recorder.waitForEvents(3)
         #expect(recorder.events.map(\.data) == ["3", "4", "5"])
-        // An evicted id is not in history any more: nothing is replayed.
+        // An evicted id is not in history any more: the stream says so, and replays nothing.
         let evicted = try await hub.subscribe(SubscribeRequest(selectors: selectors("t"), lastEventID: ids[0]))
         #expect(!evicted.replayFound)
+        let (gapRecorder, _) = record(evicted)
+        try await hub.publish(Update(topics: ["t"], data: "6"))
+        await gapRecorder.waitForEvents(2)
+        #expect(gapRecorder.events.map(\.event) == [Hub.gapEventType, nil])
+        #expect(gapRecorder.events.last?.data == "6")
         evicted.cancel()
     }
 
-    @Test func unknownLastEventIDReplaysNothing() async throws {
+    /// An unknown id: the stream starts with the gap event (nothing replayed), then goes live.
+    /// Events arrive in order, so a replayed "old" would come before "new" and be caught here.
+    @Test func unknownLastEventIDStartsWithTheGapEventThenGoesLive() async throws {
         let hub = Hub()
         defer { hub.shutdown() }
         try await hub.publish(Update(topics: ["t"], data: "old"))
@@ -54,9 +61,10 @@ import Testing
         #expect(!subscription.replayFound)
         let (recorder, _) = record(subscription)
         try await hub.publish(Update(topics: ["t"], data: "new"))
-        await recorder.waitForEvents(1)
-        try await Task.sleep(for: .milliseconds(50))
-        #expect(recorder.events.map(\.data) == ["new"])
+        await recorder.waitForEvents(2)
+        #expect(recorder.events.map(\.event) == [Hub.gapEventType, nil])
+        #expect(recorder.events.map(\.data) == [#"{"lastEventID":"nope"}"#, "new"])
+        #expect(recorder.events.first?.id == nil, "the gap event has no id: the client keeps its last one")
     }
 
     /// Subscribers join at random points while a publisher runs flat out; each must see exactly

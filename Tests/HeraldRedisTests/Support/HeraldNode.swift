@@ -16,9 +16,12 @@ struct HeraldNode: Sendable {
         reconnectDelay: Duration = .milliseconds(20),
         presence: Bool = false,
         maxBufferedMessages: Int = 1024,
+        commandTimeout: Duration = .seconds(5),
         hubConfiguration base: HubConfiguration = HubConfiguration()
     ) async throws -> HeraldNode {
         var configuration = RedisBrokerConfiguration(redis: redis)
+        configuration.commandTimeout = commandTimeout
+        configuration.historySize = max(historySize, 1)
         configuration.subscriberOptions = RedisSubscriberOptions(
             healthCheckInterval: .milliseconds(500),
             replyTimeout: .seconds(1),
