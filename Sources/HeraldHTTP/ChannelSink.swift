@@ -109,13 +109,16 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
     /// HTTP/1.0 client's close-delimited body); otherwise the codec tells.
     func watch(rawHTTP1: Bool = false, chunked: Bool = true, onEnd: @escaping @Sendable (StreamCloseReason) -> Void) {
         eventLoop.execute {
-            self.chunked = chunked
+            let pipeline = self.channel.pipeline.syncOperations
+            // Through the router, Herald's codec knows whether the client speaks HTTP/1.0
+            // (its answer is then close-delimited: bare events, no chunks).
+            let isHTTP10 = !rawHTTP1 && ((try? pipeline.handler(type: HeraldHTTP1Codec.self))?.isHTTP10 ?? false)
+            self.chunked = chunked && !isHTTP10
             guard self.channel.isActive else {
                 onEnd(.cancelled)
                 return
             }
             self.onEnd = onEnd
-            let pipeline = self.channel.pipeline.syncOperations
             let isHTTP1 = rawHTTP1 || (try? pipeline.handler(type: HTTPResponseEncoder.self)) != nil
             try? pipeline.addHandler(ChannelSinkHandler(sink: self, isHTTP1: isHTTP1), position: .first)
         }

@@ -163,9 +163,14 @@ final class HeraldHTTP1Codec: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(let response):
+            var response = response
+            // An HTTP/1.0 client cannot read chunked framing: an answer of unknown length (a
+            // stream, whichever path opened it) is close-delimited instead, with an HTTP/1.0
+            // status line (so the encoder adds no chunks) and `Connection: close`.
+            if isHTTP10, response.headerFields[.contentLength] == nil {
+                response.headerFields[.connection] = "close"
+            }
             var head = HTTPResponseHead(response)
-            // A close-delimited answer to an HTTP/1.0 client (a stream): an HTTP/1.0 status
-            // line, so the encoder adds no chunked framing.
             if isHTTP10, response.headerFields[.connection] == "close" { head.version = .http1_0 }
             context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .body(let body):
