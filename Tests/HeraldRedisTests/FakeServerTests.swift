@@ -10,7 +10,7 @@ struct FakeServerTests {
         await #expect {
             _ = try await RedisConnection.connect(configuration: server.configuration(), logger: testLogger)
         } throws: { ($0 as? RESPDecodingError)?.kind == .invalidTypeByte }
-        try await waitUntil("client to close the socket", timeout: .seconds(5)) { server.closedConnections == 1 }
+        try await waitUntil("client to close the socket", timeout: .seconds(30)) { server.closedConnections == 1 }
         #expect(server.commands.map(\.first) == ["HELLO"])
         await server.stop()
     }
@@ -33,7 +33,7 @@ struct FakeServerTests {
         } throws: { ($0 as? RESPDecodingError)?.kind == .invalidLength }
         for task in [first, second] {
             await #expect {
-                try await withTimeout(.seconds(5), "pending command") { try await task.value }
+                try await withTimeout(.seconds(30), "pending command") { try await task.value }
             } throws: { ($0 as? RESPDecodingError)?.kind == .invalidLength }
         }
         try await waitUntil("connection to close") { !connection.isActive }
@@ -126,7 +126,7 @@ struct FakeServerTests {
         _ = try? await connection.send(["QUIT"])
         for task in pending {
             await #expect {
-                try await withTimeout(.seconds(5), "pending command") { try await task.value }
+                try await withTimeout(.seconds(30), "pending command") { try await task.value }
             } throws: { ($0 as? RedisConnectionError)?.kind == .connectionClosed }
         }
         await server.stop()

@@ -54,12 +54,12 @@ final class FakeRedisServer: Sendable {
     }
 
     /// A client configuration aimed at this server.
-    func configuration(password: String? = nil, database: Int = 0, commandTimeout: Duration? = .seconds(5))
+    func configuration(password: String? = nil, database: Int = 0, commandTimeout: Duration? = .seconds(30))
         -> RedisConfiguration
     {
         RedisConfiguration(
             host: "127.0.0.1", port: port, password: password, database: database,
-            connectTimeout: .seconds(2), commandTimeout: commandTimeout
+            connectTimeout: .seconds(10), commandTimeout: commandTimeout
         )
     }
 
