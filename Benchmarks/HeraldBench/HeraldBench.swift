@@ -194,25 +194,7 @@ struct HeraldBench: AsyncParsableCommand {
     private func fanout(loops: [any EventLoop], stats: [LoopStats], ready: Int, into result: inout [String: Any])
         async throws
     {
-        let format = PublishFormat(rawValue: format) ?? .mercure
-        var handlers: [PublisherHandler] = []
-        for index in 0..<publishers {
-            let publishPort = self.publishPort ?? port
-            let handler = PublisherHandler(
-                index: index, host: "\(host):\(publishPort)", path: publishPath, format: format, topic: topic,
-                dataBytes: dataBytes
-            )
-            _ = try await ClientBootstrap(group: loops[0])
-                .connectTimeout(.seconds(10))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    }
-                }
-                .connect(host: host, port: publishPort).get()
-            handlers.append(handler)
-        }
+        let handlers = try await connectPublishers(loop: loops[0])
         let driver = PublishDriver(
             loop: loops[0], publishers: handlers, rate: rate, duration: duration, window: window,
             subscribers: ready,
@@ -329,8 +311,9 @@ struct HeraldBench: AsyncParsableCommand {
         )
     }
 
-    // MARK: soak
+    // MARK: publishers (fan-out and soak)
 
+    /// Opens `publishers` keep-alive connections to the publish port, each with its handler.
     private func connectPublishers(loop: any EventLoop) async throws -> [PublisherHandler] {
         let format = PublishFormat(rawValue: format) ?? .mercure
         var handlers: [PublisherHandler] = []
