@@ -172,6 +172,12 @@ class Stream:
     def close(self) -> None:
         self.sock.close()
 
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
 
 @pytest.fixture
 def proxied(herald_binary):
@@ -197,15 +203,12 @@ def proxied(herald_binary):
 def test_an_event_passes_nginx_as_soon_as_it_is_published(proxied):
     hub, proxy = proxied()
     topic = f"https://example.com/proxy/{uuid.uuid4()}"
-    stream = Stream(proxy.base_url, topic)
-    try:
+    with Stream(proxy.base_url, topic) as stream:
         assert stream.status_line.endswith("200 OK"), stream.head
         assert "text/event-stream" in stream.head
         # One small event: a buffering proxy would hold it (it fills no buffer and nothing follows).
         publish_form(hub.base_url, topic, "first and only")
         assert stream.data_lines(1) == ["first and only"]
-    finally:
-        stream.close()
 
 
 def test_heartbeats_keep_a_quiet_stream_open_past_the_proxy_read_timeout(proxied):
@@ -213,46 +216,34 @@ def test_heartbeats_keep_a_quiet_stream_open_past_the_proxy_read_timeout(proxied
     # heartbeat 1 s. The same proportions as deployed, in a few seconds.
     hub, proxy = proxied(heartbeat=1, read_timeout="2s")
     topic = f"https://example.com/quiet/{uuid.uuid4()}"
-    stream = Stream(proxy.base_url, topic)
-    try:
+    with Stream(proxy.base_url, topic) as stream:
         # Three read timeouts with no event: the stream must stay open.
         assert not stream.wait_closed(6.0), "nginx closed a stream that had heartbeats"
         publish_form(hub.base_url, topic, "after the quiet")
         assert stream.data_lines(1) == ["after the quiet"]
-    finally:
-        stream.close()
 
 
 def test_without_heartbeats_nginx_cuts_the_quiet_stream(proxied):
     """The control: the previous test can fail. With heartbeats off, nginx ends the stream once
     its read timeout passes."""
     _, proxy = proxied(heartbeat=0, read_timeout="2s")
-    stream = Stream(proxy.base_url, f"https://example.com/unheard/{uuid.uuid4()}")
-    try:
+    with Stream(proxy.base_url, f"https://example.com/unheard/{uuid.uuid4()}") as stream:
         assert stream.wait_closed(8.0), "nginx kept a silent stream open past its read timeout"
-    finally:
-        stream.close()
 
 
 def test_a_client_reconnecting_through_nginx_resumes_with_what_it_missed(proxied):
     hub, proxy = proxied()
     topic = f"https://example.com/resume/{uuid.uuid4()}"
-    first = Stream(proxy.base_url, topic)
-    try:
+    with Stream(proxy.base_url, topic) as first:
         seen_id = publish_form(hub.base_url, topic, "one")
         assert first.data_lines(1) == ["one"]
-    finally:
-        first.close()
     missed = ["two", "three"]
     for text in missed:
         publish_form(hub.base_url, topic, text)
-    again = Stream(proxy.base_url, topic, last_event_id=seen_id)
-    try:
+    with Stream(proxy.base_url, topic, last_event_id=seen_id) as again:
         assert again.data_lines(2) == missed
         publish_form(hub.base_url, topic, "four")
         assert again.data_lines(1) == ["four"]
-    finally:
-        again.close()
 
 
 def test_keyless_publishing_through_nginx_is_refused_and_local_publishing_is_not(proxied):
