@@ -74,9 +74,6 @@ extension URLPattern {
                 }
             }
         } else {
-            guard components[.protocol] != nil else {
-                throw URLPatternError(reason: "a relative URL pattern needs a base URL")
-            }
             processed = components
         }
         for component in Component.allCases where processed[component] == nil { processed[component] = "*" }
@@ -101,7 +98,7 @@ extension URLPattern {
             case .username: (options, encode) = (.default, .username)
             case .password: (options, encode) = (.default, .password)
             case .hostname: (options, encode) = (.hostname, Self.isIPv6Pattern(pattern) ? .ipv6Hostname : .hostname)
-            case .port: (options, encode) = (.default, .port(protocol: protocolText))
+            case .port: (options, encode) = (.default, .port(protocol: ""))  // pieces keep a default port
             case .pathname: (options, encode) = special ? (.pathname, .pathname) : (.default, .opaquePathname)
             case .search: (options, encode) = (.default, .search)
             case .hash: (options, encode) = (.default, .hash)

@@ -84,6 +84,76 @@ struct ParsedURL: Sendable {
 
     private init() {}
 
+    /// The standard's "process a URLPatternInit" for a URL given per component: each given
+    /// component canonicalized, the others from `baseURL` (as far as the standard says) or empty.
+    init?(components input: [URLPattern.Component: String], baseURL: String?) {
+        var result = ParsedURL()
+        var base: ParsedURL?
+        if let baseURL {
+            guard let parsed = ParsedURL(baseURL, baseURL: nil) else { return nil }
+            base = parsed
+            let given = { (names: [URLPattern.Component]) in names.contains { input[$0] != nil } }
+            result.protocol = parsed.protocol
+            if !given([.protocol, .hostname, .port, .username]) { result.username = parsed.username }
+            if !given([.protocol, .hostname, .port, .username, .password]) { result.password = parsed.password }
+            if !given([.protocol, .hostname]) { result.hostname = parsed.hostname }
+            if !given([.protocol, .hostname, .port]) { result.port = parsed.port }
+            if !given([.protocol, .hostname, .port, .pathname]) { result.pathname = parsed.pathname }
+            if !given([.protocol, .hostname, .port, .pathname, .search]) { result.search = parsed.search }
+            if !given([.protocol, .hostname, .port, .pathname, .search, .hash]) { result.hash = parsed.hash }
+        }
+        do {
+            if var value = input[.protocol] {
+                if value.hasSuffix(":") { value.removeLast() }
+                result.protocol = try Canonical.protocol.apply(value)
+            }
+            if let value = input[.username] { result.username = try Canonical.username.apply(value) }
+            if let value = input[.password] { result.password = try Canonical.password.apply(value) }
+            if let value = input[.hostname] {
+                if value.isEmpty {
+                    result.hostname = ""
+                } else {
+                    guard let host = Host.parse(Array(value.unicodeScalars)[...], special: result.isSpecial || input[.protocol] == nil) else {
+                        return nil
+                    }
+                    result.hostname = host
+                }
+            }
+            if let value = input[.port] { result.port = try Canonical.port(protocol: result.protocol).apply(value) }
+            if var value = input[.pathname] {
+                if let base, !base.hasOpaquePath, !value.hasPrefix("/"), let slash = base.pathname.lastIndex(of: "/") {
+                    value = String(base.pathname[...slash]) + value
+                }
+                if result.protocol.isEmpty || result.isSpecial {
+                    result.pathname = value.isEmpty ? "" : Self.canonicalPath(value, special: true)
+                } else {
+                    result.pathname = percentEncode(value.unicodeScalars, .c0Control)
+                }
+            }
+            if var value = input[.search] {
+                if value.hasPrefix("?") { value.removeFirst() }
+                result.search = percentEncode(value.unicodeScalars, result.isSpecial ? .specialQuery : .query)
+            }
+            if var value = input[.hash] {
+                if value.hasPrefix("#") { value.removeFirst() }
+                result.hash = try Canonical.hash.apply(value)
+            }
+        } catch {
+            return nil
+        }
+        self = result
+    }
+
+    private static func canonicalPath(_ value: String, special: Bool) -> String {
+        let scalars = Array(value.unicodeScalars)
+        let leadingSlash = scalars.first == "/" || (special && scalars.first == "\\")
+        let input: [Unicode.Scalar] = leadingSlash ? Array(scalars.dropFirst()) : ["-"] + scalars
+        var segments: [String] = []
+        appendSegments(input[...], to: &segments, special: special)
+        let joined = "/" + segments.joined(separator: "/")
+        return leadingSlash ? joined : String(joined.dropFirst(2))
+    }
+
     private mutating func parse(_ input: ArraySlice<Unicode.Scalar>, base: ParsedURL?) -> Bool {
         var rest = input
         if let scheme = Self.scheme(of: input) {
@@ -286,13 +356,7 @@ struct ParsedURL: Sendable {
     /// Canonicalizes the fixed text of a pathname pattern the way a URL path is (dot segments,
     /// percent-encoding), keeping a relative piece relative.
     static func canonicalPathnamePiece(_ value: String) -> String {
-        let scalars = Array(value.unicodeScalars)
-        let leadingSlash = scalars.first == "/"
-        let input: [Unicode.Scalar] = leadingSlash ? Array(scalars.dropFirst()) : ["-"] + scalars
-        var segments: [String] = []
-        appendSegments(input[...], to: &segments, special: false)
-        let joined = "/" + segments.joined(separator: "/")
-        return leadingSlash ? joined : String(joined.dropFirst(2))
+        canonicalPath(value, special: false)
     }
 }
 

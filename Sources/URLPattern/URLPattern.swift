@@ -28,8 +28,24 @@ public struct URLPattern: Sendable, Hashable, CustomStringConvertible {
     /// `(`, a duplicate group name, a regexp group the standard forbids or this matcher does not
     /// support, a relative pattern without base URL) or one over ``maxStates``.
     public init(_ pattern: String, baseURL: String? = nil) throws(URLPatternError) {
-        let init_ = try ConstructorStringParser.parse(pattern)
-        try self.init(init_, rawValue: pattern, baseURL: baseURL)
+        let components = try ConstructorStringParser.parse(pattern)
+        guard baseURL != nil || components[.protocol] != nil else {
+            throw URLPatternError(reason: "a relative URL pattern needs a base URL")
+        }
+        try self.init(components, rawValue: pattern, baseURL: baseURL)
+    }
+
+    /// A pattern given per component (the standard's `URLPatternInit`); components left out
+    /// come from `baseURL` when given (as the standard says which), else match anything (`*`).
+    public init(components: [Component: String], baseURL: String? = nil) throws(URLPatternError) {
+        var components = components
+        if let value = components[.protocol], value.hasSuffix(":") { components[.protocol] = String(value.dropLast()) }
+        if let value = components[.search], value.hasPrefix("?") { components[.search] = String(value.dropFirst()) }
+        if let value = components[.hash], value.hasPrefix("#") { components[.hash] = String(value.dropFirst()) }
+        let text = Component.allCases.compactMap { component in
+            components[component].map { "\(component.rawValue)=\($0)" }
+        }
+        try self.init(components, rawValue: text.joined(separator: " "), baseURL: baseURL)
     }
 
     /// Most automaton states one pattern may compile to, over its eight components (their fixed
@@ -47,11 +63,24 @@ public struct URLPattern: Sendable, Hashable, CustomStringConvertible {
         components[component.index].patternString
     }
 
-    /// Whether `input` (a URL, resolved against `baseURL` when relative) matches.
+    /// Whether `input` (a URL, resolved against `baseURL` when relative) matches. An input that
+    /// is not a URL (or a relative one without base) matches nothing.
     public func test(_ input: String, baseURL: String? = nil) -> Bool {
         guard let url = ParsedURL(input, baseURL: baseURL) else { return false }
-        for component in components where !component.program.matches(url[component.component]) {
-            return false
+        return test(url)
+    }
+
+    /// Whether a URL given per component matches (components left out are taken from
+    /// `baseURL` as the standard says, else empty); false when a component is invalid.
+    public func test(components input: [Component: String], baseURL: String? = nil) -> Bool {
+        guard let url = ParsedURL(components: input, baseURL: baseURL) else { return false }
+        return test(url)
+    }
+
+    private func test(_ url: ParsedURL) -> Bool {
+        for component in components {
+            var text = Array(url[component.component].unicodeScalars)
+            if !component.program.matches(&text) { return false }
         }
         return true
     }
@@ -59,6 +88,16 @@ public struct URLPattern: Sendable, Hashable, CustomStringConvertible {
     /// The match of `input` with each component's groups, or nil when it does not match.
     public func exec(_ input: String, baseURL: String? = nil) -> URLPatternResult? {
         guard let url = ParsedURL(input, baseURL: baseURL) else { return nil }
+        return exec(url)
+    }
+
+    /// The match of a URL given per component (like ``test(components:baseURL:)``), or nil.
+    public func exec(components input: [Component: String], baseURL: String? = nil) -> URLPatternResult? {
+        guard let url = ParsedURL(components: input, baseURL: baseURL) else { return nil }
+        return exec(url)
+    }
+
+    private func exec(_ url: ParsedURL) -> URLPatternResult? {
         var results: [Component: URLPatternResult.ComponentResult] = [:]
         for component in components {
             let text = url[component.component]
