@@ -580,10 +580,14 @@ enum Canonical: Sendable, Hashable {
             return value.lowercased()
         case .username, .password: return percentEncode(value.unicodeScalars, .userinfo)
         case .hostname:
+            // The URL parser's hostname state: tabs and newlines dropped, "/" "#" end the host,
+            // ":" and forbidden host code points are errors.
             var result = ""
             for scalar in value.unicodeScalars {
+                if scalar == "\t" || scalar == "\n" || scalar == "\r" { continue }
+                if scalar == "/" || scalar == "#" { break }
                 guard scalar.isASCII else { throw URLPatternError(reason: "non-ASCII host names are not supported") }
-                if Host.forbiddenHost.contains(scalar) || scalar.value < 0x20 || scalar.value == 0x7F || scalar == "%" {
+                if Host.forbiddenHost.contains(scalar) || scalar.value < 0x20 || scalar.value == 0x7F {
                     throw URLPatternError(reason: "invalid host name character '\(scalar)'")
                 }
                 result.unicodeScalars.append(scalar)

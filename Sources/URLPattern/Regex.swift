@@ -180,6 +180,7 @@ struct RegexParser {
         return value
     }
 
+    /// A class, with the `v` flag's nested classes, intersection (`&&`) and subtraction (`--`).
     private mutating func parseClass() throws(URLPatternError) -> ScalarSet {
         var negated = false
         if current == "^" {
@@ -187,35 +188,77 @@ struct RegexParser {
             position += 1
         }
         var ranges: [ClosedRange<UInt32>] = []
+        var operation: Unicode.Scalar?  // "&" or "-" once an operator was seen
+        var operandCount = 0
         while true {
             guard let scalar = current else { throw error("unterminated '['") }
             if scalar == "]" {
                 position += 1
                 break
             }
-            if scalar == "[" { throw error("nested classes and set operations are not supported") }
-            let low = try parseClassAtom()
-            if current == "-", position + 1 < input.count, input[position + 1] != "]" {
-                position += 1
-                let high = try parseClassAtom()
-                guard case .single(let lowScalar) = low, case .single(let highScalar) = high else {
-                    throw error("a class range needs single characters")
+            if let op = doubledOperator() {
+                guard operandCount == 1 || operation == op else {
+                    throw error("a class mixes set operations or starts with one")
                 }
-                guard lowScalar.value <= highScalar.value else { throw error("class range out of order") }
-                ranges.append(lowScalar.value...highScalar.value)
+                operation = op
+                position += 2
+                let operand = try parseClassOperand()
+                ranges = op == "&"
+                    ? Self.intersect(ranges, operand)
+                    : Self.intersect(ranges, Self.complement(operand))
+                operandCount += 1
+                continue
+            }
+            if operation != nil { throw error("a class mixes set operations and unions") }
+            ranges.append(contentsOf: try parseClassOperand())
+            operandCount += 1
+        }
+        return .of(Self.normalize(ranges), negated: negated)
+    }
+
+    private func doubledOperator() -> Unicode.Scalar? {
+        guard position + 1 < input.count, input[position] == input[position + 1] else { return nil }
+        return input[position] == "&" || input[position] == "-" ? input[position] : nil
+    }
+
+    /// A nested class, a range, a single character or an escape class, as positive ranges.
+    private mutating func parseClassOperand() throws(URLPatternError) -> [ClosedRange<UInt32>] {
+        if current == "[" {
+            position += 1
+            let nested = try parseClass()
+            return nested.negated ? Self.complement(nested.ranges) : nested.ranges
+        }
+        let low = try parseClassAtom()
+        if current == "-", position + 1 < input.count, input[position + 1] != "]", input[position + 1] != "-" {
+            position += 1
+            let high = try parseClassAtom()
+            guard case .single(let lowScalar) = low, case .single(let highScalar) = high else {
+                throw error("a class range needs single characters")
+            }
+            guard lowScalar.value <= highScalar.value else { throw error("class range out of order") }
+            return [lowScalar.value...highScalar.value]
+        }
+        switch low {
+        case .single(let single): return [single.value...single.value]
+        case .set(let set): return set.negated ? Self.complement(set.ranges) : set.ranges
+        }
+    }
+
+    private static func normalize(_ ranges: [ClosedRange<UInt32>]) -> [ClosedRange<UInt32>] {
+        let sorted = ranges.sorted { $0.lowerBound < $1.lowerBound }
+        var result: [ClosedRange<UInt32>] = []
+        for range in sorted {
+            if let last = result.last, range.lowerBound <= last.upperBound &+ 1 {
+                result[result.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
             } else {
-                switch low {
-                case .single(let single): ranges.append(single.value...single.value)
-                case .set(let set):
-                    if set.negated {
-                        ranges.append(contentsOf: Self.complement(set.ranges))
-                    } else {
-                        ranges.append(contentsOf: set.ranges)
-                    }
-                }
+                result.append(range)
             }
         }
-        return .of(ranges, negated: negated)
+        return result
+    }
+
+    private static func intersect(_ lhs: [ClosedRange<UInt32>], _ rhs: [ClosedRange<UInt32>]) -> [ClosedRange<UInt32>] {
+        complement(complement(lhs) + complement(rhs))
     }
 
     private enum ClassAtom {
@@ -233,15 +276,15 @@ struct RegexParser {
             default: throw error("unsupported escape in a class")
             }
         }
-        // `v`-flag reserved double punctuators and syntax characters in classes.
-        if "()[{}/|".unicodeScalars.contains(scalar) {
+        // `v`-flag syntax characters that must be escaped in classes.
+        if "()[]{}/|".unicodeScalars.contains(scalar) {
             throw error("'\(scalar)' must be escaped in a class")
         }
         return .single(scalar)
     }
 
     private static func complement(_ ranges: [ClosedRange<UInt32>]) -> [ClosedRange<UInt32>] {
-        let sorted = ranges.sorted { $0.lowerBound < $1.lowerBound }
+        let sorted = normalize(ranges)
         var result: [ClosedRange<UInt32>] = []
         var next: UInt32 = 0
         for range in sorted {
