@@ -105,6 +105,7 @@ let package = Package(
                 "HeraldChat",
                 "HeraldRedis",
                 "HeraldClient",
+                "URLPattern",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),

@@ -2,35 +2,48 @@
 enum EncodeSet {
     case c0Control, fragment, query, specialQuery, path, userinfo
 
+    /// The printable ASCII members (0x20-0x7E) as a bit mask over `value - 0x20`.
+    private var printableMembers: UInt128 {
+        switch self {
+        case .c0Control: Self.mask("")
+        case .fragment: Self.mask(" \"<>`")
+        case .query: Self.mask(" \"#<>")
+        case .specialQuery: Self.mask(" \"#<>'")
+        case .path: Self.mask(" \"#<>?`{}^")
+        case .userinfo: Self.mask(" \"#<>?`{}/:;=@[\\]^|")
+        }
+    }
+
+    private static func mask(_ members: String) -> UInt128 {
+        members.unicodeScalars.reduce(0) { $0 | (UInt128(1) << ($1.value - 0x20)) }
+    }
+
     func contains(_ scalar: Unicode.Scalar) -> Bool {
         let value = scalar.value
         if value < 0x20 || value > 0x7E { return true }
-        let c = Character(scalar)
-        switch self {
-        case .c0Control: return false
-        case .fragment: return " \"<>`".contains(c)
-        case .query: return " \"#<>".contains(c)
-        case .specialQuery: return " \"#<>'".contains(c)
-        case .path: return " \"#<>?`{}^".contains(c)
-        case .userinfo: return " \"#<>?`{}/:;=@[\\]^|".contains(c)
-        }
+        return printableMembers & (UInt128(1) << (value - 0x20)) != 0
     }
 }
 
-func percentEncode(_ text: some Sequence<Unicode.Scalar>, _ set: EncodeSet) -> String {
-    var result = ""
+func percentEncode(_ text: some Collection<Unicode.Scalar>, _ set: EncodeSet) -> String {
+    var result = String.UnicodeScalarView()
+    guard text.contains(where: set.contains) else {
+        result.append(contentsOf: text)
+        return String(result)
+    }
+    let hex = Array("0123456789ABCDEF".unicodeScalars)
     for scalar in text {
         if set.contains(scalar) {
             for byte in String(scalar).utf8 {
-                result += "%"
-                result += String(byte >> 4, radix: 16, uppercase: true)
-                result += String(byte & 0xF, radix: 16, uppercase: true)
+                result.append("%")
+                result.append(hex[Int(byte >> 4)])
+                result.append(hex[Int(byte & 0xF)])
             }
         } else {
-            result.unicodeScalars.append(scalar)
+            result.append(scalar)
         }
     }
-    return result
+    return String(result)
 }
 
 /// A URL split into the eight components URL patterns match, parsed the way the WHATWG URL
@@ -76,9 +89,12 @@ struct ParsedURL: Sendable {
             base = parsed
         }
         var scalars = Array(input.unicodeScalars)
-        while let first = scalars.first, first.value <= 0x20 { scalars.removeFirst() }
+        let leading = scalars.prefix { $0.value <= 0x20 }.count
+        if leading > 0 { scalars.removeFirst(leading) }
         while let last = scalars.last, last.value <= 0x20 { scalars.removeLast() }
-        scalars.removeAll { $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        if scalars.contains(where: { $0 == "\t" || $0 == "\n" || $0 == "\r" }) {
+            scalars.removeAll { $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        }
         guard parse(scalars[...], base: base) else { return nil }
     }
 
@@ -321,7 +337,7 @@ struct ParsedURL: Sendable {
         while true {
             let atEnd = index == path.endIndex
             if atEnd || path[index] == "/" || (special && path[index] == "\\") {
-                let text = String(String.UnicodeScalarView(segment)).lowercased()
+                let text = segment.count <= 6 ? String(String.UnicodeScalarView(segment)).lowercased() : ""
                 if text == ".." || text == ".%2e" || text == "%2e." || text == "%2e%2e" {
                     if !segments.isEmpty { segments.removeLast() }
                     if atEnd { segments.append("") }
