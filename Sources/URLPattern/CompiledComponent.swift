@@ -5,6 +5,9 @@ struct CompiledComponent: Sendable, Hashable {
     let patternString: String
     let groupNames: [String]
     let program: RegexProgram
+    /// The pattern is a lone `*`: it matches any component of a parsed URL (which never holds a
+    /// line terminator: those are removed or percent-encoded), so `test` skips it.
+    let matchesEverything: Bool
 
     init(
         _ component: URLPattern.Component,
@@ -26,6 +29,8 @@ struct CompiledComponent: Sendable, Hashable {
         self.component = component
         self.patternString = pattern
         self.groupNames = names
+        self.matchesEverything = parts.count == 1 && parts[0].kind == .fullWildcard && parts[0].modifier == .none
+            && parts[0].prefix.isEmpty && parts[0].suffix.isEmpty
     }
 
     /// Whether the component (a protocol) matches one of the special schemes.

@@ -2,15 +2,21 @@
 enum EncodeSet {
     case c0Control, fragment, query, specialQuery, path, userinfo
 
+    private static let fragmentMask = mask(" \"<>`")
+    private static let queryMask = mask(" \"#<>")
+    private static let specialQueryMask = mask(" \"#<>'")
+    private static let pathMask = mask(" \"#<>?`{}^")
+    private static let userinfoMask = mask(" \"#<>?`{}/:;=@[\\]^|")
+
     /// The printable ASCII members (0x20-0x7E) as a bit mask over `value - 0x20`.
     private var printableMembers: UInt128 {
         switch self {
-        case .c0Control: Self.mask("")
-        case .fragment: Self.mask(" \"<>`")
-        case .query: Self.mask(" \"#<>")
-        case .specialQuery: Self.mask(" \"#<>'")
-        case .path: Self.mask(" \"#<>?`{}^")
-        case .userinfo: Self.mask(" \"#<>?`{}/:;=@[\\]^|")
+        case .c0Control: 0
+        case .fragment: Self.fragmentMask
+        case .query: Self.queryMask
+        case .specialQuery: Self.specialQueryMask
+        case .path: Self.pathMask
+        case .userinfo: Self.userinfoMask
         }
     }
 

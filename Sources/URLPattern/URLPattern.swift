@@ -78,7 +78,7 @@ public struct URLPattern: Sendable, Hashable, CustomStringConvertible {
     }
 
     private func test(_ url: ParsedURL) -> Bool {
-        for component in components {
+        for component in components where !component.matchesEverything {
             var text = Array(url[component.component].unicodeScalars)
             if !component.program.matches(&text) { return false }
         }
