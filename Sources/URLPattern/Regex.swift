@@ -586,7 +586,7 @@ struct RegexCompiler {
 
     mutating func append(_ instruction: Instruction) throws(URLPatternError) {
         if instructions.count >= limit {
-            throw URLPatternError(reason: "pattern too complex (more than \(limit) matching states)")
+            throw URLPatternError(reason: "pattern too complex (more than \(URLPattern.maxStates) matching states in all)")
         }
         instructions.append(instruction)
     }
