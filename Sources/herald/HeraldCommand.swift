@@ -6,7 +6,7 @@ struct HeraldCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",
         abstract: "Server push over Server-Sent Events: a Mercure-compatible hub and its client.",
-        subcommands: [Serve.self, Publish.self, Subscribe.self, Token.self],
+        subcommands: [Serve.self, Publish.self, Subscribe.self, Token.self, Match.self],
         defaultSubcommand: Serve.self
     )
 
