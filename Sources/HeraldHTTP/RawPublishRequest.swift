@@ -1,3 +1,4 @@
+import HTTPTypes
 import NIOCore
 
 /// A hub publish read straight from a connection's bytes, for `PublishFrontHandler`.
@@ -20,6 +21,25 @@ struct RawPublishRequest {
     var body: ByteBuffer
     /// Bytes of head and body together.
     var length: Int
+
+    /// The core's request for it. The raw reader keeps only the fields a fast answer depends
+    /// on (`HubProtocol.publishNow` never refuses, so the others cannot change its answer):
+    /// `Content-Type`, `Authorization`, and whether a proxy header was present (as `Forwarded`,
+    /// which the core's local-client rule reads).
+    func hubRequest(hubPath: String, peerIsLoopback: Bool) -> HubRequest {
+        var headers = HTTPFields()
+        if let contentType { headers[.contentType] = contentType }
+        if let authorization { headers[.authorization] = authorization }
+        if isForwarded { headers[.forwarded] = "unknown" }
+        return HubRequest(
+            method: .post,
+            path: Substring(hubPath),
+            query: query.map { Substring($0) },
+            headers: headers,
+            body: body,
+            peerIsLoopback: peerIsLoopback
+        )
+    }
 
     enum Parse {
         /// More bytes are needed: nothing to decide before the request has `wait` bytes; the
