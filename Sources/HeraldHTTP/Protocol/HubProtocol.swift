@@ -355,12 +355,12 @@ struct HubProtocol: Sendable {
         return grant
     }
 
-    /// Whether `allowed` grants `selector`: `*`, the same selector, or (for an exact topic) a
-    /// selector matching it.
+    /// Whether `allowed` grants `selector`: `*`, the same selector (same kind), or (for an
+    /// exact topic) a selector matching it.
     static func covers(_ allowed: [TopicSelector], _ selector: TopicSelector) -> Bool {
         allowed.contains { grant in
             grant.isWildcard || grant == selector
-                || (!selector.isWildcard && !selector.isTemplate && grant.matches(selector.rawValue))
+                || (selector.kind == .exact && grant.matches(selector.rawValue))
         }
     }
 
