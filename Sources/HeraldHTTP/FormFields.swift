@@ -11,6 +11,13 @@ public struct FormFields: Sendable, Hashable {
         public var description: String { reason }
     }
 
+    /// No fields: a request without a query string.
+    static let empty = FormFields(fields: [])
+
+    private init(fields: [(name: String, value: String)]) {
+        self.fields = fields
+    }
+
     /// Decodes `encoded` (the bytes after `?`, or a request body).
     public init(decoding encoded: some Collection<UInt8>) throws(DecodingError) {
         let decoded =

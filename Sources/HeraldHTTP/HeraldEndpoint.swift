@@ -1,18 +1,20 @@
+import HTTPTypes
 import HeraldHub
 import Hummingbird
 import Logging
 import NIOCore
 import Synchronization
 
-/// The Mercure endpoint: subscribe (GET) and publish (POST) handlers bound to one hub.
+/// The Mercure endpoint: Herald's hub served over Hummingbird (and, with `.herald(endpoint)`,
+/// straight from the event loop). Every transport only adapts bytes to the protocol core
+/// (`HubProtocol`) and writes its decisions; this class holds the core and the transports' glue.
 public final class HeraldEndpoint: Sendable {
     /// The hub behind the endpoint.
     public let hub: Hub
     /// The configuration the routes were mounted with.
     public let configuration: HeraldHTTPConfiguration
-    let publisherVerifier: TokenVerifier?
-    let subscriberVerifier: TokenVerifier?
-    let cors: CORSPolicy
+    /// The protocol core every transport asks.
+    let core: HubProtocol
     let logger: Logger
     /// An atomic, not a lock: both event loops bump it on every fast publish.
     private let fastPublishes = Atomic<UInt64>(0)
@@ -21,11 +23,17 @@ public final class HeraldEndpoint: Sendable {
     public init(hub: Hub, configuration: HeraldHTTPConfiguration, logger: Logger = Logger(label: "herald.http")) {
         self.hub = hub
         self.configuration = configuration
-        self.publisherVerifier = configuration.publisherKey.map(TokenVerifier.init(key:))
-        self.subscriberVerifier = configuration.subscriberKey.map(TokenVerifier.init(key:))
-        self.cors = CORSPolicy(configuration.corsOrigins)
+        self.core = HubProtocol(
+            hub: hub,
+            configuration: configuration,
+            authority: MercureTokenAuthority(configuration: configuration, hub: hub),
+            logger: logger
+        )
         self.logger = logger
     }
+
+    /// The CORS policy built from `configuration.corsOrigins`.
+    var cors: CORSPolicy { core.cors }
 
     /// A channel handler that answers well-formed, authorized publishes on the event loop
     /// (see `HubChannelHandler`), for a server built with `.http1`: add one per connection with
@@ -37,30 +45,22 @@ public final class HeraldEndpoint: Sendable {
     /// How many publishes the channel handler answered itself (the rest went to the router).
     public var fastPathPublishes: UInt64 { fastPublishes.load(ordering: .relaxed) }
 
-    func countFastPublish() {
+    /// The fast paths' publish: when the core says `request` is a valid publish authorized
+    /// without waiting and the broker takes it at once, its id; nil when the router should
+    /// handle the request (it then answers with the same core, errors included).
+    func publishNow(_ request: HubRequest) -> String? {
+        guard let update = core.publishNow(request), let id = hub.publishImmediately(update) else { return nil }
         fastPublishes.add(1, ordering: .relaxed)
-    }
-
-    /// Decodes the query string strictly, or refuses with 400.
-    func query(of request: Request) throws(Refusal) -> FormFields {
-        try Self.decodeQuery(request.uri.query ?? "")
-    }
-
-    /// The one rule for a hub request's query string, whichever path reads the request:
-    /// decoded strictly (a bad percent-escape is a 400), never ignored.
-    static func decodeQuery(_ query: some StringProtocol) throws(Refusal) -> FormFields {
-        do {
-            return try FormFields(decoding: Array(query.utf8))
-        } catch {
-            throw .badRequest("bad query string: \(error.reason)")
-        }
+        return id
     }
 }
 
 extension Router {
     /// Mounts Herald's Mercure endpoint (`GET` to subscribe, `POST` to publish) at
-    /// `configuration.path`. Keyless publishing needs a context that knows the client's address
-    /// (`RemoteAddressRequestContext`, e.g. `HeraldRequestContext`).
+    /// `configuration.path`, and the subscriptions API under it. Keyless publishing needs a
+    /// context that knows the client's address (`RemoteAddressRequestContext`, e.g.
+    /// `HeraldRequestContext`). Every method on these paths goes to the protocol core, which
+    /// answers the ones it does not take with 405 and `Allow`.
     @discardableResult
     public func addHerald(
         _ hub: Hub,
@@ -68,43 +68,18 @@ extension Router {
         logger: Logger = Logger(label: "herald.http")
     ) -> HeraldEndpoint {
         let endpoint = HeraldEndpoint(hub: hub, configuration: configuration, logger: logger)
-        let path = RouterPath(configuration.path)
-        self.get(path) { request, context in
-            endpoint.allowingCORS(
-                request,
-                await endpoint.subscribe(
-                    request,
-                    remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress,
-                    connection: (context as? any ConnectionRequestContext)?.channel
-                )
-            )
-        }
-        self.post(path) { request, context in
-            endpoint.allowingCORS(
-                request,
-                await endpoint.publish(
-                    request,
-                    remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress
-                )
-            )
-        }
-        self.on(path, method: .options) { request, _ in
-            endpoint.preflight(request, methods: HeraldEndpoint.hubMethods)
-        }
-        refuseOtherMethods(on: path, endpoint: endpoint, methods: HeraldEndpoint.hubMethods, what: "the hub")
-        for subscriptions in [configuration.path + "/subscriptions", configuration.path + "/subscriptions/**"] {
-            self.get(RouterPath(subscriptions)) { request, _ in
-                endpoint.allowingCORS(request, await endpoint.subscriptions(request))
+        let paths = [configuration.path, configuration.path + "/subscriptions", configuration.path + "/subscriptions/**"]
+        let methods: [HTTPRequest.Method] = [.get, .post, .options, .head, .put, .patch, .delete]
+        for path in paths {
+            for method in methods {
+                self.on(RouterPath(path), method: method) { request, context in
+                    await endpoint.respond(
+                        to: request,
+                        remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress,
+                        connection: (context as? any ConnectionRequestContext)?.channel
+                    )
+                }
             }
-            self.on(RouterPath(subscriptions), method: .options) { request, _ in
-                endpoint.preflight(request, methods: HeraldEndpoint.subscriptionsMethods)
-            }
-            refuseOtherMethods(
-                on: RouterPath(subscriptions),
-                endpoint: endpoint,
-                methods: HeraldEndpoint.subscriptionsMethods,
-                what: "the subscriptions API"
-            )
         }
         return endpoint
     }

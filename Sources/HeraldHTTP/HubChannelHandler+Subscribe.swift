@@ -21,19 +21,37 @@ extension HubChannelHandler {
             return
         }
         let sink = ChannelSink(channel: context.channel, hub: hub)
-        let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
-        context.eventLoop.makeFutureWithTask {
-            try await endpoint.openSubscription(request, sink: sink)
-        }.assumeIsolated().whenComplete { result in
-            switch result {
-            case .success(let (subscription, topics)):
-                self.stream(subscription, sink: sink, topics: topics, origin: head.headerFields[.origin], context: context)
-            case .failure(let error):
-                var refusal = error as? Refusal ?? Refusal(status: .serviceUnavailable, reason: "\(error)")
-                refusal.headers.append(contentsOf: endpoint.cors.headers(for: head.headerFields[.origin]))
-                self.refuse(refusal, context: context)
+        let request = HubRequest(head: head, peerIsLoopback: context.channel.remoteAddress?.isLoopback == true)
+        let origin = head.headerFields[.origin]
+        let eventLoop = context.eventLoop
+        eventLoop.makeFutureWithTask { () async -> Opened in
+            switch await endpoint.core.decide(request) {
+            case .subscribe(let intent):
+                do {
+                    return .stream(try await hub.subscribe(intent.request, sink: sink, on: eventLoop), intent)
+                } catch {
+                    return .answer(endpoint.core.withCORS(endpoint.core.refusal(error).answer, origin: origin))
+                }
+            case .answer(let answer):
+                return .answer(answer)
+            case .publish:
+                // A GET is never a publish; answered like any request the core cannot take.
+                return .answer(Refusal(status: .methodNotAllowed, reason: "not a publish").answer)
+            }
+        }.assumeIsolated().whenSuccess { opened in
+            switch opened {
+            case .stream(let subscription, let intent):
+                self.stream(subscription, intent, sink: sink, origin: origin, context: context)
+            case .answer(let answer):
+                self.refuse(answer, context: context)
             }
         }
+    }
+
+    /// What opening a subscription came to.
+    enum Opened: Sendable {
+        case stream(Subscription, HubProtocol.SubscribeIntent)
+        case answer(HubAnswer)
     }
 
     /// Writes the stream's head, strips the HTTP handlers (nothing more is parsed or encoded on
@@ -41,8 +59,8 @@ extension HubChannelHandler {
     /// connection to the sink until the stream ends.
     private func stream(
         _ subscription: Subscription,
+        _ intent: HubProtocol.SubscribeIntent,
         sink: ChannelSink,
-        topics: [String],
         origin: String?,
         context: ChannelHandlerContext
     ) {
@@ -59,9 +77,8 @@ extension HubChannelHandler {
         // HTTP/1.0 clients cannot read chunks: their stream is close-delimited.
         let chunked = !(codec?.isHTTP10 ?? false)
         sink.watch(rawHTTP1: true, chunked: chunked) { subscription.cancel(reason: $0) }
-        endpoint.logStreamOpened(subscription, topics: topics, remoteAddress: context.channel.remoteAddress)
-        var headers = endpoint.streamHeaders(subscription)
-        headers.append(contentsOf: endpoint.cors.headers(for: origin))
+        endpoint.logStreamOpened(subscription, topics: intent.rawSelectors, remoteAddress: context.channel.remoteAddress)
+        var headers = endpoint.core.streamHeaders(subscription, intent, origin: origin)
         if !chunked { headers[.connection] = "close" }
         let head = HTTPResponse(status: .ok, headerFields: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -110,10 +127,10 @@ extension HubChannelHandler {
     }
 
     /// Answers a refused subscribe and goes on with whatever the client sent meanwhile.
-    private func refuse(_ refusal: Refusal, context: ChannelHandlerContext) {
+    private func refuse(_ answer: HubAnswer, context: ChannelHandlerContext) {
         guard context.channel.isActive, case .opening = state else { return }
         state = .idle
-        respond(refusal.status, body: Refusal.line(refusal.reason), headers: refusal.headers, context: context)
+        respond(answer, context: context)
         let waiting = held
         held = []
         for part in waiting {

@@ -83,7 +83,9 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             deadlines?.headReceived()
             let isHub = isHubPath(head.path)
             if routerResponsesPending == 0 {
-                if isHub, head.method == .post, let refusal = endpoint.refusalBeforeBody(head) {
+                if isHub, head.method == .post,
+                    let refusal = endpoint.core.refusalBeforeBody(HubRequest(head: head, peerIsLoopback: false))
+                {
                     // Refused from the head alone (a body over the limit, not a form, ...):
                     // answered before a byte of the body is read.
                     refuseEarly(refusal, head: head, context: context)
@@ -281,10 +283,9 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         state = .refused(discarded: 0)
         let declared = head.headerFields[.contentLength].flatMap { Int($0) } ?? 0
         let close = closing || head.headerFields[.expect] != nil || declared > endpoint.configuration.maxBodySize
-        var headers = refusal.headers
-        headers.append(contentsOf: endpoint.cors.headers(for: head.headerFields[.origin]))
-        if close { headers[.connection] = "close" }
-        respond(refusal.status, body: Refusal.line(refusal.reason), headers: headers, context: context)
+        var answer = endpoint.core.withCORS(refusal.answer, origin: head.headerFields[.origin])
+        if close { answer.headers[.connection] = "close" }
+        respond(answer, context: context)
         if close { closeWhenWritten(context: context) }
     }
 
@@ -323,24 +324,16 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         handover.release()
     }
 
-    private func isHubPath(_ path: String?) -> Bool {
-        guard let path else { return false }
-        let hubPath = endpoint.configuration.path
-        guard path.hasPrefix(hubPath) else { return false }
-        let rest = path.utf8.dropFirst(hubPath.utf8.count)
-        return rest.isEmpty || rest.first == UInt8(ascii: "?")
+    /// Whether a request target is the hub itself (the core's rule for paths).
+    private func isHubPath(_ target: String?) -> Bool {
+        guard let target else { return false }
+        let path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? Substring(target)
+        return endpoint.core.resource(path) == .hub
     }
 
     /// The new update's id, or nil when the router should handle the request.
     private func publish(_ head: HTTPRequest, body: ByteBuffer, remoteAddress: SocketAddress?) -> String? {
-        endpoint.publishImmediately(
-            contentType: head.headerFields[.contentType],
-            body: body,
-            authorization: head.headerFields[.authorization],
-            query: head.path?.split(separator: "?", maxSplits: 1).dropFirst().first,
-            isForwarded: head.headerFields.isForwardedByProxy,
-            remoteAddress: { remoteAddress }
-        )
+        endpoint.publishNow(HubRequest(head: head, body: body, peerIsLoopback: remoteAddress?.isLoopback == true))
     }
 
     /// A publish's answer, 200 with the id. Written as finished bytes at the front of the
@@ -348,7 +341,7 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// which spares two header conversions and the encoder on the busiest request there is.
     private func respondPublished(_ id: String, context: ChannelHandlerContext) {
         guard let front = responseEncoder(context) else {
-            respond(.ok, body: id, context: context)
+            respond(.published(id), context: context)
             return
         }
         let answer = HeraldEndpoint.publishedAnswer(id, allocator: context.channel.allocator)
@@ -365,19 +358,12 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return encoderContext
     }
 
-    /// A complete short text/plain response with exactly `body` (a publish's id, or a
-    /// refusal's reason line).
-    func respond(
-        _ status: HTTPResponse.Status,
-        body text: String,
-        headers: HTTPFields = [:],
-        context: ChannelHandlerContext
-    ) {
-        let body = ByteBuffer(string: text)
-        var headerFields = headers
-        headerFields.append(contentsOf: HTTPFields.plainText)
+    /// A complete short answer of the core (a publish's id, a refusal's reason line, ...).
+    func respond(_ answer: HubAnswer, context: ChannelHandlerContext) {
+        let body = ByteBuffer(string: answer.body)
+        var headerFields = answer.headers
         headerFields[.contentLength] = String(body.readableBytes)
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: headerFields))), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: headerFields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         deadlines?.responseSent()

@@ -1,3 +1,4 @@
+import HTTPTypes
 import NIOCore
 
 /// The first handler of a `.herald` connection, ahead of the HTTP codec: answers plain hub
@@ -23,7 +24,7 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// The server asked connections to wind down while a request was incomplete.
     private var quiescing = false
     private var passedOn = false
-    private var remoteAddress: SocketAddress??
+    private var isLoopbackPeer: Bool?
     /// The connection's timeouts, told when requests are answered here.
     private let deadlines: ConnectionDeadlines?
 
@@ -82,16 +83,7 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
                 passOn(input, context: context)
                 return
             case .request(let request):
-                guard
-                    let id = endpoint.publishImmediately(
-                        contentType: request.contentType,
-                        body: request.body,
-                        authorization: request.authorization,
-                        query: request.query.map { Substring($0) },
-                        isForwarded: request.isForwarded,
-                        remoteAddress: { self.peer(context) }
-                    )
-                else {
+                guard let id = endpoint.publishNow(request.hubRequest(hubPath: endpoint.configuration.path, peerIsLoopback: peerIsLoopback(context))) else {
                     passOn(input, context: context)
                     return
                 }
@@ -107,12 +99,13 @@ final class PublishFrontHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
-    /// The client's address, looked up once (the channel's getter takes a lock each time).
-    private func peer(_ context: ChannelHandlerContext) -> SocketAddress? {
-        if case .some(let known) = remoteAddress { return known }
-        let address = context.channel.remoteAddress
-        remoteAddress = .some(address)
-        return address
+    /// Whether the client's address is loopback, looked up once (the channel's getter takes a
+    /// lock each time).
+    private func peerIsLoopback(_ context: ChannelHandlerContext) -> Bool {
+        if let known = isLoopbackPeer { return known }
+        let loopback = context.channel.remoteAddress?.isLoopback == true
+        isLoopbackPeer = loopback
+        return loopback
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -21,6 +21,19 @@ struct RawPublishRequest {
     /// Bytes of head and body together.
     var length: Int
 
+    /// The core's request for it (see `HubRequest.init(publishTo:...)`).
+    func hubRequest(hubPath: String, peerIsLoopback: Bool) -> HubRequest {
+        HubRequest(
+            publishTo: Substring(hubPath),
+            query: query.map { Substring($0) },
+            contentType: contentType,
+            authorization: authorization,
+            isForwarded: isForwarded,
+            body: body,
+            peerIsLoopback: peerIsLoopback
+        )
+    }
+
     enum Parse {
         /// More bytes are needed: nothing to decide before the request has `wait` bytes; the
         /// next try may look for the head's end from `searchFrom` on.

@@ -1,3 +1,4 @@
+import HeraldHub
 import JWTKit
 import NIOConcurrencyHelpers
 
@@ -7,27 +8,30 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// Verifies Mercure JWTs against one key, turning every failure into a short reason.
+/// Verifies Mercure JWTs against one key, turning every failure into a short reason, and the
+/// claims into the core's `HubGrant` (selectors compiled once per token, not per request).
 ///
 /// Tokens that verified are remembered (at most `cacheLimit`, each until its `exp` and for at
 /// most `cacheLifetime`), so a publisher reusing its token can be served on the event loop.
 final class TokenVerifier: Sendable {
     private let keys: Task<JWTKeyCollection, any Error>
+    private let hub: Hub
     private let verified = NIOLockedValueBox<[String: Verified]>([:])
     private let cacheLimit = 1024
     private let cacheLifetime: TimeInterval = 300
 
     private struct Verified {
-        let claims: MercureClaims
+        let grant: HubGrant
         let validUntil: Date
     }
 
-    init(key: HeraldKey) {
+    init(key: HeraldKey, hub: Hub) {
+        self.hub = hub
         self.keys = Task { try await key.makeKeyCollection() }
     }
 
-    /// The token's claims, or a refusal with a reason fit for a 401 body.
-    func verify(_ token: String) async throws(Refusal) -> MercureClaims {
+    /// The token's grant, or a refusal with a reason fit for a 401 body.
+    func verify(_ token: String) async throws(Refusal) -> HubGrant {
         let keys: JWTKeyCollection
         do {
             keys = try await self.keys.value
@@ -36,8 +40,14 @@ final class TokenVerifier: Sendable {
         }
         do {
             let claims = try await keys.verify(token, as: MercureClaims.self)
-            remember(token, claims)
-            return claims
+            let grant = HubGrant(
+                publish: claims.mercure?.publish.map { $0.compactMap { try? TopicSelector($0) } },
+                subscribe: hub.claimSelectors(claims.mercure?.subscribe ?? []),
+                payload: claims.mercure?.payload?.jsonText,
+                expiresAt: claims.exp?.value
+            )
+            remember(token, grant, expiry: claims.exp?.value)
+            return grant
         } catch let error as JWTError {
             let reason: String =
                 switch error.errorType {
@@ -52,8 +62,8 @@ final class TokenVerifier: Sendable {
         }
     }
 
-    /// The claims of a token that verified recently and is still valid; nil otherwise.
-    func cachedClaims(_ token: String) -> MercureClaims? {
+    /// The grant of a token that verified recently and is still valid; nil otherwise.
+    func cachedGrant(_ token: String) -> HubGrant? {
         let now = Date()
         return verified.withLockedValue { cache in
             guard let entry = cache[token] else { return nil }
@@ -61,16 +71,16 @@ final class TokenVerifier: Sendable {
                 cache[token] = nil
                 return nil
             }
-            return entry.claims
+            return entry.grant
         }
     }
 
-    private func remember(_ token: String, _ claims: MercureClaims) {
+    private func remember(_ token: String, _ grant: HubGrant, expiry: Date?) {
         var validUntil = Date().addingTimeInterval(cacheLifetime)
-        if let exp = claims.exp?.value { validUntil = min(validUntil, exp) }
+        if let expiry { validUntil = min(validUntil, expiry) }
         verified.withLockedValue { cache in
             if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
-            cache[token] = Verified(claims: claims, validUntil: validUntil)
+            cache[token] = Verified(grant: grant, validUntil: validUntil)
         }
     }
 }

@@ -1,0 +1,528 @@
+import HTTPTypes
+import HeraldHub
+import Logging
+import NIOCore
+
+/// The protocol core: Mercure's rules (0.x and 1.0, per request) in one place, for every
+/// transport. It turns a `HubRequest` into a `HubDecision` and knows nothing of NIO channels,
+/// Hummingbird or any other framework: a transport parses bytes into a request, asks `decide`
+/// (or `publishNow`, the fast path's question), and writes what it is told.
+///
+/// Which protocol a subscribe speaks is read from its own query: `topic=` is Mercure 0.x (URI
+/// templates, `Last-Event-ID` answered with the newest id), `match=` / `match_exact=` /
+/// `match_urlpattern=` are Mercure 1.0 (no template, `Mercure-Last-Event-ID`, no token in the
+/// query string). A request mixing both is refused: the two disagree on what a selector and a
+/// replay answer mean.
+struct HubProtocol: Sendable {
+    let hub: Hub
+    let configuration: HeraldHTTPConfiguration
+    let authority: any HubAuthority
+    let cors: CORSPolicy
+    let logger: Logger
+    private let subscriptionsPath: String
+
+    init(hub: Hub, configuration: HeraldHTTPConfiguration, authority: any HubAuthority, logger: Logger) {
+        self.hub = hub
+        self.logger = logger
+        self.configuration = configuration
+        self.authority = authority
+        self.cors = CORSPolicy(configuration.corsOrigins)
+        self.subscriptionsPath = configuration.path + "/subscriptions"
+    }
+
+    // MARK: what a request is
+
+    /// The hub's resources, by path.
+    enum Resource {
+        /// `{hub}`: subscribe (GET) and publish (POST).
+        case hub
+        /// `{hub}/subscriptions[/...]`: the subscriptions API (GET).
+        case subscriptions
+        /// Not the hub's.
+        case none
+    }
+
+    func resource(_ path: Substring) -> Resource {
+        if path == configuration.path { return .hub }
+        if path == subscriptionsPath || path.hasPrefix(subscriptionsPath + "/") { return .subscriptions }
+        return .none
+    }
+
+    /// The methods each resource takes (`Allow`, preflights, 405s). HEAD is not one: it would
+    /// open a stream for nothing.
+    static func methods(_ resource: Resource) -> [HTTPRequest.Method] {
+        switch resource {
+        case .hub: [.get, .post]
+        case .subscriptions: [.get]
+        case .none: []
+        }
+    }
+
+    /// `Allow` for a resource taking `methods` (and `OPTIONS`, the preflight).
+    static func allowHeader(_ methods: [HTTPRequest.Method]) -> String {
+        (methods + [.options]).map(\.rawValue).joined(separator: ", ")
+    }
+
+    /// The protocol version a subscribe speaks.
+    enum Version: Sendable {
+        /// `topic=`: Mercure 0.x.
+        case v0
+        /// `match=`, `match_exact=`, `match_urlpattern=`: Mercure 1.0.
+        case v1
+    }
+
+    /// What to do with a request.
+    enum Decision {
+        /// Publish this update, then answer with `publishAnswer`.
+        case publish(Update)
+        /// Open this subscription and stream it with `streamHeaders`.
+        case subscribe(SubscribeIntent)
+        /// Answer this (refusals, preflights, the subscriptions API, 405s).
+        case answer(HubAnswer)
+    }
+
+    /// A subscription the core has authorized.
+    struct SubscribeIntent: Sendable {
+        var request: SubscribeRequest
+        /// The selectors as asked for (for logs).
+        var rawSelectors: [String]
+        var version: Version
+        /// The replay asked for (header or query parameter), even empty; nil when none was.
+        var askedLastEventID: String?
+    }
+
+    // MARK: deciding
+
+    /// The decision for a whole request (its body read, within `maxBodySize`).
+    func decide(_ request: HubRequest) async -> Decision {
+        let origin = request.origin
+        do throws(Refusal) {
+            switch resource(request.path) {
+            case .none:
+                return .answer(Refusal(status: .notFound, reason: "not found").answer)
+            case .hub:
+                switch request.method {
+                case .get: return .subscribe(try await subscribeIntent(request))
+                case .post: return .publish(try await publishUpdate(request))
+                case .options: return .answer(preflight(request, methods: Self.methods(.hub)))
+                default: throw methodNotAllowed(request.method, .hub)
+                }
+            case .subscriptions:
+                switch request.method {
+                case .get: return .answer(withCORS(try await subscriptions(request), origin: origin))
+                case .options: return .answer(preflight(request, methods: Self.methods(.subscriptions)))
+                default: throw methodNotAllowed(request.method, .subscriptions)
+                }
+            }
+        } catch {
+            return .answer(withCORS(error.answer, origin: origin))
+        }
+    }
+
+    /// The fast path's question: the update a publish carries when it is valid and authorized
+    /// without waiting (loopback without a key, or a token verified before); nil when the
+    /// full path must decide (it then gives the answer, refusals included, with the same
+    /// rules). Never refuses by itself, so a transport that saw only some header fields may ask.
+    func publishNow(_ request: HubRequest) -> Update? {
+        guard request.method == .post, request.origin == nil, refusalBeforeBody(request) == nil,
+            let (update, query) = try? publishForm(request)
+        else { return nil }
+        guard authority.verifies(.publisher) else { return request.isLocalClient ? update : nil }
+        guard let credentials = credentials(of: request, query: query, version: .v0),
+            let grant = authority.cachedGrant(credentials, for: .publisher),
+            (try? authorizePublish(update, grant: grant)) != nil
+        else { return nil }
+        return update
+    }
+
+    /// What a publish is refused for from its head alone, in this order: a query string that
+    /// does not decode (400), not a form (415), a declared body over the limit (413), no
+    /// credentials at all when a publisher key is set (401). Nil: the body may be read. Every
+    /// transport asks this before reading a publish's body (and answers `Expect:
+    /// 100-continue` with it instead of `100 Continue`).
+    func refusalBeforeBody(_ request: HubRequest) -> Refusal? {
+        let query: FormFields
+        do {
+            query = try decodeQuery(request)
+        } catch {
+            return error
+        }
+        guard Self.isForm(request.contentType) else {
+            return Refusal(status: .unsupportedMediaType, reason: "expected Content-Type: application/x-www-form-urlencoded")
+        }
+        if let declared = request.contentLength, let length = Int(declared), length > configuration.maxBodySize {
+            return .bodyTooLarge(configuration.maxBodySize)
+        }
+        if authority.verifies(.publisher), credentials(of: request, query: query, version: .v0) == nil {
+            return .unauthorized("missing publisher token")
+        }
+        return nil
+    }
+
+    /// Publishes `update` and says what to answer: the id exactly, or why it failed.
+    func publish(_ update: Update, origin: String?) async -> HubAnswer {
+        do {
+            return withCORS(.published(try await hub.publish(update)), origin: origin)
+        } catch {
+            if !(error is HubError) { logger.error("publish failed", metadata: ["error": "\(error)"]) }
+            return withCORS(refusal(error).answer, origin: origin)
+        }
+    }
+
+    /// The refusal for a hub error (a publish or a subscription the hub would not take).
+    func refusal(_ error: any Error) -> Refusal {
+        switch error as? HubError {
+        case .invalidUpdate(let reason), .invalidSubscription(let reason): return .badRequest(reason)
+        case .shuttingDown, .brokerUnavailable: return Refusal(status: .serviceUnavailable, reason: "\(error)")
+        case nil: return Refusal(status: .serviceUnavailable, reason: "publish failed")
+        }
+    }
+
+    // MARK: publish
+
+    private func publishUpdate(_ request: HubRequest) async throws(Refusal) -> Update {
+        if let refusal = refusalBeforeBody(request) { throw refusal }
+        if request.body.readableBytes > configuration.maxBodySize { throw .bodyTooLarge(configuration.maxBodySize) }
+        let (update, query) = try publishForm(request)
+        guard authority.verifies(.publisher) else {
+            try checkPublishOrigin(request, credentials: nil)
+            if request.isLocalClient { return update }
+            throw .forbidden(
+                request.isForwarded
+                    ? "no publisher key configured: a request forwarded by a proxy is not a loopback client"
+                    : "no publisher key configured: publishing is accepted from loopback only"
+            )
+        }
+        guard let credentials = credentials(of: request, query: query, version: .v0) else {
+            throw .unauthorized("missing publisher token")
+        }
+        try checkPublishOrigin(request, credentials: credentials.source)
+        try authorizePublish(update, grant: try await authority.grant(credentials, for: .publisher))
+        return update
+    }
+
+    /// The query and the update of a publish request, or a 400 saying what is wrong.
+    private func publishForm(_ request: HubRequest) throws(Refusal) -> (Update, FormFields) {
+        let query = try decodeQuery(request)
+        if request.body.readableBytes == 0 { throw .badRequest("empty body: missing topic") }
+        return (try Self.decodeUpdate(request.body, maxTopicLength: hub.configuration.maxTopicLength), query)
+    }
+
+    /// Returns when `grant` allows publishing every topic of `update`.
+    private func authorizePublish(_ update: Update, grant: HubGrant) throws(Refusal) {
+        guard let allowed = grant.publish else { throw .forbidden("token has no mercure.publish claim") }
+        if let topic = update.topics.first(where: { topic in !allowed.contains { $0.matches(topic) } }) {
+            throw .forbidden("not allowed to publish to \(topic)")
+        }
+    }
+
+    /// The update a publish form describes, or a 400 saying what is wrong with it (a topic
+    /// longer than `maxTopicLength` too, before any claim's template is matched against it).
+    static func decodeUpdate(_ body: ByteBuffer, maxTopicLength: Int) throws(Refusal) -> Update {
+        let form: FormFields
+        do {
+            form = try FormFields(decoding: body.readableBytesView)
+        } catch {
+            throw .badRequest(error.reason)
+        }
+        let topics = form.values("topic")
+        if topics.isEmpty { throw .badRequest("missing topic") }
+        var update = Update(topics: topics, data: try single("data", of: form) ?? "")
+        update.id = try single("id", of: form)
+        update.type = try single("type", of: form)
+        if let retry = try single("retry", of: form) {
+            guard !retry.isEmpty, retry.utf8.count <= 10, retry.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                let value = Int(retry)
+            else {
+                throw .badRequest("retry must be a non-negative integer (milliseconds)")
+            }
+            update.retry = value
+        }
+        // Mercure: the field's presence makes the update private, whatever its value (even
+        // empty or "off"), so a form that names it can never leak to anonymous subscribers.
+        update.isPrivate = form.contains("private")
+        // Mercure reserves ids starting with `#` (both versions: the spec's id must not start
+        // with it) and the `mercure` event type (1.0's subscription events; refused for every
+        // publish, since one hub serves both versions to the same subscribers).
+        if update.id?.first == "#" { throw .badRequest("id must not start with #") }
+        if update.type == "mercure" { throw .badRequest("type 'mercure' is reserved for subscription events") }
+        do {
+            try update.validate(maxTopicLength: maxTopicLength)
+        } catch {
+            throw .badRequest(error.reason)
+        }
+        return update
+    }
+
+    private static func single(_ name: String, of form: FormFields) throws(Refusal) -> String? {
+        do {
+            return try form.single(name)
+        } catch {
+            throw .badRequest(error.reason)
+        }
+    }
+
+    /// Refuses a publish that a web page sent with credentials it did not choose. Loopback (a
+    /// keyless hub) and cookies come with the visitor's browser, so a page on another origin
+    /// may use them only when its origin is listed by name; `*` covers bearer tokens only.
+    /// A keyless hub also takes same-origin publishes only under a loopback host name: a page
+    /// whose own name was rebound to 127.0.0.1 (DNS rebinding) is same-origin with itself.
+    private func checkPublishOrigin(_ request: HubRequest, credentials: CredentialSource?) throws(Refusal) {
+        guard let origin = request.origin else { return }
+        let ambient = credentials == nil || credentials == .cookie
+        if request.isSameOriginOrNoOrigin {
+            if credentials == nil, !request.isAddressedToLoopback, !cors.isListed(origin) {
+                throw .forbidden("publish refused: a hub without a publisher key takes browser publishes only from pages on a loopback host name")
+            }
+            return
+        }
+        if ambient ? cors.isListed(origin) : cors.allows(origin) { return }
+        if credentials == .cookie { throw .forbidden("cross-origin publish with a cookie is refused") }
+        throw .forbidden("cross-origin publish refused: origin not allowed (see corsOrigins)")
+    }
+
+    // MARK: subscribe
+
+    private func subscribeIntent(_ request: HubRequest) async throws(Refusal) -> SubscribeIntent {
+        let query = try decodeQuery(request)
+        let (version, raw, selectors) = try subscribeSelectors(query)
+        if version == .v1, query.contains("authorization") {
+            throw .invalidRequest("Mercure 1.0 subscriptions (match=) take no token in the query string: use Authorization: Bearer or the cookie")
+        }
+        var asked: String? = request.headers[.lastEventID]
+        if asked?.isEmpty ?? true, let value = query.values("last_event_id").first { asked = value }
+        if version == .v0, asked?.isEmpty ?? true, let value = query.values("lastEventID").first { asked = value }
+        let grant = try await authorizeSubscriber(request, query: query, version: version, selectors: selectors)
+        let subscribeRequest = SubscribeRequest(
+            selectors: selectors,
+            privateSelectors: grant?.subscribe,
+            lastEventID: asked.flatMap { $0.isEmpty ? nil : $0 },
+            payload: grant?.payload,
+            // The stream ends when the token does (with a final comment saying why).
+            authorizationExpiry: grant?.expiresAt
+        )
+        return SubscribeIntent(request: subscribeRequest, rawSelectors: raw, version: version, askedLastEventID: asked)
+    }
+
+    /// The selectors a subscribe asks for and the protocol version they say it speaks, within
+    /// the hub's limits. Parameter names are case-sensitive; `match` and `match_exact` are
+    /// exact (1.0), `match_urlpattern` a WHATWG URL Pattern (1.0), `topic` a 0.x selector;
+    /// any other name starting with `match` is refused.
+    private func subscribeSelectors(_ query: FormFields) throws(Refusal) -> (Version, [String], [TopicSelector]) {
+        var topics: [String] = []
+        var matchers: [(name: String, value: String)] = []
+        for (name, value) in query.fields {
+            switch name {
+            case "topic": topics.append(value)
+            case "match", "match_exact", "match_urlpattern": matchers.append((name, value))
+            default:
+                if name.hasPrefix("match") {
+                    throw .badRequest("unknown matcher parameter \(name) (match, match_exact, match_urlpattern)")
+                }
+            }
+        }
+        if !topics.isEmpty, !matchers.isEmpty {
+            throw .badRequest("topic= (Mercure 0.x) and match= (Mercure 1.0) cannot be mixed in one subscription")
+        }
+        if topics.isEmpty, matchers.isEmpty { throw .badRequest("missing topic") }
+        do {
+            if matchers.isEmpty {
+                // The hub's limits (count, length, template complexity): one rule for every path.
+                return (.v0, topics, try hub.selectors(topics))
+            }
+            return (.v1, matchers.map(\.value), try Self.matcherSelectors(matchers, hub: hub))
+        } catch {
+            throw .badRequest(error.description)
+        }
+    }
+
+    /// The verified grant (nil for an anonymous subscriber), or a refusal.
+    private func authorizeSubscriber(
+        _ request: HubRequest,
+        query: FormFields,
+        version: Version,
+        selectors: [TopicSelector]
+    ) async throws(Refusal) -> HubGrant? {
+        guard authority.verifies(.subscriber), let credentials = credentials(of: request, query: query, version: version) else {
+            if configuration.allowAnonymousSubscribers { return nil }
+            throw .unauthorized("missing subscriber token")
+        }
+        let grant = try await authority.grant(credentials, for: .subscriber)
+        if !configuration.allowAnonymousSubscribers {
+            // A private hub: every selector asked for must be covered by the grant.
+            for selector in selectors where !Self.covers(grant.subscribe, selector) {
+                throw .forbidden("not allowed to subscribe to \(selector.rawValue)")
+            }
+        }
+        return grant
+    }
+
+    /// Whether `allowed` grants `selector`: `*`, the same selector (same kind), or (for an
+    /// exact topic) a selector matching it.
+    static func covers(_ allowed: [TopicSelector], _ selector: TopicSelector) -> Bool {
+        allowed.contains { grant in
+            grant.isWildcard || grant == selector
+                || (selector.kind == .exact && grant.matches(selector.rawValue))
+        }
+    }
+
+    /// The header fields of a stream's answer. 0.x: `Last-Event-ID` is the newest id in history.
+    /// 1.0: `Mercure-Last-Event-ID` answers a subscribe that asked for a replay: the id asked
+    /// for when history holds it, `earliest` otherwise (updates may have been missed).
+    func streamHeaders(_ subscription: Subscription, _ intent: SubscribeIntent, origin: String?) -> HTTPFields {
+        var headers: HTTPFields = [
+            .contentType: "text/event-stream",
+            .cacheControl: "private, no-cache, no-store",
+            .accelBuffering: "no",
+        ]
+        switch intent.version {
+        case .v0:
+            if let last = subscription.lastEventID { headers[.lastEventID] = last }
+        case .v1:
+            if let asked = intent.askedLastEventID {
+                headers[.mercureLastEventID] = !asked.isEmpty && subscription.replayFound ? asked : Update.earliestID
+            }
+        }
+        headers.append(contentsOf: cors.headers(for: origin))
+        return headers
+    }
+
+    // MARK: subscriptions API
+
+    /// `GET {hub}/subscriptions[/{topic}[/{subscriber}]]` as JSON-LD. Private, as in Mercure: a
+    /// subscriber token is required, and only resources whose IRI its grant matches are shown.
+    private func subscriptions(_ request: HubRequest) async throws(Refusal) -> HubAnswer {
+        let query = try decodeQuery(request)
+        guard authority.verifies(.subscriber) else {
+            throw .forbidden("the subscriptions API needs a subscriber key on the hub")
+        }
+        guard let credentials = credentials(of: request, query: query, version: .v0) else {
+            throw .unauthorized("missing subscriber token")
+        }
+        let allowed = try await authority.grant(credentials, for: .subscriber).subscribe
+        var components: [String] = []
+        for part in request.path.dropFirst(subscriptionsPath.count).split(separator: "/", omittingEmptySubsequences: true) {
+            do {
+                components.append(try FormFields.percentDecode(part))
+            } catch {
+                throw .badRequest("bad percent-encoding in path")
+            }
+        }
+        if components.count > 2 { throw Refusal(status: .notFound, reason: "not found") }
+
+        let (lastEventID, active) = await hub.subscriptionsSnapshot()
+        var resources = active.flatMap(\.resources)
+        if components.count >= 1 { resources = resources.filter { $0.topic == components[0] } }
+        if components.count == 2 { resources = resources.filter { $0.subscriber == components[1] } }
+        let visible = resources.filter { resource in allowed.contains { $0.matches(resource.iri) } }
+            .sorted { ($0.subscriber, $0.topic) < ($1.subscriber, $1.topic) }
+
+        if components.count == 2 {
+            guard let resource = resources.first else {
+                throw Refusal(status: .notFound, reason: "no such subscription")
+            }
+            guard visible.contains(resource) else { throw .forbidden("not allowed to see this subscription") }
+            return Self.jsonLD(resource.json)
+        }
+        var id = subscriptionsPath
+        if let topic = components.first { id += "/" + SubscriptionResource.percentEncode(topic) }
+        var body = "{\"@context\":\"https://mercure.rocks/\",\"id\":" + SubscriptionResource.jsonString(id)
+        body += ",\"type\":\"Subscriptions\",\"lastEventID\":"
+        body += SubscriptionResource.jsonString(lastEventID ?? Update.earliestID)
+        body += ",\"subscriptions\":[" + visible.map(\.json).joined(separator: ",") + "]}"
+        return Self.jsonLD(body)
+    }
+
+    private static func jsonLD(_ body: String) -> HubAnswer {
+        HubAnswer(status: .ok, headers: [.contentType: "application/ld+json", .cacheControl: "no-store"], body: body)
+    }
+
+    // MARK: shared rules
+
+    /// The one rule for a hub request's query string: decoded strictly (a bad percent-escape
+    /// is a 400), never ignored.
+    func decodeQuery(_ request: HubRequest) throws(Refusal) -> FormFields {
+        guard let query = request.query else { return FormFields.empty }
+        do {
+            return try FormFields(decoding: query.utf8)
+        } catch {
+            throw .badRequest("bad query string: \(error.reason)")
+        }
+    }
+
+    /// The request's token, in Mercure's order: `Authorization: Bearer`, else (0.x only) the
+    /// `authorization` query parameter, else the cookie.
+    func credentials(of request: HubRequest, query: FormFields, version: Version) -> HubCredentials? {
+        if let header = request.authorization, let token = bearerToken(header) {
+            return HubCredentials(token: token, source: .header)
+        }
+        if version == .v0, let value = query.values("authorization").first, !value.isEmpty {
+            return HubCredentials(token: value, source: .query)
+        }
+        if let cookie = request.cookie(configuration.cookieName), !cookie.isEmpty {
+            return HubCredentials(token: cookie, source: .cookie)
+        }
+        return nil
+    }
+
+    /// Whether a Content-Type is a form (`application/x-www-form-urlencoded`, any case, any
+    /// parameters).
+    static func isForm(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        var form = formType.makeIterator()
+        for byte in contentType.utf8 {
+            guard let expected = form.next() else { return true }
+            if ((0x41...0x5A).contains(byte) ? byte | 0x20 : byte) != expected { return false }
+        }
+        return form.next() == nil
+    }
+
+    private static let formType = Array("application/x-www-form-urlencoded".utf8)
+
+    /// 405 with `Allow` and a one-line reason (rather than a bare 404 that would send a client
+    /// looking for a wrong URL).
+    private func methodNotAllowed(_ method: HTTPRequest.Method, _ resource: Resource) -> Refusal {
+        let allow = Self.allowHeader(Self.methods(resource))
+        let what = resource == .hub ? "the hub" : "the subscriptions API"
+        return Refusal(
+            status: .methodNotAllowed,
+            reason: "method \(method.rawValue) not allowed on \(what); allowed: \(allow)",
+            headers: [.allow: allow]
+        )
+    }
+
+    /// `answer` with the CORS headers its request's `Origin` earns (see `CORSPolicy.headers(for:)`;
+    /// without an allowed origin the browser keeps the answer from the page).
+    func withCORS(_ answer: HubAnswer, origin: String?) -> HubAnswer {
+        var answer = answer
+        answer.headers.append(contentsOf: cors.headers(for: origin))
+        return answer
+    }
+
+    /// `OPTIONS`: answers a browser's preflight with 204 and what the page may do, or 403 with
+    /// the reason when the origin is not allowed. Without `Origin` it just lists the methods.
+    private func preflight(_ request: HubRequest, methods: [HTTPRequest.Method]) -> HubAnswer {
+        guard let origin = request.origin, request.headers[.accessControlRequestMethod] != nil else {
+            return HubAnswer(status: .noContent, headers: [.allow: Self.allowHeader(methods)], body: "")
+        }
+        guard cors.isEnabled else {
+            return .plainText(.forbidden, "cross-origin requests are not enabled on this hub (see corsOrigins)")
+        }
+        let privateNetwork = request.headers[CORSPolicy.requestPrivateNetwork]?.lowercased() == "true"
+        let listed = methods.map(\.rawValue).joined(separator: ", ")
+        guard let headers = cors.preflightHeaders(for: origin, methods: listed, privateNetwork: privateNetwork) else {
+            return .plainText(.forbidden, "origin not allowed (see corsOrigins)")
+        }
+        return HubAnswer(status: .noContent, headers: headers, body: "")
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; nil for any other scheme.
+func bearerToken(_ authorization: String) -> String? {
+    let parts = authorization.split(separator: " ", maxSplits: 1)
+    guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+    var token = parts[1]
+    while token.first == " " { token.removeFirst() }
+    while token.last == " " { token.removeLast() }
+    return String(token)
+}
