@@ -33,7 +33,7 @@ extension HeraldEndpoint {
         } catch let error as HubError {
             switch error {
             case .invalidUpdate(let reason), .invalidSubscription(let reason): throw .badRequest(reason)
-            case .shuttingDown, .brokerUnavailable: throw Refusal(status: .serviceUnavailable, reason: error.description)
+            case .shuttingDown, .brokerUnavailable, .overloaded: throw Refusal(status: .serviceUnavailable, reason: error.description)
             }
         } catch {
             logger.error("publish failed", metadata: ["error": "\(error)"])

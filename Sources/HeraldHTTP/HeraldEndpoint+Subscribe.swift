@@ -60,8 +60,16 @@ extension HeraldEndpoint {
                 }
             return (subscription, rawSelectors)
         } catch {
-            if case .invalidSubscription(let reason) = error { throw .badRequest(reason) }
-            throw Refusal(status: .serviceUnavailable, reason: error.description)
+            switch error {
+            case .invalidSubscription(let reason): throw .badRequest(reason)
+            case .overloaded:
+                throw Refusal(
+                    status: .serviceUnavailable,
+                    reason: error.description,
+                    headers: [.retryAfter: String(HubError.retryAfterSeconds)]
+                )
+            default: throw Refusal(status: .serviceUnavailable, reason: error.description)
+            }
         }
     }
 

@@ -6,35 +6,71 @@ import Synchronization
 /// subscribers hold the same arrays (copy-on-write storage), so a hundred subscribers with the
 /// same 64 selectors cost 64 compiled templates, not 6,400. Entries are counted: the last
 /// subscription to release a selector removes it, so memory follows the live selectors.
+///
+/// It also keeps the hub-wide matching budget: every update is matched once against each
+/// distinct pattern selector in use, so the sum of their `matchingStates` bounds the matching
+/// work of one publish (O(topic bytes × that sum) per event loop). A subscription that would
+/// bring new pattern selectors past the budget is refused; selectors already in use cost nothing.
 final class TopicSelectorCache: Sendable {
     private struct Entry {
         var selector: TopicSelector
         var users: Int
     }
 
-    private let entries = Mutex<[SelectorKey: Entry]>([:])
+    private struct Entries {
+        var byKey: [SelectorKey: Entry] = [:]
+        /// Sum of `matchingStates` over `byKey`.
+        var matchingStates = 0
+    }
+
+    private let entries = Mutex<Entries>(Entries())
 
     /// The shared compiled selector for `raw` when one is in use, else a newly compiled one
     /// (not retained: `retain` does that once the subscription is accepted).
     func selector(for raw: String, maxLength: Int) throws(TopicSelectorError) -> TopicSelector {
-        if let shared = entries.withLock({ $0[SelectorKey(raw)]?.selector }) { return shared }
+        if let shared = entries.withLock({ $0.byKey[SelectorKey(raw)]?.selector }) { return shared }
         return try TopicSelector(raw, maxLength: maxLength)
     }
 
     /// Records one more user of each selector; returns the shared instances to keep.
+    ///
+    /// Used for an authorization claim's selectors (signed by a trusted party): always
+    /// retained, and their states count against later subscriptions' budget.
     func retain(_ selectors: [TopicSelector]) -> [TopicSelector] {
+        entries.withLock { Self.retain(selectors, in: &$0) }
+    }
+
+    /// Like `retain(_:)`, unless the selectors not yet in use would bring the matching states
+    /// of all distinct selectors above `budget` (nil: no limit): then nothing is retained and
+    /// nil is returned. Checked and recorded under one lock, so concurrent subscriptions cannot
+    /// overshoot the budget together.
+    func retain(_ selectors: [TopicSelector], budget: Int?) -> [TopicSelector]? {
         entries.withLock { entries in
-            selectors.map { selector in
+            if let budget {
+                var added = 0
+                var seen = Set<SelectorKey>()
+                for selector in selectors where selector.matchingStates > 0 {
+                    let key = SelectorKey(selector.rawValue)
+                    if entries.byKey[key] == nil, seen.insert(key).inserted { added += selector.matchingStates }
+                }
+                if added > 0, entries.matchingStates + added > budget { return nil }
+            }
+            return Self.retain(selectors, in: &entries)
+        }
+    }
+
+    private static func retain(_ selectors: [TopicSelector], in entries: inout Entries) -> [TopicSelector] {
+        selectors.map { selector in
                 let key = SelectorKey(selector.rawValue)
-                if var entry = entries[key] {
+                if var entry = entries.byKey[key] {
                     entry.users += 1
-                    entries[key] = entry
+                    entries.byKey[key] = entry
                     return entry.selector
                 }
-                entries[key] = Entry(selector: selector, users: 1)
+                entries.byKey[key] = Entry(selector: selector, users: 1)
+                entries.matchingStates += selector.matchingStates
                 return selector
             }
-        }
     }
 
     /// Records one user fewer of each selector; the last release drops the compiled selector.
@@ -43,12 +79,13 @@ final class TopicSelectorCache: Sendable {
             var dropped: [TopicSelector] = []
             for selector in selectors {
                 let key = SelectorKey(selector.rawValue)
-                guard var entry = entries[key] else { continue }
+                guard var entry = entries.byKey[key] else { continue }
                 entry.users -= 1
                 if entry.users == 0 {
-                    dropped.append(entries.removeValue(forKey: key)!.selector)
+                    dropped.append(entries.byKey.removeValue(forKey: key)!.selector)
+                    entries.matchingStates -= selector.matchingStates
                 } else {
-                    entries[key] = entry
+                    entries.byKey[key] = entry
                 }
             }
             return dropped
@@ -57,7 +94,21 @@ final class TopicSelectorCache: Sendable {
     }
 
     /// Distinct selectors in use.
-    var count: Int { entries.withLock { $0.count } }
+    var count: Int { entries.withLock { $0.byKey.count } }
+
+    /// Matching states of the distinct selectors in use (see `TopicSelector.matchingStates`).
+    var matchingStates: Int { entries.withLock { $0.matchingStates } }
+}
+
+extension TopicSelector {
+    /// What matching this selector against one byte of a topic costs, in automaton states: an
+    /// update's topics are matched once against every distinct selector with states, so the
+    /// hub's budget (`HubConfiguration.maxMatchingStates`) is a sum of these. `*` and exact
+    /// selectors have none (a dictionary lookup finds their subscribers); a template has its
+    /// automaton's (``URITemplate/matchingStates``). A new kind of pattern selector counts its own.
+    public var matchingStates: Int {
+        template?.matchingStates ?? 0
+    }
 }
 
 /// A selector's text as a dictionary key, compared byte for byte (like `TopicSelector`).

@@ -92,6 +92,10 @@ public final class RedisBroker: Broker {
             String(configuration.historySize), payload, update.id ?? "",
         ])
         guard let streamID = reply.string else { throw HubError.brokerUnavailable("unexpected reply from Redis") }
+        if streamID.hasPrefix(RedisScripts.retryPrefix) {
+            intake.countDuplicatePublish()
+            return update.id ?? String(streamID.dropFirst(RedisScripts.retryPrefix.count))
+        }
         return update.id ?? streamID
     }
 
