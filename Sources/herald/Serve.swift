@@ -273,6 +273,12 @@ struct ServeSettings {
         http.bodyTimeout = try seconds(flags.bodyTimeout, "HERALD_BODY_TIMEOUT") ?? http.bodyTimeout
         http.idleTimeout = try seconds(flags.idleTimeout, "HERALD_IDLE_TIMEOUT") ?? http.idleTimeout
         http.shutdownTimeout = try seconds(flags.shutdownTimeout, "HERALD_SHUTDOWN_TIMEOUT") ?? http.shutdownTimeout
+        if var redis {
+            // Publishes in flight get half the grace period to be answered by Redis, then 503:
+            // the answers go out before the process's own bound (grace period + 1 s) ends it.
+            redis.shutdownTimeout = min(redis.commandTimeout, http.shutdownTimeout / 2)
+            self.redis = redis
+        }
 
         let levelName = flags.logLevel ?? Environment.string("HERALD_LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
