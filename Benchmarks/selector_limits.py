@@ -4,14 +4,15 @@
 Starts `herald serve` (release build by default) on a free loopback port and measures, from
 /proc, the server's CPU time and RSS:
   1. 100 anonymous subscribers, each with as many distinct worst-case template selectors as
-     the limits and the URL allow: RSS before / while connected / after they leave;
+     the limits and the URL allow: how many the hub-wide matching budget admits (the others
+     get 503 + Retry-After), RSS before / while connected / after they leave;
   2. publishes whose topic makes every template run its whole automaton: CPU per publish
      for a 1 KiB and a 2 KiB topic (the ratio shows matching is linear in the topic);
   3. presence churn (--subscription-events true): subscribe+close cycles with 64 selectors
      each, CPU per cycle, and whether real updates survive in the replay history.
 Bounded: a few hundred requests, about half a minute. Loopback only.
 
-    python3 Benchmarks/selector_limits.py [--binary .build/release/herald]
+    python3 Benchmarks/selector_limits.py [--binary .build/release/herald] [--max-matching-states N]
 """
 
 import argparse
@@ -129,9 +130,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=".build/release/herald")
     parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--max-matching-states", type=int, default=None,
+                        help="passed to herald serve (0: no hub-wide bound; default: the server's)")
     args = parser.parse_args()
 
-    server = Server(args.binary, ["--history-size", "1000"])
+    extra = [] if args.max_matching_states is None else ["--max-matching-states", str(args.max_matching_states)]
+    server = Server(args.binary, ["--history-size", "1000"] + extra)
     try:
         port = server.port
         sel = worst_selector(0, 0)
@@ -170,20 +174,34 @@ def main():
         print(f"  publish with a 2049-byte topic: {status} {reason.strip()[:80]}")
 
         def connect_all(padding):
+            """Every subscriber tries; those past the hub-wide matching budget get 503."""
             streams = []
+            refused = {}
             for n in range(args.subscribers):
-                s, status, _ = subscribe(port, [worst_selector(n, i, padding) for i in range(count)])
-                assert status == 200, status
-                streams.append(s)
-            return streams
+                s, status, head = subscribe(port, [worst_selector(n, i, padding) for i in range(count)])
+                if status == 200:
+                    streams.append(s)
+                    continue
+                assert status == 503, (status, head)
+                retry = re.search(rb"(?i)\r\nretry-after: *(\d+)", head)
+                refused[status] = refused.get(status, 0) + 1
+                refused["retry-after"] = retry.group(1).decode() if retry else None
+                s.close()
+            return streams, refused
+
+        def matching_states():
+            reply = request(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            found = re.search(rb"\nherald_matching_states (\d+)", reply)
+            return int(found.group(1)) if found else None
 
         time.sleep(0.5)
         rss_before = rss_mib(server.pid)
         cpu0 = cpu_seconds(server.pid)
-        streams = connect_all(0)
+        streams, refused = connect_all(0)
         cpu1 = cpu_seconds(server.pid)
         print(f"{args.subscribers} subscribers x {count} distinct worst selectors: "
-              f"subscribe CPU {cpu1 - cpu0:.2f} s ({(cpu1 - cpu0) / args.subscribers * 1000:.1f} ms each)")
+              f"subscribe CPU {cpu1 - cpu0:.2f} s ({(cpu1 - cpu0) / args.subscribers * 1000:.1f} ms each); "
+              f"accepted {len(streams)}, refused {refused or 'none'}; matching states in use: {matching_states()}")
 
         def publish_cost(length, n=10):
             start = cpu_seconds(server.pid)
@@ -193,7 +211,7 @@ def main():
             time.sleep(0.3)
             return (cpu_seconds(server.pid) - start) / n
 
-        templates = args.subscribers * count
+        templates = len(streams) * count
         cost_small = publish_cost(1024)
         cost_large = publish_cost(2048)
         print(f"publish against {templates} distinct templates: 1 KiB topic {cost_small * 1000:.1f} ms CPU, "
@@ -207,16 +225,17 @@ def main():
         time.sleep(2)
         rss_between = rss_mib(server.pid)
 
-        streams = connect_all(pad)
+        streams, refused = connect_all(pad)
         time.sleep(0.5)
         rss_during = rss_mib(server.pid)
+        accepted = max(len(streams), 1)
         for s in streams:
             s.close()
         time.sleep(2)
         rss_after = rss_mib(server.pid)
         print(f"RSS MiB: before {rss_before:.1f}, after the CPU run {rss_between:.1f}; "
-              f"{args.subscribers} subscribers x {count} selectors of {len(worst_selector(1, 1, pad))} bytes: "
-              f"during {rss_during:.1f} ({(rss_during - rss_between) * 1024 / args.subscribers:.0f} KiB per subscriber), "
+              f"{len(streams)} subscribers (of {args.subscribers}) x {count} selectors of {len(worst_selector(1, 1, pad))} bytes: "
+              f"during {rss_during:.1f} ({(rss_during - rss_between) * 1024 / accepted:.0f} KiB per subscriber), "
               f"after they left {rss_after:.1f}")
     finally:
         server.stop()

@@ -26,6 +26,15 @@ extension HeraldEndpoint {
              "\(statistics.brokerCatchUpRetries)"),
             ("herald_fast_path_publishes_total", "counter", "Publishes answered on the event loop.",
              "\(fastPathPublishes)"),
+            ("herald_gap_events_total", "counter",
+             "Subscriptions that started with a herald-gap event (their Last-Event-ID was not in history).",
+             "\(statistics.gapEvents)"),
+            ("herald_publish_duplicates_total", "counter",
+             "Publishes recognised as retries by their id, answered without storing or delivering again.",
+             "\(statistics.publishDuplicates)"),
+            ("herald_matching_states", "gauge",
+             "Matching states of the distinct template selectors in use (bounded by --max-matching-states).",
+             "\(statistics.matchingStates)"),
         ]
         var text = ""
         for metric in metrics {

@@ -35,6 +35,12 @@ public final class BrokerIntake: Sendable {
     public func countCatchUpRetry() {
         hub?.countCatchUpRetry()
     }
+
+    /// Counts one publish the broker recognised as a retry of an id it still holds (and so
+    /// neither stored nor published again); shown as `HubStatistics.publishDuplicates`.
+    public func countDuplicatePublish() {
+        hub?.countDuplicatePublish()
+    }
 }
 
 /// Where a broker keeps the hub's `BrokerIntake` between `attach(_:)` and its first use: a
@@ -68,5 +74,10 @@ public final class BrokerIntakeSlot: Sendable {
     /// Counts a catch-up retry on the attached hub (see `BrokerIntake.countCatchUpRetry()`).
     public func countCatchUpRetry() {
         current?.countCatchUpRetry()
+    }
+
+    /// Counts a retried publish on the attached hub (see `BrokerIntake.countDuplicatePublish()`).
+    public func countDuplicatePublish() {
+        current?.countDuplicatePublish()
     }
 }

@@ -34,6 +34,10 @@ public final class Hub: Sendable {
     private let backlogged = Atomic<Bool>(false)
     /// Failed catch-up reads the broker retried (see `BrokerIntake.countCatchUpRetry()`).
     private let catchUpRetries = Atomic<UInt64>(0)
+    /// Subscriptions that started with the gap event.
+    private let gapEvents = Atomic<UInt64>(0)
+    /// Publishes dropped as retries of an id still in history (here or in the broker).
+    private let publishDuplicates = Atomic<UInt64>(0)
 
     private struct State {
         var history: History
@@ -247,6 +251,7 @@ public final class Hub: Sendable {
         let idKey = update.id?.hashValue  // hashed before taking the lock
         let (toSchedule, evicted) = self.state.withLockedValue { state -> ([Int], StoredUpdate?) in
             if update.position == nil, let id = update.id, let idKey, state.history.contains(id, key: idKey) {
+                self.publishDuplicates.add(1, ordering: .relaxed)
                 return ([], nil)  // a retried publish: already stored and delivered
             }
             let stored = StoredUpdate(sequence: state.nextSequence, update: update, encoded: encoded, idKey: idKey)
@@ -358,7 +363,11 @@ public final class Hub: Sendable {
         let subscriptionID = InMemoryBroker.newID()
         let durableStored = durable?.updates.compactMap { Self.stored($0, sequence: 0) }
         // The shared compiled instances of the selectors (released when the subscriber goes).
-        let selectors = selectorCache.retain(request.selectors)
+        guard let selectors = selectorCache.retain(request.selectors, budget: configuration.maxMatchingStates) else {
+            throw .overloaded(
+                "too many distinct topic selectors in use on this hub (more than \(configuration.maxMatchingStates ?? 0) matching states)"
+            )
+        }
         let privateSelectors = request.privateSelectors.map { selectorCache.retain($0) }
         let retained = selectors + (privateSelectors ?? [])
         let result = self.state.withLockedValue { state -> (UInt64, Int, String?, Bool, Bool)? in
@@ -422,6 +431,7 @@ public final class Hub: Sendable {
         if schedule { scheduleDrain(index) }
         presenceBell.yield()
         if !found {
+            gapEvents.add(1, ordering: .relaxed)
             logger.debug(
                 "Last-Event-ID not in history; the stream starts with \(Self.gapEventType)",
                 metadata: ["lastEventID": "\(lastEventID ?? "")"]
@@ -448,6 +458,10 @@ public final class Hub: Sendable {
 
     func countCatchUpRetry() {
         catchUpRetries.add(1, ordering: .relaxed)
+    }
+
+    func countDuplicatePublish() {
+        publishDuplicates.add(1, ordering: .relaxed)
     }
 
     private func countDrop() {
@@ -574,7 +588,10 @@ public final class Hub: Sendable {
                 subscriptionsOpened: state.opened,
                 dropped: state.dropped,
                 historyCount: state.history.ring.count,
-                brokerCatchUpRetries: catchUpRetries.load(ordering: .relaxed)
+                brokerCatchUpRetries: catchUpRetries.load(ordering: .relaxed),
+                gapEvents: gapEvents.load(ordering: .relaxed),
+                publishDuplicates: publishDuplicates.load(ordering: .relaxed),
+                matchingStates: selectorCache.matchingStates
             )
         }
     }

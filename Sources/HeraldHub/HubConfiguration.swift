@@ -32,6 +32,17 @@ public struct HubConfiguration: Sendable {
     /// O(topic length × states), so this bounds what one subscriber adds to every publish
     /// (64 templates like `https://example.com/{a}/{b}` take about 640).
     public var maxTemplateStates = 1024
+    /// Matching states (`TopicSelector.matchingStates`) of all distinct template selectors in
+    /// use on this hub (node), shared ones counted once; nil: no bound. Every update's topics are
+    /// matched once against each of them, so this bounds the matching work of any publish to
+    /// O(topic bytes × this) per event loop, however many subscribers come: a subscription that
+    /// would add new templates beyond it is refused with `HubError.overloaded` (HTTP 503 +
+    /// Retry-After), while subscriptions to selectors already in use and to exact topics are
+    /// always taken. Claim selectors of tokens count too but are never refused. 16,384 is
+    /// about 1,600 templates like `https://example.com/{a}/{b}`, or 16 subscribers at the
+    /// per-subscription bound; a match costs about 3 ns per state and topic byte here, so at
+    /// most ~0.1 s of CPU for a 2 KiB topic (real topics are much shorter).
+    public var maxMatchingStates: Int? = 16_384
     /// Event loops that run fan-out; subscribers are spread over them, one shard per loop.
     public var eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     /// Fan-out work (estimated deliveries) one shard may have queued before publishers are held

@@ -8,12 +8,20 @@ public enum HubError: Error, Hashable, CustomStringConvertible {
     case shuttingDown
     /// The broker cannot take updates right now, e.g. Redis is unreachable (HTTP 503).
     case brokerUnavailable(String)
+    /// A hub-wide bound is reached, e.g. the matching states of all distinct template selectors
+    /// (`HubConfiguration.maxMatchingStates`); not this client's fault, and it may pass when
+    /// other subscribers leave (HTTP 503 with `Retry-After: HubError.retryAfterSeconds`).
+    case overloaded(String)
+
+    /// The `Retry-After` (seconds) sent with `overloaded`.
+    public static let retryAfterSeconds = 30
 
     public var description: String {
         switch self {
         case .invalidUpdate(let reason), .invalidSubscription(let reason): reason
         case .shuttingDown: "the hub is shutting down"
         case .brokerUnavailable(let reason): "broker unavailable: \(reason)"
+        case .overloaded(let reason): "hub busy: \(reason)"
         }
     }
 }

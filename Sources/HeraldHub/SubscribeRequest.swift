@@ -67,4 +67,13 @@ public struct HubStatistics: Sendable, Hashable {
     /// Reads of the broker's catch-up (after a lost connection) that failed and were retried
     /// since start; the node delivers nothing newer until the read succeeds.
     public var brokerCatchUpRetries: UInt64 = 0
+    /// Subscriptions that started with the gap event (`Hub.gapEventType`): their
+    /// `Last-Event-ID` was not in history, so they may have missed updates.
+    public var gapEvents: UInt64 = 0
+    /// Publishes recognised as retries by their id (answered with it, neither stored nor
+    /// delivered again): by this hub's history in memory, by the publish script with Redis.
+    public var publishDuplicates: UInt64 = 0
+    /// Matching states of the distinct template selectors in use (`HubConfiguration.maxMatchingStates`
+    /// bounds it).
+    public var matchingStates: Int = 0
 }

@@ -6,13 +6,24 @@ import Synchronization
 /// subscribers hold the same arrays (copy-on-write storage), so a hundred subscribers with the
 /// same 64 selectors cost 64 compiled templates, not 6,400. Entries are counted: the last
 /// subscription to release a selector removes it, so memory follows the live selectors.
+///
+/// It also keeps the hub-wide matching budget: every update is matched once against each
+/// distinct pattern selector in use, so the sum of their `matchingStates` bounds the matching
+/// work of one publish (O(topic bytes × that sum) per event loop). A subscription that would
+/// bring new pattern selectors past the budget is refused; selectors already in use cost nothing.
 final class TopicSelectorCache: Sendable {
     private struct Entry {
         var selector: TopicSelector
         var users: Int
     }
 
-    private let entries = Mutex<[SelectorKey: Entry]>([:])
+    private struct Entries {
+        var byKey: [SelectorKey: Entry] = [:]
+        /// Sum of `matchingStates` over `byKey`.
+        var matchingStates = 0
+    }
+
+    private let entries = Mutex<Entries>(Entries())
 
     /// The shared compiled selector for `raw` read as `syntax` when one is in use, else a newly
     /// compiled one (not retained: `retain` does that once the subscription is accepted).
@@ -24,23 +35,48 @@ final class TopicSelectorCache: Sendable {
     ) throws(TopicSelectorError) -> TopicSelector {
         let kind = TopicSelector.probableKind(of: raw, syntax: syntax)
         let key = SelectorKey(raw, kind: kind, baseURL: kind == .urlPattern ? baseURL : nil)
-        if let shared = entries.withLock({ $0[key]?.selector }) { return shared }
+        if let shared = entries.withLock({ $0.byKey[key]?.selector }) { return shared }
         return try TopicSelector(raw, syntax: syntax, baseURL: baseURL, maxLength: maxLength)
     }
 
     /// Records one more user of each selector; returns the shared instances to keep.
+    ///
+    /// Used for an authorization claim's selectors (signed by a trusted party): always
+    /// retained, and their states count against later subscriptions' budget.
     func retain(_ selectors: [TopicSelector]) -> [TopicSelector] {
+        entries.withLock { Self.retain(selectors, in: &$0) }
+    }
+
+    /// Like `retain(_:)`, unless the selectors not yet in use would bring the matching states
+    /// of all distinct selectors above `budget` (nil: no limit): then nothing is retained and
+    /// nil is returned. Checked and recorded under one lock, so concurrent subscriptions cannot
+    /// overshoot the budget together.
+    func retain(_ selectors: [TopicSelector], budget: Int?) -> [TopicSelector]? {
         entries.withLock { entries in
-            selectors.map { selector in
-                let key = SelectorKey(selector)
-                if var entry = entries[key] {
-                    entry.users += 1
-                    entries[key] = entry
-                    return entry.selector
+            if let budget {
+                var added = 0
+                var seen = Set<SelectorKey>()
+                for selector in selectors where selector.matchingStates > 0 {
+                    let key = SelectorKey(selector)
+                    if entries.byKey[key] == nil, seen.insert(key).inserted { added += selector.matchingStates }
                 }
-                entries[key] = Entry(selector: selector, users: 1)
-                return selector
+                if added > 0, entries.matchingStates + added > budget { return nil }
             }
+            return Self.retain(selectors, in: &entries)
+        }
+    }
+
+    private static func retain(_ selectors: [TopicSelector], in entries: inout Entries) -> [TopicSelector] {
+        selectors.map { selector in
+            let key = SelectorKey(selector)
+            if var entry = entries.byKey[key] {
+                entry.users += 1
+                entries.byKey[key] = entry
+                return entry.selector
+            }
+            entries.byKey[key] = Entry(selector: selector, users: 1)
+            entries.matchingStates += selector.matchingStates
+            return selector
         }
     }
 
@@ -50,12 +86,13 @@ final class TopicSelectorCache: Sendable {
             var dropped: [TopicSelector] = []
             for selector in selectors {
                 let key = SelectorKey(selector)
-                guard var entry = entries[key] else { continue }
+                guard var entry = entries.byKey[key] else { continue }
                 entry.users -= 1
                 if entry.users == 0 {
-                    dropped.append(entries.removeValue(forKey: key)!.selector)
+                    dropped.append(entries.byKey.removeValue(forKey: key)!.selector)
+                    entries.matchingStates -= selector.matchingStates
                 } else {
-                    entries[key] = entry
+                    entries.byKey[key] = entry
                 }
             }
             return dropped
@@ -64,7 +101,10 @@ final class TopicSelectorCache: Sendable {
     }
 
     /// Distinct selectors in use.
-    var count: Int { entries.withLock { $0.count } }
+    var count: Int { entries.withLock { $0.byKey.count } }
+
+    /// Matching states of the distinct selectors in use (see `TopicSelector.matchingStates`).
+    var matchingStates: Int { entries.withLock { $0.matchingStates } }
 }
 
 /// A selector's identity as a dictionary key: its kind, its text compared byte for byte (like

@@ -92,6 +92,10 @@ public final class RedisBroker: Broker {
             String(configuration.historySize), payload, update.id ?? "",
         ])
         guard let streamID = reply.string else { throw HubError.brokerUnavailable("unexpected reply from Redis") }
+        if streamID.hasPrefix(RedisScripts.retryPrefix) {
+            intake.countDuplicatePublish()
+            return update.id ?? String(streamID.dropFirst(RedisScripts.retryPrefix.count))
+        }
         return update.id ?? streamID
     }
 
@@ -136,13 +140,86 @@ public final class RedisBroker: Broker {
     static let registryTTL = 30
 
     public func register(_ subscription: ActiveSubscription) async throws {
+        guard beginRegistryWrite() else { return }
+        defer { endRegistryWrite() }
         let json = String(decoding: try JSONEncoder().encode(subscription), as: UTF8.self)
         _ = try await command(["HSET", registryKey, subscription.id, json])
         _ = try await command(["EXPIRE", registryKey, String(Self.registryTTL)])
     }
 
     public func unregister(_ subscriptionID: String) async throws {
+        guard beginRegistryWrite() else { return }
+        defer { endRegistryWrite() }
         _ = try await command(["HDEL", registryKey, subscriptionID])
+    }
+
+    /// Registry writes in flight, and whether the node is stopping: then it writes no more, so
+    /// that nothing recreates its hash after the final `DEL`.
+    private struct RegistryWrites {
+        var stopping = false
+        var inFlight = 0
+        var drained: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let registryWrites = NIOLockedValueBox(RegistryWrites())
+
+    /// Counts a registry write in; false (write nothing) once the node is stopping.
+    private func beginRegistryWrite() -> Bool {
+        registryWrites.withLockedValue { writes in
+            if writes.stopping { return false }
+            writes.inFlight += 1
+            return true
+        }
+    }
+
+    private func endRegistryWrite() {
+        let drained = registryWrites.withLockedValue { writes -> [CheckedContinuation<Void, Never>] in
+            writes.inFlight -= 1
+            guard writes.inFlight == 0 else { return [] }
+            defer { writes.drained = [] }
+            return writes.drained
+        }
+        for waiter in drained { waiter.resume() }
+    }
+
+    /// Stops registry writes; returns once none is in flight.
+    private func stopRegistryWrites() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = registryWrites.withLockedValue { writes -> Bool in
+                writes.stopping = true
+                if writes.inFlight == 0 { return true }
+                writes.drained.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
+    }
+
+    /// The node's last words to Redis, within `configuration.shutdownTimeout`: once the
+    /// registry writes in flight are done, `DEL` its registry hash (so other nodes stop listing
+    /// its subscribers at once, not when the hash expires), then close the command connection.
+    /// Redis answers in order, so an answered `DEL` means every publish sent before it was
+    /// answered too; when the time is up instead, closing the connection fails whatever is
+    /// still pending, and those publishes are answered 503 (a publisher retrying with its `id`
+    /// gets it stored once, see `RedisScripts.publish`).
+    ///
+    /// It runs when the hub cancels `run()`, so nothing here may depend on task cancellation:
+    /// the deadline is an event-loop timer, and a flag tells the `DEL` it came too late.
+    private func closeCommands() async {
+        let timeIsUp = NIOLockedValueBox(false)
+        let deadline = group.next().scheduleTask(in: TimeAmount(configuration.shutdownTimeout)) {}
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                await self.stopRegistryWrites()
+                if timeIsUp.withLockedValue({ $0 }) { return }
+                _ = try? await self.command(["DEL", self.registryKey])
+            }
+            tasks.addTask { try? await deadline.futureResult.get() }
+            await tasks.next()
+            timeIsUp.withLockedValue { $0 = true }
+            deadline.cancel()
+            await commands.close()
+        }
     }
 
     /// Most subscriptions written by one registry command (bounds a command's size).
@@ -152,6 +229,8 @@ public final class RedisBroker: Broker {
     /// subscriptions: churn of N subscribers costs O(N / 256 + batches) commands, whatever
     /// their selectors.
     public func updateRegistry(added: [ActiveSubscription], removed: [String]) async throws {
+        guard beginRegistryWrite() else { return }
+        defer { endRegistryWrite() }
         let encoder = JSONEncoder()
         for start in stride(from: 0, to: added.count, by: Self.registryBatch) {
             var arguments = ["HSET", registryKey]
@@ -226,8 +305,7 @@ public final class RedisBroker: Broker {
             await subscriber.close()
             tasks.cancelAll()
         }
-        _ = try? await command(["DEL", registryKey])
-        await commands.close()
+        await closeCommands()
     }
 
     private func handle(_ event: RedisSubscriberEvent) async {

@@ -8,6 +8,11 @@ public struct RedisBrokerConfiguration: Sendable {
     public var historySize = 10_000
     /// Longest wait for one Redis command before publishing fails with 503.
     public var commandTimeout: Duration = .seconds(5)
+    /// Longest wait, once the hub stops, for the publishes in flight to be answered and for
+    /// this node's registry entries to be removed from Redis; then the connection is closed and
+    /// publishes still waiting fail with 503. Keep it under the server's shutdown grace period
+    /// (`herald serve` uses half of `--shutdown-timeout`, at most `commandTimeout`).
+    public var shutdownTimeout: Duration = .seconds(2)
     /// Reconnect and health-check tuning of the pub/sub connection.
     public var subscriberOptions = RedisSubscriberOptions()
 

@@ -23,21 +23,26 @@ enum RedisScripts {
         end
         """
 
-    /// Stores and publishes one update; returns its stream id.
+    /// Stores and publishes one update; returns its stream id, or for a retry (below)
+    /// `retryPrefix` and the first publish's stream id.
     ///
     /// KEYS: stream, channel, id index, id order. ARGV: approximate stream length, the encoded
     /// update, the publisher's id (empty when it gave none).
     ///
     /// A publisher id whose update the stream still holds is a retry: nothing is stored or
-    /// published, and the first publish's stream id is returned. After each append, index
+    /// published, and `retryPrefix` + the first publish's stream id is returned. After each append, index
     /// entries whose updates the stream no longer holds are dropped (amortised O(1): the stream
     /// drops what it trims, oldest first, and so does the list).
+    /// What the publish script puts before the stream id it answers a retry with (stream ids
+    /// never contain a space).
+    static let retryPrefix = "retry "
+
     static let publish = older + """
 
         local pid = ARGV[3]
         if pid ~= '' then
           local known = redis.call('HGET', KEYS[3], pid)
-          if known and redis.call('XRANGE', KEYS[1], known, known)[1] then return known end
+          if known and redis.call('XRANGE', KEYS[1], known, known)[1] then return 'retry ' .. known end
         end
         local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'u', ARGV[2])
         redis.call('PUBLISH', KEYS[2], id .. '\\n' .. ARGV[2])

@@ -56,6 +56,8 @@ struct Serve: AsyncParsableCommand {
     var maxSelectors: Int?
     @Option(help: "Longest topic or topic selector in bytes; longer is refused with 400 (env HERALD_MAX_TOPIC_LENGTH, default 2048).")
     var maxTopicLength: Int?
+    @Option(help: "Matching states of all distinct template selectors in use; a subscription adding new templates beyond it gets 503 + Retry-After, 0: no bound (env HERALD_MAX_MATCHING_STATES, default 16384).")
+    var maxMatchingStates: Int?
     @Option(help: "File holding the server's own secret (env HERALD_SECRET_FILE, default ~/.local/state/herald/secret).")
     var secretFile: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env HERALD_LOG_LEVEL, default info).")
@@ -257,6 +259,10 @@ struct ServeSettings {
         guard hub.maxSelectors > 0 else { throw ConfigurationError("max selectors must be positive") }
         hub.maxTopicLength = try flags.maxTopicLength ?? Environment.int("HERALD_MAX_TOPIC_LENGTH") ?? hub.maxTopicLength
         guard hub.maxTopicLength > 0 else { throw ConfigurationError("max topic length must be positive") }
+        let matchingStates =
+            try flags.maxMatchingStates ?? Environment.int("HERALD_MAX_MATCHING_STATES") ?? hub.maxMatchingStates ?? 0
+        guard matchingStates >= 0 else { throw ConfigurationError("max matching states must be 0 (no bound) or positive") }
+        hub.maxMatchingStates = matchingStates == 0 ? nil : matchingStates
         let secretPath = flags.secretFile ?? Environment.string("HERALD_SECRET_FILE") ?? ServerSecret.defaultPath()
         let secret: String
         if let stored = ServerSecret.load(path: secretPath) {
@@ -299,6 +305,12 @@ struct ServeSettings {
         http.bodyTimeout = try seconds(flags.bodyTimeout, "HERALD_BODY_TIMEOUT") ?? http.bodyTimeout
         http.idleTimeout = try seconds(flags.idleTimeout, "HERALD_IDLE_TIMEOUT") ?? http.idleTimeout
         http.shutdownTimeout = try seconds(flags.shutdownTimeout, "HERALD_SHUTDOWN_TIMEOUT") ?? http.shutdownTimeout
+        if var redis {
+            // Publishes in flight get half the grace period to be answered by Redis, then 503:
+            // the answers go out before the process's own bound (grace period + 1 s) ends it.
+            redis.shutdownTimeout = min(redis.commandTimeout, http.shutdownTimeout / 2)
+            self.redis = redis
+        }
 
         let levelName = flags.logLevel ?? Environment.string("HERALD_LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {

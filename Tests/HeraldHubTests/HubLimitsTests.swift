@@ -64,6 +64,85 @@ import Testing
         }
     }
 
+    /// The hub-wide bound: the distinct templates in use have `maxMatchingStates` states in all,
+    /// so no number of subscribers can make one publish match more than that. Templates already
+    /// in use and exact topics are always taken; the budget frees up when the last user of a
+    /// template leaves; claim selectors count but are never refused.
+    @Test func theHubsDistinctTemplatesAreBoundedInAll() async throws {
+        let states = try TopicSelector("/a/{x}").matchingStates
+        #expect(states > 0)
+        #expect(TopicSelector.wildcard.matchingStates == 0)
+        #expect(try TopicSelector("/exact").matchingStates == 0)
+        let hub = Self.hub { $0.maxMatchingStates = 2 * states }
+        defer { hub.shutdown() }
+        let a = try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["/a/{x}"])))
+        let b = try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["/b/{x}", "/a/{x}", "*", "/e"])))
+        #expect(hub.statistics.matchingStates == 2 * states)
+        let refused = HubError.overloaded(
+            "too many distinct topic selectors in use on this hub (more than \(2 * states) matching states)"
+        )
+        await #expect(throws: refused) {
+            try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["/c/{x}"])))
+        }
+        // Refused as a whole: the template in use it also asked for was not retained.
+        await #expect(throws: refused) {
+            try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["/a/{x}", "/c/{x}"])))
+        }
+        #expect(hub.selectorCache.count == 4)
+        // Selectors in use and exact ones cost nothing more.
+        let shared = try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["/a/{x}", "/b/{x}", "/f", "*"])))
+        // A token's claim is trusted: never refused, but it counts.
+        let claimed = try await hub.subscribe(
+            SubscribeRequest(selectors: try hub.selectors(["/g"]), privateSelectors: hub.claimSelectors(["/claim/{x}"]))
+        )
+        #expect(hub.statistics.matchingStates == 3 * states)
+        // Delivery through the shared templates is unchanged.
+        let (recorder, _) = record(shared)
+        try await hub.publish(Update(topics: ["/b/1"], data: "b"))
+        await recorder.waitForEvents(1)
+        #expect(recorder.events.map(\.data) == ["b"])
+        // The budget frees up with the last user of a template, and not before.
+        b.cancel()
+        try await waitUntil(timeout: .seconds(10)) { hub.statistics.subscribers == 3 }
+        #expect(hub.statistics.matchingStates == 3 * states)
+        shared.cancel()
+        claimed.cancel()
+        try await waitUntil(timeout: .seconds(10)) { hub.statistics.subscribers == 1 }
+        #expect(hub.statistics.matchingStates == states)
+        let c = try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["/c/{x}"])))
+        #expect(hub.statistics.matchingStates == 2 * states)
+        a.cancel()
+        c.cancel()
+        try await waitUntil(timeout: .seconds(10)) { hub.statistics.subscribers == 0 }
+        #expect(hub.statistics.matchingStates == 0)
+        #expect(HubConfiguration().maxMatchingStates == 16_384)
+        // No bound at all when asked.
+        let unbounded = Self.hub { $0.maxMatchingStates = nil }
+        defer { unbounded.shutdown() }
+        _ = try await unbounded.subscribe(
+            SubscribeRequest(selectors: try unbounded.selectors((0..<64).map { "/\($0)/{+a}{+b}{+c}" }))
+        )
+    }
+
+    /// Concurrent subscriptions cannot overshoot the budget together (checked and recorded
+    /// under one lock).
+    @Test func concurrentSubscriptionsStayWithinTheHubsBudget() async throws {
+        let states = try TopicSelector("/0/{x}").matchingStates
+        let hub = Self.hub { $0.maxMatchingStates = 10 * states }
+        defer { hub.shutdown() }
+        let accepted = await withTaskGroup(of: Subscription?.self) { group in
+            for index in 0..<40 {
+                group.addTask { try? await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["/\(index)/{x}"]))) }
+            }
+            var accepted: [Subscription] = []
+            for await subscription in group { if let subscription { accepted.append(subscription) } }
+            return accepted
+        }
+        #expect(accepted.count == 10)
+        #expect(hub.statistics.matchingStates == 10 * states)
+        for subscription in accepted { subscription.cancel() }
+    }
+
     @Test func compiledSelectorsAreSharedAndFreedWithTheirLastUser() async throws {
         let hub = Self.hub()
         defer { hub.shutdown() }

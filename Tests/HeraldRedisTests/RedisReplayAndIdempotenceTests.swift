@@ -23,6 +23,9 @@ extension RedisIntegrationTests {
                 try await onB.waitFor(2)
                 #expect(onA.data == ["first", "next"])
                 #expect(onB.data == ["first", "next"])
+                // Each node counts the retries its publish script recognised.
+                #expect(a.hub.statistics.publishDuplicates == 1)
+                #expect(b.hub.statistics.publishDuplicates == 1)
                 let admin = try await server.connect()
                 #expect(try await admin.send(["XLEN", "herald:updates"]).int == 2)
                 await admin.close()

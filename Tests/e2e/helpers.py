@@ -172,6 +172,12 @@ class ChatPage:
             timeout,
         )
 
+    def gap_notice(self) -> str | None:
+        """The page's "messages may be missing" notice (after a `herald-gap` event), or None."""
+        return self.driver.execute_script(
+            "const n = document.getElementById('gap-notice'); return n && !n.hidden ? n.textContent : null;"
+        )
+
     def error(self, element_id: str = "error") -> str:
         node = self.driver.find_element(By.ID, element_id)
         return node.text if node.is_displayed() else ""

@@ -250,12 +250,15 @@ def test_row10_worst_templates_within_limits_cost_bounded_cpu_and_delay_nothing(
 
 
 @pytest.mark.issue11
-def test_row11_rss_bounded_with_100_worst_subscribers_and_returns_after(server, measure):
+def test_row11_rss_bounded_with_100_worst_subscribers_and_returns_after(herald, measure):
     """Row 11: 100 anonymous subscribers with 26 `{+a,a,a,...}` selectors took RSS from 35 MB to
     614 MB, still 590 MB after they left. Now: up to 100 subscribers with as many longest
     selectors as the limits allow, distinct per subscriber (no sharing helps), opened within a
     60 s budget (at least 20: a debug build is slow); RSS grows <= 2 MiB per subscriber, and
-    after they leave returns to within max(32 MiB, 25% of the growth) of where it started."""
+    after they leave returns to within max(32 MiB, 25% of the growth) of where it started.
+    The hub-wide matching budget is off here (it would refuse most of them, see the next
+    test): this measures what each one costs."""
+    server = herald("--heartbeat", "0", env={"HERALD_MAX_MATCHING_STATES": "0"})
     wanted, at_least, budget = 100, 20, 60.0
     variables, count = worst_subscription(server.port, listed_plus, (MAX_TOPIC_LENGTH - 16) // 2)
     try:
@@ -301,6 +304,47 @@ def test_row11_rss_bounded_with_100_worst_subscribers_and_returns_after(server, 
     assert after - before <= allowed_residual, (
         f"RSS still {(after - before) / mib:.0f} MiB above the start after every subscriber left"
     )
+
+
+@pytest.mark.issue11
+def test_item4_hub_wide_matching_budget_refuses_new_templates_with_503(herald, measure):
+    """However many anonymous subscribers come with distinct worst templates, the hub takes
+    them only up to its matching budget (--max-matching-states): the rest get 503 with
+    Retry-After and a reason, a subscriber to a template already in use or to an exact topic is
+    still taken, and the CPU of a longest-topic publish stops growing with the subscribers."""
+    server = herald("--heartbeat", "0", env={"HERALD_MAX_MATCHING_STATES": "4096"})
+    variables, count = worst_subscription(server.port, listed_plus, (MAX_TOPIC_LENGTH - 16) // 2)
+    assert wait_subscribers(server.port, 0, 20)
+    streams, refusals = [], []
+    try:
+        for n in range(30):
+            stream = Stream(server.port, [listed_plus(variables, f"b{n}_{i}") for i in range(count)],
+                            timeout=20, expect_status=None)
+            if stream.response.status == 200:
+                streams.append(stream)
+            else:
+                refusals.append(stream.response)
+                stream.close()
+        assert streams, "not even one worst subscriber was taken"
+        assert refusals, f"all {len(streams)} worst subscribers taken under a 4096-state budget"
+        for refusal in refusals:
+            assert refusal.status == 503, (refusal.status, refusal.body[:200])
+            assert refusal.header("Retry-After") == "30", refusal.header("Retry-After")
+            assert b"too many distinct topic selectors" in refusal.body, refusal.body[:200]
+        # Already in use, or exact: no new cost, always taken.
+        reused = Stream(server.port, [listed_plus(variables, f"b0_{i}") for i in range(count)] + ["exact"], timeout=20)
+        reused.close()
+        states = int(re.search(rb"\nherald_matching_states (\d+)", get(server.port, "/metrics").body).group(1))
+        assert 0 < states <= 4096, states
+        cpu_before = server.cpu_seconds()
+        for _ in range(3):
+            assert publish(server.port, "a" * MAX_TOPIC_LENGTH, "long", timeout=10).status == 200
+        assert publish(server.port, "after", "x", timeout=10).status == 200  # answered after the fan-out
+        measure(f"budget 4096 states: {len(streams)} worst subscribers taken, {len(refusals)} refused 503; "
+                f"{states} states in use; 3 longest-topic publishes {server.cpu_seconds() - cpu_before:.2f} s CPU")
+    finally:
+        for stream in streams:
+            stream.close()
 
 
 # ---- row 13: presence is off by default and cannot flush history ----

@@ -21,7 +21,7 @@
     whoami: $("whoami"), currentName: $("current-name"), changeName: $("change-name"),
     chat: $("chat"), roomName: $("room-name"), status: $("status"),
     roomForm: $("room-form"), roomInput: $("room-input"), roomError: $("room-error"),
-    messages: $("messages"), empty: $("empty"),
+    messages: $("messages"), empty: $("empty"), gapNotice: $("gap-notice"),
     composer: $("composer"), messageInput: $("message-input"), send: $("send"),
     error: $("error"), counter: $("counter"),
     online: $("online"), onlineCount: $("online-count"),
@@ -200,6 +200,7 @@
     state.info = null;
     state.room = null;
     state.presenceBuffer = null;
+    show(ui.gapNotice, "");
     setStatus("idle");
   }
 
@@ -302,6 +303,17 @@
         retryLater(generation, () => openStream(generation, state.lastEventId || "earliest", true));
       }
     };
+    // The hub could not replay from our last event (it restarted, or it no longer keeps
+    // that far back): say so, and reload what it still has. Messages already shown stay and
+    // are not shown twice; what the hub no longer has is missing for good.
+    source.addEventListener("herald-gap", () => {
+      if (generation !== state.generation || source !== state.source) return;
+      show(ui.gapNotice, "Some messages may be missing: the server could not replay everything " +
+        "since you were last connected. Showing what it still has.");
+      source.close();
+      state.source = null;
+      openStream(generation, "earliest", true);
+    });
     source.onmessage = (event) => {
       if (generation !== state.generation || source !== state.source) return;
       if (event.lastEventId) state.lastEventId = event.lastEventId;

@@ -174,6 +174,13 @@ struct HubProtocol: Sendable {
         switch error as? HubError {
         case .invalidUpdate(let reason), .invalidSubscription(let reason): return .badRequest(reason)
         case .shuttingDown, .brokerUnavailable: return Refusal(status: .serviceUnavailable, reason: "\(error)")
+        case .overloaded:
+            // The hub-wide matching budget: frees up as subscribers leave.
+            return Refusal(
+                status: .serviceUnavailable,
+                reason: "\(error)",
+                headers: [.retryAfter: String(HubError.retryAfterSeconds)]
+            )
         case nil: return Refusal(status: .serviceUnavailable, reason: "publish failed")
         }
     }
