@@ -21,8 +21,8 @@ public final class HeraldEndpoint: Sendable {
     public init(hub: Hub, configuration: HeraldHTTPConfiguration, logger: Logger = Logger(label: "herald.http")) {
         self.hub = hub
         self.configuration = configuration
-        self.publisherVerifier = configuration.publisherKey.map(TokenVerifier.init(key:))
-        self.subscriberVerifier = configuration.subscriberKey.map(TokenVerifier.init(key:))
+        self.publisherVerifier = configuration.publisherKey.map { TokenVerifier(key: $0, accessTokenRules: configuration.accessTokenRules) }
+        self.subscriberVerifier = configuration.subscriberKey.map { TokenVerifier(key: $0, accessTokenRules: configuration.accessTokenRules) }
         self.cors = CORSPolicy(configuration.corsOrigins)
         self.logger = logger
     }
