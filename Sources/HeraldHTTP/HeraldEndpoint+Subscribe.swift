@@ -171,8 +171,8 @@ extension HeraldEndpoint {
     /// selector matching it.
     static func covers(_ allowed: [TopicSelector], _ selector: TopicSelector) -> Bool {
         allowed.contains { grant in
-            grant.isWildcard || grant.rawValue == selector.rawValue
-                || (!selector.isWildcard && !selector.isTemplate && grant.matches(selector.rawValue))
+            grant.isWildcard || grant == selector
+                || (selector.kind == .exact && grant.matches(selector.rawValue))
         }
     }
 }
