@@ -306,7 +306,7 @@ extension TokenVerifier {
                 if mercureEntries > rules.maxMatchers {
                     throw .invalidToken("more than \(rules.maxMatchers) Mercure authorization details")
                 }
-                let detail = try MercureDetail(fields, rules: rules, matchersSoFar: &matchers)
+                let detail = try MercureDetail(fields, rules: rules, baseURL: audience, matchersSoFar: &matchers)
                 if detail.publish {
                     publish = (publish ?? []) + detail.selectors
                 }
@@ -365,7 +365,8 @@ struct MercureDetail {
     /// (`match` a non-empty string; `match_type` `exact` (the default) or `urlpattern`,
     /// case-sensitive; `*` matches every topic whatever the type; a bare string is refused);
     /// `payload` any JSON value.
-    init(_ fields: [String: JSONValue], rules: AccessTokenRules, matchersSoFar: inout Int) throws(BearerError) {
+    /// `baseURL` (the hub's resource identifier) resolves relative URL patterns.
+    init(_ fields: [String: JSONValue], rules: AccessTokenRules, baseURL: String, matchersSoFar: inout Int) throws(BearerError) {
         guard case .array(let actions)? = fields["actions"], !actions.isEmpty else {
             throw .invalidToken("a Mercure authorization detail needs a non-empty actions array")
         }
@@ -388,11 +389,8 @@ struct MercureDetail {
             guard case .object(let matcher) = topic else {
                 throw .invalidToken("topics entries must be objects {\"match\": ...} (bare strings are the 0.x form)")
             }
-            guard case .string(let match)? = matcher["match"], !match.isEmpty else {
-                throw .invalidToken("a topic matcher needs a non-empty match string")
-            }
-            guard match.utf8.count <= rules.maxPatternLength else {
-                throw .invalidToken("a topic matcher is longer than \(rules.maxPatternLength) bytes")
+            guard case .string(let match)? = matcher["match"] else {
+                throw .invalidToken("a topic matcher needs a match string")
             }
             let type: String
             switch matcher["match_type"] {
@@ -400,26 +398,25 @@ struct MercureDetail {
             case .string(let value): type = value
             default: throw .invalidToken("match_type is not a string")
             }
-            selectors.append(try Self.selector(match, type: type))
+            selectors.append(try Self.selector(match, type: type, baseURL: baseURL, maxLength: rules.maxPatternLength))
         }
         payload = fields["payload"]
     }
 
-    /// The selector of one topic matcher: `*` is every topic whatever the type.
-    static func selector(_ match: String, type: String) throws(BearerError) -> TopicSelector {
+    /// The selector of one topic matcher: `*` is every topic whatever the type; otherwise
+    /// the selector's own rules apply (not empty, at most `maxLength` bytes, a valid pattern).
+    static func selector(_ match: String, type: String, baseURL: String, maxLength: Int) throws(BearerError) -> TopicSelector {
         if match == "*" { return .wildcard }
+        let syntax: TopicSelector.Syntax
+        switch type {
+        case "exact": syntax = .exact
+        case "urlpattern": syntax = .urlPattern
+        default: throw .invalidToken("unknown match_type \"\(type)\" (exact or urlpattern)")
+        }
         do {
-            switch type {
-            case "exact": return try TopicSelector(exact: match)
-            case "urlpattern": return try TopicSelector(urlPattern: match)
-            default: throw BearerError.invalidToken("unknown match_type \"\(type)\" (exact or urlpattern)")
-            }
-        } catch let error as BearerError {
-            throw error
-        } catch let error as TopicSelectorError {
-            throw .invalidToken("bad topic matcher: \(error.reason)")
+            return try TopicSelector(match, syntax: syntax, baseURL: baseURL, maxLength: maxLength)
         } catch {
-            throw .invalidToken("bad topic matcher")
+            throw .invalidToken("bad topic matcher: \(error.reason)")
         }
     }
 }

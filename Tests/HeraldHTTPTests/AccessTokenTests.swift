@@ -392,6 +392,35 @@ import Foundation
         #expect(!exact.mayPublish(to: ["https://example.com/b"]))
     }
 
+    @Test func matchTypesGiveTheSelectorKinds() async throws {
+        let token = try await Self.details([
+            Self.detail(
+                ["publish"],
+                [
+                    Self.match("https://example.com/books/:id", type: "urlpattern"),
+                    Self.match("https://example.com/a{b}"),
+                    Self.match("/.well-known/mercure/subscriptions/:type/:match", type: "urlpattern"),
+                ]
+            )
+        ])
+        let grant = try await Self.verifier().verifyAccessToken(token, audience: Self.audience)
+        #expect(grant.publish?.map(\.kind) == [.urlPattern, .exact, .urlPattern])
+        #expect(grant.mayPublish(to: ["https://example.com/books/1"]))
+        #expect(!grant.mayPublish(to: ["https://example.com/books/1/2"]))
+        #expect(!grant.mayPublish(to: ["https://example.com/authors/1"]))
+        // Exact is exact: braces are characters, not a URI template.
+        #expect(grant.mayPublish(to: ["https://example.com/a{b}"]))
+        #expect(!grant.mayPublish(to: ["https://example.com/ab"]))
+        #expect(!grant.mayPublish(to: ["https://example.com/a"]))
+        // A relative pattern is resolved against the hub's resource identifier.
+        #expect(grant.mayPublish(to: ["https://localhost/.well-known/mercure/subscriptions/exact/x"]))
+        // A pattern that does not compile invalidates the token.
+        let bad = try await Self.details([Self.detail(["subscribe"], [Self.match("https://example.com/(", type: "urlpattern")])])
+        let refusal = await Self.refusal(bad)
+        #expect(refusal?.code == .invalidToken)
+        #expect(refusal?.reason.hasPrefix("bad topic matcher: invalid URL pattern") == true)
+    }
+
     @Test func matcherCountIsBounded() async throws {
         let many = (0...AccessTokenRules().maxMatchers).map { Self.match("topic-\($0)") }
         #expect(await Self.refusal(try await Self.details([Self.detail(["publish"], many)]))?.code == .invalidToken)
