@@ -48,7 +48,7 @@ public struct AccessTokenRules: Sendable, Hashable {
 
 extension HeraldHTTPConfiguration {
     /// The rules 1.0 access tokens are verified with.
-    var accessTokenRules: AccessTokenRules {
+    package var accessTokenRules: AccessTokenRules {
         AccessTokenRules(issuers: issuers)
     }
 
@@ -143,44 +143,35 @@ public enum AccessTokenCredential {
 
 // MARK: - Verification
 
-extension TokenVerifier {
-    /// The grant of `token`, whichever kind it is, or an RFC 6750 refusal. This is the one
-    /// entry point for the request layer:
-    ///
-    /// - a token whose header says `typ: at+jwt` (or `application/at+jwt`) is a Mercure 1.0
-    ///   access token, verified by ``verifyAccessToken(_:audience:)`` against `audience` (the
-    ///   hub's resource identifier, ``HeraldHTTPConfiguration/resourceIdentifier(scheme:authority:)``);
-    /// - any other JWT is a 0.x token (the `mercure` claim), verified as ``verify(_:)`` does.
-    ///
-    /// `accepting` lists the kinds the request may use: a 1.0 request (`match=`) accepts
-    /// `[.accessToken]` only (Mercure 1.0 refuses tokens without `typ: at+jwt`); a 0.x request
-    /// and a publish may accept both. A token of another kind is `invalid_token`.
-    func grant(
-        for token: String,
-        audience: String?,
-        accepting kinds: Set<MercureGrant.TokenKind> = [.legacy, .accessToken]
-    ) async throws(BearerError) -> MercureGrant {
-        if token.utf8.count > AccessTokenRules.maxTokenBytes {
-            throw .invalidToken("token longer than \(AccessTokenRules.maxTokenBytes / 1024) KiB")
-        }
-        let header = try Self.header(of: token)
-        if AccessTokenRules.isAccessTokenType(header.typ) {
-            guard kinds.contains(.accessToken) else { throw .invalidToken("access tokens (at+jwt) are not accepted here") }
-            return try await verifyAccessToken(token, audience: audience)
-        }
-        guard kinds.contains(.legacy) else {
-            throw .invalidToken(header.typ.map { "token typ \"\($0)\" is not at+jwt" } ?? "not an access token (typ must be at+jwt)")
-        }
-        if let cached = grants.value(for: token, audience: nil) { return cached }
-        let claims: MercureClaims
-        do {
-            claims = try await verify(token)
-        } catch {
-            throw .invalidToken(error.reason)
-        }
-        let grant = MercureGrant(claims: claims)
-        grants.remember(token, grant, audience: nil, validUntil: claims.exp?.value)
-        return grant
+/// Verifies Mercure 1.0 access tokens against one of the hub's keys (the publisher key for
+/// publishes, the subscriber key for subscriptions), turning each into a ``MercureGrant`` or an
+/// RFC 6750 refusal. Grants that verified are remembered (bounded, see `VerifiedTokenCache`)
+/// per audience, so a client reusing its token costs one dictionary lookup.
+///
+/// The request layer tells the two kinds of token apart with ``isAccessToken(_:)`` (the JOSE
+/// header's `typ`): an access token goes here, any other JWT to the 0.x `TokenVerifier`, whose
+/// claims become the same grant with `MercureGrant(claims:)`.
+final class AccessTokenVerifier: Sendable {
+    private let keys: Task<JWTKeyCollection, any Error>
+    /// The algorithm of the hub's key: a token whose header names another is refused.
+    let algorithm: HeraldKey.Algorithm
+    /// Trusted issuers and limits.
+    let rules: AccessTokenRules
+    /// Recently verified grants, with the audience each was checked for.
+    let grants = VerifiedTokenCache<MercureGrant>()
+
+    init(key: HeraldKey, rules: AccessTokenRules = AccessTokenRules()) {
+        self.keys = Task { try await key.makeKeyCollection() }
+        self.algorithm = key.algorithm
+        self.rules = rules
+    }
+
+    /// Whether `token` says it is a Mercure 1.0 access token (`typ: at+jwt` or
+    /// `application/at+jwt`); false for 0.x JWTs (`typ: JWT` or none) and for anything that is
+    /// not a JWT. Reads the header only; nothing is verified.
+    static func isAccessToken(_ token: String) -> Bool {
+        guard token.utf8.count <= AccessTokenRules.maxTokenBytes, let header = try? header(of: token) else { return false }
+        return AccessTokenRules.isAccessTokenType(header.typ)
     }
 
     /// The grant of a token that verified recently for the same audience and is still valid;
@@ -189,17 +180,19 @@ extension TokenVerifier {
         grants.value(for: token, audience: audience)
     }
 
-    /// Verifies a Mercure 1.0 access token and returns what it grants.
+    /// Verifies a Mercure 1.0 access token for `audience` (the hub's resource identifier,
+    /// ``HeraldHTTPConfiguration/resourceIdentifier(scheme:authority:)``) and returns what it
+    /// grants, or why it is invalid (always `invalid_token`, 401).
     ///
-    /// In order: the header's `typ` is `at+jwt` and its `alg` the hub key's algorithm; the
-    /// signature verifies with the hub's key for this role (publisher or subscriber); `exp` is
-    /// present and in the future; `nbf`, if present, is not in the future; `iss` is one of
-    /// the trusted issuers (when any are configured); `aud` (a string or an array) contains
-    /// `audience`; `authorization_details`, if present, is an array whose Mercure entries are
-    /// all valid (one bad entry invalidates the token: no partial acceptance). `iat` is not
-    /// required (RFC 9068 requires issuers to set it, but gives resource servers no rule
-    /// about it, and Mercure's own conformance token has none).
-    func verifyAccessToken(_ token: String, audience: String?) async throws(BearerError) -> MercureGrant {
+    /// In order: at most 64 KiB; the header's `typ` is `at+jwt` and its `alg` the hub key's
+    /// algorithm; the signature verifies with the key; `exp` is present and in the future;
+    /// `nbf`, if present, is not in the future; `iss` is one of the trusted issuers (when any
+    /// are configured); `aud` (a string or an array) contains `audience`;
+    /// `authorization_details`, if present, is an array whose Mercure entries are all valid
+    /// (one bad entry invalidates the token: no partial acceptance). `iat` is not required
+    /// (RFC 9068 requires issuers to set it but gives resource servers no rule about it, and
+    /// Mercure's own conformance token has none).
+    func verify(_ token: String, audience: String?) async throws(BearerError) -> MercureGrant {
         if let cached = grants.value(for: token, audience: audience) { return cached }
         if token.utf8.count > AccessTokenRules.maxTokenBytes {
             throw .invalidToken("token longer than \(AccessTokenRules.maxTokenBytes / 1024) KiB")
@@ -225,12 +218,12 @@ extension TokenVerifier {
         } catch {
             throw .invalidToken("malformed token")
         }
-        let (grant, validUntil) = try Self.grant(ofAccessTokenClaims: claims, audience: audience, rules: accessTokenRules, now: Date())
+        let (grant, validUntil) = try Self.grant(ofAccessTokenClaims: claims, audience: audience, rules: rules, now: Date())
         grants.remember(token, grant, audience: audience, validUntil: validUntil)
         return grant
     }
 
-    /// The checks of ``verifyAccessToken(_:audience:)`` that follow the signature, on the
+    /// The checks of ``verify(_:audience:)`` that follow the signature, on the
     /// decoded payload: the grant and its expiry, or why the token is invalid.
     static func grant(
         ofAccessTokenClaims claims: [String: JSONValue],
@@ -439,7 +432,7 @@ struct JSONClaims: JWTPayload {
         try container.encode(fields)
     }
 
-    /// Claims are checked after decoding (``TokenVerifier/grant(ofAccessTokenClaims:audience:rules:now:)``).
+    /// Claims are checked after decoding (``AccessTokenVerifier/grant(ofAccessTokenClaims:audience:rules:now:)``).
     func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 

@@ -1,29 +1,66 @@
 import Hummingbird
 
-/// Interim wiring of Mercure 1.0 access tokens into today's publish path, so they can be tried
-/// end to end before the protocol core lands (which calls `TokenVerifier.grant(for:audience:accepting:)`
-/// itself and replaces this file).
+/// Both kinds of token as one grant, and the interim wiring of Mercure 1.0 access tokens into
+/// today's publish path (so they can be tried end to end before the protocol core lands; the
+/// core calls ``grant(for:role:audience:accepting:)``, or its two halves, itself).
 extension HeraldEndpoint {
+    /// Whose key verifies a token.
+    enum TokenRole {
+        case publisher, subscriber
+    }
+
     /// The hub's resource identifier for `request`: configured, or its own URL as the client
     /// reached it (HTTP/2 requests carry their scheme; HTTP/1.1 ones are taken as `http`).
     func resourceIdentifier(of request: Request) -> String? {
         configuration.resourceIdentifier(scheme: request.head.scheme ?? "http", authority: request.head.authority)
     }
 
+    /// The grant of `token`, whichever kind it is, or an RFC 6750 refusal: a token whose header
+    /// says `typ: at+jwt` is a 1.0 access token (``AccessTokenVerifier``, checked against
+    /// `audience`); any other is a 0.x JWT (`TokenVerifier`, its claims as `MercureGrant(claims:)`).
+    ///
+    /// `accepting` lists the kinds the request may use: a 1.0 request (`match=`) accepts
+    /// `[.accessToken]` only (Mercure 1.0 refuses tokens without `typ: at+jwt`); a 0.x request
+    /// and a publish may accept both. A token of another kind is `invalid_token`. Without a key
+    /// for `role`, every token is `invalid_token`.
+    func grant(
+        for token: String,
+        role: TokenRole,
+        audience: String?,
+        accepting kinds: Set<MercureGrant.TokenKind> = [.legacy, .accessToken]
+    ) async throws(BearerError) -> MercureGrant {
+        let (legacy, access) =
+            switch role {
+            case .publisher: (publisherVerifier, publisherAccessTokens)
+            case .subscriber: (subscriberVerifier, subscriberAccessTokens)
+            }
+        if token.utf8.count > AccessTokenRules.maxTokenBytes {
+            throw .invalidToken("token longer than \(AccessTokenRules.maxTokenBytes / 1024) KiB")
+        }
+        if AccessTokenVerifier.isAccessToken(token) {
+            guard kinds.contains(.accessToken) else { throw .invalidToken("access tokens (at+jwt) are not accepted here") }
+            guard let access else { throw .invalidToken("no key to verify the token") }
+            return try await access.verify(token, audience: audience)
+        }
+        guard kinds.contains(.legacy) else {
+            let typ = (try? AccessTokenVerifier.header(of: token))?.typ
+            throw .invalidToken(typ.map { "token typ \"\($0)\" is not at+jwt" } ?? "not an access token (typ must be at+jwt)")
+        }
+        guard let legacy else { throw .invalidToken("no key to verify the token") }
+        do {
+            return MercureGrant(claims: try await legacy.verify(token))
+        } catch {
+            throw .invalidToken(error.reason)
+        }
+    }
+
     /// Authorizes a publish whose token is a 1.0 access token (`typ: at+jwt`) with RFC 6750
     /// answers, returning true; returns false for any other token (0.x rules apply).
-    func authorizeAccessTokenPublisher(
-        _ request: Request,
-        token: String,
-        topics: [String],
-        verifier: TokenVerifier
-    ) async throws(Refusal) -> Bool {
-        guard (try? TokenVerifier.header(of: token)).map({ AccessTokenRules.isAccessTokenType($0.typ) }) == true else {
-            return false
-        }
+    func authorizeAccessTokenPublisher(_ request: Request, token: String, topics: [String]) async throws(Refusal) -> Bool {
+        guard AccessTokenVerifier.isAccessToken(token) else { return false }
         let grant: MercureGrant
         do {
-            grant = try await verifier.grant(for: token, audience: resourceIdentifier(of: request), accepting: [.accessToken])
+            grant = try await self.grant(for: token, role: .publisher, audience: resourceIdentifier(of: request), accepting: [.accessToken])
         } catch {
             throw error.refusal
         }

@@ -134,7 +134,7 @@ extension HeraldEndpoint {
             throw .unauthorized("missing publisher token")
         }
         try checkPublishOrigin(request, credentials: source)
-        if try await authorizeAccessTokenPublisher(request, token: token, topics: topics, verifier: verifier) { return }
+        if try await authorizeAccessTokenPublisher(request, token: token, topics: topics) { return }
         let claims = try await verifier.verify(token)
         guard let allowed = claims.mercure?.publish else {
             throw .forbidden("token has no mercure.publish claim")

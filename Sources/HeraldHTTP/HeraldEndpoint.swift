@@ -12,6 +12,9 @@ public final class HeraldEndpoint: Sendable {
     public let configuration: HeraldHTTPConfiguration
     let publisherVerifier: TokenVerifier?
     let subscriberVerifier: TokenVerifier?
+    /// Mercure 1.0 access tokens, verified with the same keys (AccessToken.swift).
+    let publisherAccessTokens: AccessTokenVerifier?
+    let subscriberAccessTokens: AccessTokenVerifier?
     let cors: CORSPolicy
     let logger: Logger
     /// An atomic, not a lock: both event loops bump it on every fast publish.
@@ -21,8 +24,10 @@ public final class HeraldEndpoint: Sendable {
     public init(hub: Hub, configuration: HeraldHTTPConfiguration, logger: Logger = Logger(label: "herald.http")) {
         self.hub = hub
         self.configuration = configuration
-        self.publisherVerifier = configuration.publisherKey.map { TokenVerifier(key: $0, accessTokenRules: configuration.accessTokenRules) }
-        self.subscriberVerifier = configuration.subscriberKey.map { TokenVerifier(key: $0, accessTokenRules: configuration.accessTokenRules) }
+        self.publisherVerifier = configuration.publisherKey.map(TokenVerifier.init(key:))
+        self.subscriberVerifier = configuration.subscriberKey.map(TokenVerifier.init(key:))
+        self.publisherAccessTokens = configuration.publisherKey.map { AccessTokenVerifier(key: $0, rules: configuration.accessTokenRules) }
+        self.subscriberAccessTokens = configuration.subscriberKey.map { AccessTokenVerifier(key: $0, rules: configuration.accessTokenRules) }
         self.cors = CORSPolicy(configuration.corsOrigins)
         self.logger = logger
     }

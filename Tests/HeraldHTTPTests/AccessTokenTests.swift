@@ -28,8 +28,13 @@ import Foundation
         "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJhdWQiOiJodHRwczovL2xvY2FsaG9zdC8ud2VsbC1rbm93bi9tZXJjdXJlIiwiaXNzIjoiaHR0cHM6Ly9sb2NhbGhvc3QiLCJhdXRob3JpemF0aW9uX2RldGFpbHMiOlt7InR5cGUiOiJodHRwczovL21lcmN1cmUucm9ja3MvYXV0aG9yaXphdGlvbi1kZXRhaWwiLCJhY3Rpb25zIjpbInB1Ymxpc2giXSwidG9waWNzIjpbeyJtYXRjaCI6IioifV19LHsidHlwZSI6Imh0dHBzOi8vbWVyY3VyZS5yb2Nrcy9hdXRob3JpemF0aW9uLWRldGFpbCIsImFjdGlvbnMiOlsic3Vic2NyaWJlIl0sInRvcGljcyI6W3sibWF0Y2giOiIqIn1dfV0sImV4cCI6NDEwMjQ0NDgwMH0.z_S8IP5WZsCK8h3pcq0PB5zvJE0OdTrGA70khAYJQy4"
     static let detailType = AccessTokenRules.detailType
 
-    static func verifier(issuers: [String] = [issuer], secret: String = secret) -> TokenVerifier {
-        TokenVerifier(key: HeraldKey(secret), accessTokenRules: AccessTokenRules(issuers: issuers))
+    static func verifier(issuers: [String] = [issuer], secret: String = secret) -> AccessTokenVerifier {
+        AccessTokenVerifier(key: HeraldKey(secret), rules: AccessTokenRules(issuers: issuers))
+    }
+
+    /// An endpoint with the conformance key as publisher key, for the both-kinds entry point.
+    static func endpoint() -> HeraldEndpoint {
+        HeraldEndpoint(hub: Hub(), configuration: configuration())
     }
 
     /// A detail granting `actions` on `topics` (raw JSON values, so bad shapes can be tested).
@@ -90,9 +95,9 @@ import Foundation
     }
 
     /// The refusal a verification throws (nil when it verified).
-    static func refusal(_ token: String, verifier: TokenVerifier = verifier(), audience: String? = audience) async -> BearerError? {
+    static func refusal(_ token: String, verifier: AccessTokenVerifier = verifier(), audience: String? = audience) async -> BearerError? {
         do {
-            _ = try await verifier.verifyAccessToken(token, audience: audience)
+            _ = try await verifier.verify(token, audience: audience)
             return nil
         } catch {
             return error
@@ -102,7 +107,7 @@ import Foundation
     // MARK: the conformance token and the grant
 
     @Test func conformanceTokenGrantsPublishAndSubscribeEverywhere() async throws {
-        let grant = try await Self.verifier().verifyAccessToken(Self.conformanceToken, audience: Self.audience)
+        let grant = try await Self.verifier().verify(Self.conformanceToken, audience: Self.audience)
         #expect(grant.kind == .accessToken)
         #expect(grant.publish == [.wildcard])
         #expect(grant.subscribe == [.wildcard])
@@ -110,18 +115,18 @@ import Foundation
         #expect(grant.mayReceive(privateUpdateWith: ["whatever"]))
         #expect(grant.expiresAt == Date(timeIntervalSince1970: 4_102_444_800))
         // The same token through the single entry point, as a 1.0-only request would ask.
-        let same = try await Self.verifier().grant(for: Self.conformanceToken, audience: Self.audience, accepting: [.accessToken])
+        let same = try await Self.endpoint().grant(for: Self.conformanceToken, role: .publisher, audience: Self.audience, accepting: [.accessToken])
         #expect(same == grant)
     }
 
     @Test func grantOfALegacyTokenIsTheSameModel() async throws {
         let claims = MercureClaims(
-            exp: .init(value: Date().addingTimeInterval(600)),
+            exp: .init(value: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 600).rounded(.down))),
             sub: .init(value: "alice"),
             mercure: .init(publish: ["https://example.com/books/{id}"], subscribe: ["*"], payload: .object(["user": .string("alice")]))
         )
         let token = try await HeraldKey(Self.secret).sign(claims)
-        let grant = try await Self.verifier().grant(for: token, audience: Self.audience)
+        let grant = try await Self.endpoint().grant(for: token, role: .publisher, audience: Self.audience)
         #expect(grant == MercureGrant(claims: claims))
         #expect(grant.kind == .legacy)
         #expect(grant.subject == "alice")
@@ -131,11 +136,15 @@ import Foundation
         #expect(grant.payload(forSubscription: try TopicSelector("anything")) == .object(["user": .string("alice")]))
         // A 1.0 request refuses it: Mercure 1.0 accepts only at+jwt tokens.
         await #expect(throws: BearerError.invalidToken("token typ \"JWT\" is not at+jwt")) {
-            try await Self.verifier().grant(for: token, audience: Self.audience, accepting: [.accessToken])
+            try await Self.endpoint().grant(for: token, role: .publisher, audience: Self.audience, accepting: [.accessToken])
         }
         // ...and a request that accepts only 0.x tokens refuses an access token.
         await #expect(throws: BearerError.invalidToken("access tokens (at+jwt) are not accepted here")) {
-            try await Self.verifier().grant(for: Self.conformanceToken, audience: Self.audience, accepting: [.legacy])
+            try await Self.endpoint().grant(for: Self.conformanceToken, role: .publisher, audience: Self.audience, accepting: [.legacy])
+        }
+        // No key for the role: every token is invalid.
+        await #expect(throws: BearerError.invalidToken("no key to verify the token")) {
+            try await Self.endpoint().grant(for: Self.conformanceToken, role: .subscriber, audience: Self.audience)
         }
         // A 0.x token without any claim grants nothing (publish nil: 403, not 200).
         let empty = MercureGrant(claims: MercureClaims(mercure: nil))
@@ -155,8 +164,11 @@ import Foundation
         minted.subscribe = [.init("https://example.com/b"), .init("*")]
         minted.payload = .object(["name": .string("bob")])
         let token = try await HeraldKey(Self.secret).sign(minted)
-        #expect(try TokenVerifier.header(of: token).typ == "at+jwt")
-        let grant = try await Self.verifier().verifyAccessToken(token, audience: Self.audience)
+        #expect(try AccessTokenVerifier.header(of: token).typ == "at+jwt")
+        #expect(AccessTokenVerifier.isAccessToken(token))
+        #expect(!AccessTokenVerifier.isAccessToken(try await HeraldKey(Self.secret).sign(MercureClaims(mercure: nil))))
+        #expect(!AccessTokenVerifier.isAccessToken("not a jwt"))
+        let grant = try await Self.verifier().verify(token, audience: Self.audience)
         #expect(grant.subject == "bob")
         #expect(grant.mayPublish(to: ["https://example.com/a"]))
         #expect(!grant.mayPublish(to: ["https://example.com/b"]))
@@ -174,7 +186,7 @@ import Foundation
                 ])
             }
         )
-        let grant = try await Self.verifier().verifyAccessToken(token, audience: Self.audience)
+        let grant = try await Self.verifier().verify(token, audience: Self.audience)
         #expect(grant.publish == nil)
         #expect(grant.payload(forSubscription: try TopicSelector("https://example.com/foo")) == .string("foo"))
         #expect(grant.payload(forSubscription: try TopicSelector("https://example.com/bar")) == .string("default"))
@@ -221,7 +233,7 @@ import Foundation
         let huge = String(repeating: "a", count: AccessTokenRules.maxTokenBytes + 1)
         #expect(await Self.refusal(huge) == .invalidToken("token longer than 64 KiB"))
         await #expect(throws: BearerError.invalidToken("token longer than 64 KiB")) {
-            try await Self.verifier().grant(for: huge, audience: Self.audience)
+            try await Self.endpoint().grant(for: huge, role: .publisher, audience: Self.audience)
         }
     }
 
@@ -326,13 +338,13 @@ import Foundation
             Self.detail(["publish"], [Self.match("*")], type: "mercure"),
             Self.detail(["publish"], [Self.match("*")], type: "https://mercure.rocks/authorization-detail/"),
         ])
-        let grant = try await Self.verifier().verifyAccessToken(token, audience: Self.audience)
+        let grant = try await Self.verifier().verify(token, audience: Self.audience)
         #expect(grant.publish == nil)
         #expect(grant.subscribe == nil)
         #expect(!grant.mayPublish(to: ["t"]))
         // No authorization_details at all: a valid token granting nothing.
         let none = try await Self.token(claims: Self.claims { $0["authorization_details"] = nil })
-        #expect(try await Self.verifier().verifyAccessToken(none, audience: Self.audience).publish == nil)
+        #expect(try await Self.verifier().verify(none, audience: Self.audience).publish == nil)
         // But an entry must still be an object with a string type.
         #expect(await Self.refusal(try await Self.details([.string("x")]))?.code == .invalidToken)
         #expect(await Self.refusal(try await Self.details([.object(["actions": .array([])])]))?.code == .invalidToken)
@@ -350,7 +362,7 @@ import Foundation
         let noActions = JSONValue.object(["type": .string(Self.detailType), "topics": .array([Self.match("*")])])
         #expect(await Self.refusal(try await Self.details([noActions]))?.code == .invalidToken)
         // Both actions in one detail grant both.
-        let both = try await Self.verifier().verifyAccessToken(
+        let both = try await Self.verifier().verify(
             try await Self.details([Self.detail(["publish", "subscribe"], [Self.match("t")])]),
             audience: Self.audience
         )
@@ -381,10 +393,10 @@ import Foundation
         #expect(await Self.refusal(try await Self.details([Self.detail(["publish"], [])]))?.code == .invalidToken)
         // `*` is every topic whatever the type; exact is the default and explicit.
         for matcher in [Self.match("*"), Self.match("*", type: "exact"), Self.match("*", type: "urlpattern")] {
-            let grant = try await Self.verifier().verifyAccessToken(try await Self.details([Self.detail(["publish"], [matcher])]), audience: Self.audience)
+            let grant = try await Self.verifier().verify(try await Self.details([Self.detail(["publish"], [matcher])]), audience: Self.audience)
             #expect(grant.publish == [.wildcard])
         }
-        let exact = try await Self.verifier().verifyAccessToken(
+        let exact = try await Self.verifier().verify(
             try await Self.details([Self.detail(["publish"], [Self.match("https://example.com/a", type: "exact")])]),
             audience: Self.audience
         )
@@ -403,7 +415,7 @@ import Foundation
                 ]
             )
         ])
-        let grant = try await Self.verifier().verifyAccessToken(token, audience: Self.audience)
+        let grant = try await Self.verifier().verify(token, audience: Self.audience)
         #expect(grant.publish?.map(\.kind) == [.urlPattern, .exact, .urlPattern])
         #expect(grant.mayPublish(to: ["https://example.com/books/1"]))
         #expect(!grant.mayPublish(to: ["https://example.com/books/1/2"]))
@@ -438,13 +450,13 @@ import Foundation
         let verifier = Self.verifier()
         let token = try await Self.token()
         #expect(verifier.cachedGrant(token, audience: Self.audience) == nil)
-        let grant = try await verifier.verifyAccessToken(token, audience: Self.audience)
+        let grant = try await verifier.verify(token, audience: Self.audience)
         #expect(verifier.cachedGrant(token, audience: Self.audience) == grant)
         #expect(verifier.grants.count == 1)
         // Another audience is not a hit, and the token does not verify for it.
         #expect(verifier.cachedGrant(token, audience: "https://other.example/.well-known/mercure") == nil)
         await #expect(throws: BearerError.self) {
-            try await verifier.verifyAccessToken(token, audience: "https://other.example/.well-known/mercure")
+            try await verifier.verify(token, audience: "https://other.example/.well-known/mercure")
         }
         // Failures are not cached.
         #expect(verifier.grants.count == 1)
