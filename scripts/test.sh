@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Herald: installs what the tests need (redis-server; chromium, its driver
-# and selenium for the browser tests, openssl for the HTTPS one), then `swift test`, then the
-# fuzz targets for a short time, then the end-to-end browser tests, the Mercure conformance cases,
-# then the hostile-client tests.
+# and selenium for the browser tests, openssl for the HTTPS one, nginx for the reverse-proxy one),
+# then `swift test`, then the fuzz targets for a short time, then the end-to-end browser tests,
+# the Mercure conformance cases, then the hostile-client tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -12,6 +12,7 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # a certificate for the HTTPS test
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)  # the reverse-proxy test
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "== installing ${need_apt[*]}"

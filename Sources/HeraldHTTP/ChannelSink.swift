@@ -188,9 +188,9 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
         guard let reason = closed, let ended else { return }
         self.ended = nil
         self.onEnd = nil
-        if reason == .shutdown {
+        if let notice = hub.finalNotice(for: reason) {
             drain()
-            send(hub.shutdownNotice)
+            send(notice)
             flush()
         }
         // Later writes (the response's end) go through the HTTP handlers again.

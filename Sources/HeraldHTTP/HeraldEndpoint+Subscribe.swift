@@ -50,7 +50,9 @@ extension HeraldEndpoint {
                 selectors: selectors,
                 privateSelectors: privateSelectors,
                 lastEventID: lastEventID,
-                payload: claims?.mercure?.payload?.jsonText
+                payload: claims?.mercure?.payload?.jsonText,
+                // The stream ends when the token does (with a final comment saying why).
+                authorizationExpiry: claims?.exp?.value
             )
             let subscription =
                 if let sink {

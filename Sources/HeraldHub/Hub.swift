@@ -1,4 +1,5 @@
 import Logging
+import struct Foundation.Date
 import NIOConcurrencyHelpers
 import NIOCore
 import ServerSentEvents
@@ -22,6 +23,8 @@ public final class Hub: Sendable {
     /// The comment a stream gets when the hub shuts down (asks the client to reconnect); a
     /// custom `SubscriberSink` writes it after `close(.shutdown)`.
     public let shutdownNotice: EncodedEvent
+    /// The comment a stream gets when its authorization expires (asks for a fresh token).
+    public let expiryNotice: EncodedEvent
     /// Rung when subscriptions start or end; `run()` then records and announces them in batches.
     private let presenceBell: AsyncStream<Void>.Continuation
     private let presenceRings: AsyncStream<Void>
@@ -66,6 +69,9 @@ public final class Hub: Sendable {
         self.broker = broker
         self.logger = logger
         self.shutdownNotice = EncodedEvent(ServerSentEventComment.encoded("herald: shutting down, please reconnect"))
+        self.expiryNotice = EncodedEvent(
+            ServerSentEventComment.encoded("herald: authorization expired, reconnect with a fresh token")
+        )
         let loops = Array(configuration.eventLoopGroup.makeIterator())
         // Shards exist before `self` does; they reach the hub through this weak reference.
         let owner = HubReference()
@@ -302,7 +308,7 @@ public final class Hub: Sendable {
         let queue = SubscriptionQueue(
             maxBytes: configuration.maxQueuedBytes,
             maxEvents: configuration.maxQueuedEvents,
-            shutdownNotice: shutdownNotice
+            finalNotices: finalNotices
         )
         return try await subscribe(request, sink: queue, shard: nil, queue: queue)
     }
@@ -391,7 +397,8 @@ public final class Hub: Sendable {
                 id: id,
                 selectors: selectors,
                 privateSelectors: privateSelectors,
-                sink: sink
+                sink: sink,
+                expiry: request.authorizationExpiry.map(Self.deadline(at:))
             )
             subscriber.skipUpTo = skipUpTo
             let active = ActiveSubscription(
@@ -575,6 +582,32 @@ public final class Hub: Sendable {
     /// The id of the newest update in history.
     public var lastEventID: String? {
         self.state.withLockedValue { $0.history.lastID }
+    }
+
+    /// The event-loop deadline of a wall-clock moment (a token's `exp`).
+    static func deadline(at date: Date) -> NIODeadline {
+        let seconds = date.timeIntervalSinceNow
+        // Far-future tokens: a year is as good as forever for a stream, and keeps the sum finite.
+        let nanoseconds = Int64(min(max(seconds, 0), 365 * 86_400) * 1_000_000_000)
+        return .now() + .nanoseconds(nanoseconds)
+    }
+
+    /// The last bytes a stream gets when the hub ends it for `reason` (nil: none). Every sink
+    /// writes these, so a client always learns why the server ended its stream.
+    public func finalNotice(for reason: StreamCloseReason) -> EncodedEvent? {
+        switch reason {
+        case .shutdown: shutdownNotice
+        case .authorizationExpired: expiryNotice
+        case .tooSlow, .cancelled: nil
+        }
+    }
+
+    private var finalNotices: [StreamCloseReason: ByteBuffer] {
+        var notices: [StreamCloseReason: ByteBuffer] = [:]
+        for reason in [StreamCloseReason.shutdown, .authorizationExpired, .tooSlow, .cancelled] {
+            notices[reason] = finalNotice(for: reason)?.bytes
+        }
+        return notices
     }
 
     // MARK: shutdown

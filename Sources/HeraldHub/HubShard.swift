@@ -31,6 +31,10 @@ final class HubShard: @unchecked Sendable {
     private var deliveries = 0
     private var heartbeatTask: RepeatedTask?
     private var isShutDown = false
+    /// Subscribers whose authorization expires; the timer is set for the earliest of them.
+    private var expiring = 0
+    private var expiryTimer: Scheduled<Void>?
+    private var expiryTimerDeadline: NIODeadline?
 
     init(
         eventLoop: any EventLoop,
@@ -157,10 +161,15 @@ final class HubShard: @unchecked Sendable {
             }
         }
         startHeartbeatIfNeeded()
+        if let expiry = subscriber.expiry {
+            expiring += 1
+            armExpiryTimer(for: expiry)
+        }
     }
 
     private func remove(_ id: UInt64, reason: StreamCloseReason) {
         guard let subscriber = subscribers.removeValue(forKey: id) else { return }
+        if subscriber.expiry != nil { expiring -= 1 }
         for selector in subscriber.selectors {
             if selector.isPattern {
                 let key = SelectorKey(selector)
@@ -181,6 +190,43 @@ final class HubShard: @unchecked Sendable {
         for id in Array(subscribers.keys) { remove(id, reason: .shutdown) }
         heartbeatTask?.cancel()
         heartbeatTask = nil
+        expiryTimer?.cancel()
+        expiryTimer = nil
+    }
+
+    // MARK: authorization expiry
+
+    /// Sets the one expiry timer of this shard for `deadline` when that comes before the one set.
+    /// Subscribers that leave early leave no trace: when the timer fires, the shard looks for who
+    /// has expired and sets it again for the earliest remaining expiry (at most once a second,
+    /// so a scan of the shard's subscribers costs at most that often).
+    private func armExpiryTimer(for deadline: NIODeadline) {
+        if let set = expiryTimerDeadline, set <= deadline { return }
+        expiryTimer?.cancel()
+        expiryTimerDeadline = deadline
+        expiryTimer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+            self?.closeExpired()
+        }
+    }
+
+    private func closeExpired() {
+        expiryTimer = nil
+        expiryTimerDeadline = nil
+        guard expiring > 0, !isShutDown else { return }
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        var expired: [UInt64] = []
+        for subscriber in subscribers.values {
+            guard let expiry = subscriber.expiry else { continue }
+            if expiry <= now {
+                expired.append(subscriber.id)
+            } else if next.map({ expiry < $0 }) ?? true {
+                next = expiry
+            }
+        }
+        // A sink writes what it still owes, then the expiry notice, then ends the stream.
+        for id in expired { remove(id, reason: .authorizationExpired) }
+        if let next { armExpiryTimer(for: max(next, now + .seconds(1))) }
     }
 
     private func startHeartbeatIfNeeded() {

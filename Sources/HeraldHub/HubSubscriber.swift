@@ -1,3 +1,5 @@
+import NIOCore
+
 /// What a shard knows of one subscriber: its selectors, its authorization, and its sink.
 /// Created by the hub, then owned by one shard and touched only on that shard's event loop.
 final class HubSubscriber: @unchecked Sendable {
@@ -6,6 +8,9 @@ final class HubSubscriber: @unchecked Sendable {
     /// Selectors from the subscriber's authorization; nil for anonymous subscribers.
     let privateSelectors: [TopicSelector]?
     let sink: any SubscriberSink
+    /// When the subscriber's authorization runs out (its token's `exp`); the shard then closes
+    /// the stream with `.authorizationExpired`.
+    let expiry: NIODeadline?
 
     /// Sequence of the last update handed to this subscriber, so that an update matching
     /// several of its selectors is delivered once.
@@ -18,11 +23,18 @@ final class HubSubscriber: @unchecked Sendable {
     /// Whether this subscriber got bytes in the batch being processed (needs a flush).
     var needsFlush = false
 
-    init(id: UInt64, selectors: [TopicSelector], privateSelectors: [TopicSelector]?, sink: any SubscriberSink) {
+    init(
+        id: UInt64,
+        selectors: [TopicSelector],
+        privateSelectors: [TopicSelector]?,
+        sink: any SubscriberSink,
+        expiry: NIODeadline? = nil
+    ) {
         self.id = id
         self.selectors = selectors
         self.privateSelectors = privateSelectors
         self.sink = sink
+        self.expiry = expiry
     }
 
     /// Whether one of `selectors` matches one of the update's topics.

@@ -1,3 +1,5 @@
+import struct Foundation.Date
+
 /// What a subscriber asks for: which topics, with which authorization, from which point.
 public struct SubscribeRequest: Sendable {
     /// Topic selectors: exact topics, URI templates or `*`.
@@ -9,18 +11,24 @@ public struct SubscribeRequest: Sendable {
     public var lastEventID: String?
     /// Opaque JSON the authorization attached (`mercure.payload`), shown by the subscriptions API.
     public var payload: String?
+    /// When the authorization ends (the token's `exp`): the hub then closes the stream with
+    /// ``StreamCloseReason/authorizationExpired``, so an expired or revoked subscriber stops
+    /// receiving private updates. Nil: the stream lives until the client or the hub ends it.
+    public var authorizationExpiry: Date?
 
     /// Creates a request.
     public init(
         selectors: [TopicSelector],
         privateSelectors: [TopicSelector]? = nil,
         lastEventID: String? = nil,
-        payload: String? = nil
+        payload: String? = nil,
+        authorizationExpiry: Date? = nil
     ) {
         self.selectors = selectors
         self.privateSelectors = privateSelectors
         self.lastEventID = lastEventID
         self.payload = payload
+        self.authorizationExpiry = authorizationExpiry
     }
 }
 

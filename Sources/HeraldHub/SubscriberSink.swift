@@ -8,6 +8,10 @@ public enum StreamCloseReason: String, Sendable, Hashable {
     case tooSlow
     /// The subscriber went away or was cancelled by the application.
     case cancelled
+    /// The authorization the stream was opened with (its token's `exp`) ran out: private
+    /// updates must stop. The client gets a final comment saying so, and reconnects with a fresh
+    /// token and its last event id.
+    case authorizationExpired
 }
 
 /// Receives one subscriber's encoded bytes. The hub calls it only on that subscriber's shard

@@ -26,12 +26,13 @@ final class SubscriptionQueue: SubscriberSink {
     private let maxBytes: Int
     private let maxEvents: Int
     private let replayBatchBytes = 64 * 1024
-    private let shutdownNotice: ByteBuffer
+    /// The hub's ``Hub/finalNotice(for:)`` for each reason that has one.
+    private let finalNotices: [StreamCloseReason: ByteBuffer]
 
-    init(maxBytes: Int, maxEvents: Int, shutdownNotice: EncodedEvent) {
+    init(maxBytes: Int, maxEvents: Int, finalNotices: [StreamCloseReason: ByteBuffer]) {
         self.maxBytes = maxBytes
         self.maxEvents = maxEvents
-        self.shutdownNotice = shutdownNotice.bytes
+        self.finalNotices = finalNotices
     }
 
     // MARK: producer side (shard loop)
@@ -167,7 +168,7 @@ final class SubscriptionQueue: SubscriberSink {
             }
             if let reason = state.closed, !state.endDelivered {
                 state.endDelivered = true
-                return .end(reason, final: reason == .shutdown ? self.shutdownNotice : nil)
+                return .end(reason, final: self.finalNotices[reason])
             }
             return nil
         }

@@ -80,9 +80,39 @@ struct Serve: AsyncParsableCommand {
     var idleTimeout: Double?
     @Option(help: "Seconds requests in progress get on SIGTERM/SIGINT before every connection is closed (env HERALD_SHUTDOWN_TIMEOUT, default 10).")
     var shutdownTimeout: Double?
+    @Option(help: "JSON file of settings: keys are these flags' names without dashes (or their HERALD_* variables); flags and the environment win over it (env HERALD_CONFIG).")
+    var config: String?
+    @Option(help: "Log lines as text or json (one object per line, for log shippers) (env HERALD_LOG_FORMAT, default text).")
+    var logFormat: String?
+
+    /// Each flag's environment variable, as its help names it ("(env HERALD_…"): the names a
+    /// configuration file may use.
+    static var settingVariables: [String: String] {
+        let help = helpMessage(columns: 100_000)
+        var variables: [String: String] = [:]
+        var flag: Substring = ""  // the option whose help is being read (it may start on the next line)
+        for line in help.split(separator: "\n") {
+            let trimmed = line.drop { $0 == " " }
+            if trimmed.hasPrefix("--") {
+                flag = trimmed.dropFirst(2).prefix { $0.isLetter || $0.isNumber || $0 == "-" }
+            }
+            guard !flag.isEmpty, let envStart = line.range(of: "(env HERALD_") else { continue }
+            let variable = line[line.index(envStart.upperBound, offsetBy: -"HERALD_".count)...]
+                .prefix { $0.isUppercase || $0.isNumber || $0 == "_" }
+            variables[String(flag)] = String(variable)
+            flag = ""
+        }
+        return variables
+    }
 
     func run() async throws {
+        if let path = config ?? Environment.string("HERALD_CONFIG") {
+            try Environment.loadConfigurationFile(path, variables: Self.settingVariables)
+        }
         let settings = try ServeSettings(self)
+        if settings.jsonLogs {
+            LoggingSystem.bootstrap { label in JSONLogHandler(label: label) }
+        }
         var logger = Logger(label: "herald")
         logger.logLevel = settings.logLevel
         let broker: any Broker
@@ -164,6 +194,8 @@ struct ServeSettings {
     var hub = HubConfiguration()
     var http = HeraldHTTPConfiguration()
     var logLevel: Logger.Level
+    /// One JSON object per log line instead of text.
+    var jsonLogs: Bool
     var chat: HeraldChatConfiguration?
     /// Who gets /metrics.
     var metrics: MetricsAccess
@@ -300,6 +332,11 @@ struct ServeSettings {
             throw ConfigurationError("unknown log level '\(levelName)'")
         }
         logLevel = level
+        switch (flags.logFormat ?? Environment.string("HERALD_LOG_FORMAT") ?? "text").lowercased() {
+        case "text": jsonLogs = false
+        case "json": jsonLogs = true
+        case let other: throw ConfigurationError("log format must be text or json, got '\(other)'")
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import HeraldHub
+import struct Foundation.Date
 import NIOCore
 import ServerSentEvents
 import Testing
@@ -37,6 +38,26 @@ import Testing
         await #expect(throws: HubError.shuttingDown) { try await hub.subscribe(SubscribeRequest(selectors: selectors("t"))) }
         await #expect(throws: HubError.shuttingDown) { try await hub.publish(Update(topics: ["t"], data: "after")) }
         #expect(hub.statistics.subscribers == 0)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aStreamEndsWhenItsAuthorizationExpiresAndOthersGoOn() async throws {
+        let hub = Hub()
+        defer { hub.shutdown() }
+        let expiry = Date().addingTimeInterval(0.3)
+        let later = Date().addingTimeInterval(600)
+        let (expiring, task) = record(
+            try await hub.subscribe(SubscribeRequest(selectors: selectors("t"), authorizationExpiry: expiry))
+        )
+        let (lasting, _) = record(try await hub.subscribe(SubscribeRequest(selectors: selectors("t"), authorizationExpiry: later)))
+        try await hub.publish(Update(topics: ["t"], data: "before"))
+        await expiring.waitForEvents(1)
+        #expect(await task.value == .authorizationExpired)
+        #expect(Date() >= expiry)
+        #expect(expiring.comments.last?.contains("authorization expired") == true)
+        try await waitUntil { hub.statistics.subscribers == 1 }
+        try await hub.publish(Update(topics: ["t"], data: "after"))
+        await lasting.waitForEvents(2)
+        #expect(lasting.events.map(\.data) == ["before", "after"])
     }
 
     @Test func cancelEndsTheStreamAndUnregisters() async throws {
