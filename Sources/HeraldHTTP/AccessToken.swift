@@ -38,6 +38,18 @@ public struct AccessTokenRules: Sendable, Hashable {
         self.issuers = issuers
     }
 
+    /// Refuses a token longer than ``maxTokenBytes``, however it was sent.
+    static func checkLength(_ token: String) throws(BearerError) {
+        if token.utf8.count > maxTokenBytes {
+            throw .invalidToken("token longer than \(maxTokenBytes / 1024) KiB")
+        }
+    }
+
+    /// The refusal of a token that is not an access token, on a request that needs one.
+    static func notAnAccessToken(typ: String?) -> BearerError {
+        .invalidToken(typ.map { "token typ \"\($0)\" is not at+jwt" } ?? "not an access token (typ must be at+jwt)")
+    }
+
     /// Whether a JOSE `typ` names a JWT access token: `at+jwt`, or its full media type
     /// `application/at+jwt` (RFC 9068 §4), compared case-insensitively like any media type.
     public static func isAccessTokenType(_ typ: String?) -> Bool {
@@ -170,7 +182,7 @@ final class AccessTokenVerifier: Sendable {
     /// `application/at+jwt`); false for 0.x JWTs (`typ: JWT` or none) and for anything that is
     /// not a JWT. Reads the header only; nothing is verified.
     static func isAccessToken(_ token: String) -> Bool {
-        guard token.utf8.count <= AccessTokenRules.maxTokenBytes, let header = try? header(of: token) else { return false }
+        guard (try? AccessTokenRules.checkLength(token)) != nil, let header = try? header(of: token) else { return false }
         return AccessTokenRules.isAccessTokenType(header.typ)
     }
 
@@ -194,13 +206,9 @@ final class AccessTokenVerifier: Sendable {
     /// Mercure's own conformance token has none).
     func verify(_ token: String, audience: String?) async throws(BearerError) -> MercureGrant {
         if let cached = grants.value(for: token, audience: audience) { return cached }
-        if token.utf8.count > AccessTokenRules.maxTokenBytes {
-            throw .invalidToken("token longer than \(AccessTokenRules.maxTokenBytes / 1024) KiB")
-        }
+        try AccessTokenRules.checkLength(token)
         let header = try Self.header(of: token)
-        guard AccessTokenRules.isAccessTokenType(header.typ) else {
-            throw .invalidToken(header.typ.map { "token typ \"\($0)\" is not at+jwt" } ?? "not an access token (typ must be at+jwt)")
-        }
+        guard AccessTokenRules.isAccessTokenType(header.typ) else { throw AccessTokenRules.notAnAccessToken(typ: header.typ) }
         guard header.alg == algorithm.rawValue else {
             throw .invalidToken("token alg must be \(algorithm.rawValue)")
         }

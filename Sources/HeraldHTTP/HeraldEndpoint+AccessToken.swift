@@ -34,17 +34,14 @@ extension HeraldEndpoint {
             case .publisher: (publisherVerifier, publisherAccessTokens)
             case .subscriber: (subscriberVerifier, subscriberAccessTokens)
             }
-        if token.utf8.count > AccessTokenRules.maxTokenBytes {
-            throw .invalidToken("token longer than \(AccessTokenRules.maxTokenBytes / 1024) KiB")
-        }
+        try AccessTokenRules.checkLength(token)
         if AccessTokenVerifier.isAccessToken(token) {
             guard kinds.contains(.accessToken) else { throw .invalidToken("access tokens (at+jwt) are not accepted here") }
             guard let access else { throw .invalidToken("no key to verify the token") }
             return try await access.verify(token, audience: audience)
         }
         guard kinds.contains(.legacy) else {
-            let typ = (try? AccessTokenVerifier.header(of: token))?.typ
-            throw .invalidToken(typ.map { "token typ \"\($0)\" is not at+jwt" } ?? "not an access token (typ must be at+jwt)")
+            throw AccessTokenRules.notAnAccessToken(typ: (try? AccessTokenVerifier.header(of: token))?.typ)
         }
         guard let legacy else { throw .invalidToken("no key to verify the token") }
         do {
