@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Herald: installs what the tests need (redis-server; chromium, its driver
-# and selenium for the browser tests, openssl for the HTTPS one, nginx for the reverse-proxy one), then `swift test`, then the
-# fuzz targets for a short time, then the end-to-end browser tests, then the hostile-client tests.
+# and selenium for the browser tests, openssl for the HTTPS one, nginx for the reverse-proxy one),
+# then `swift test`, then the fuzz targets for a short time, then the end-to-end browser tests,
+# the Mercure conformance cases, then the hostile-client tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -51,6 +52,12 @@ if [ -d Tests/e2e ]; then
     echo "== end-to-end browser tests"
     swift build --product herald
     python3 -m pytest -q Tests/e2e
+fi
+
+if [ -d Tests/conformance ]; then
+    echo "== Mercure conformance cases (the 0.x and 1.0 suites' datasets in headless Chromium; at most 5 min)"
+    swift build --product herald
+    timeout 300 python3 -m pytest -q Tests/conformance
 fi
 
 if [ -d Tests/hostile ]; then

@@ -19,6 +19,16 @@ public struct HeraldHTTPConfiguration: Sendable {
     /// loopback or cookie).
     public var corsOrigins: [String] = []
 
+    /// Mercure 1.0 access tokens: the trusted issuers (`iss`), each verified with the keys
+    /// above. Empty: `iss` is not checked (self-issued tokens signed with the hub's keys).
+    public var issuers: [String] = []
+    /// Mercure 1.0 access tokens: the hub's resource identifier, the `aud` they must carry
+    /// (e.g. `https://example.com/.well-known/mercure`). Nil: derived from each request's own
+    /// URL (scheme, `Host`, hub path); set it behind a proxy that changes the scheme or host.
+    public var resourceIdentifier: String?
+    /// Mercure 1.0: the cookie that may carry an access token (for `EventSource`).
+    public var accessTokenCookieName = AccessTokenRules.defaultCookieName
+
     /// A request's head (request line and header fields) must arrive within this time of its
     /// first byte (or of the connection's start): a client trickling a head is cut off.
     public var headTimeout: Duration = .seconds(10)

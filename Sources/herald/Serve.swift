@@ -44,6 +44,12 @@ struct Serve: AsyncParsableCommand {
     var anonymous: Bool?
     @Option(help: "Web origins (scheme://host[:port]) allowed to use the hub from the browser, comma- or space-separated; * for any, without cookies (env HERALD_CORS_ORIGINS, default none).")
     var corsOrigins: String?
+    @Option(help: "Trusted issuer (iss) of Mercure 1.0 access tokens, verified with the keys above; repeatable (env HERALD_ISSUER, comma-separated; default none: iss not checked).")
+    var issuer: [String] = []
+    @Option(help: "The hub's resource identifier: the aud Mercure 1.0 access tokens must carry (env HERALD_RESOURCE_IDENTIFIER; default: the request's own URL).")
+    var resourceIdentifier: String?
+    @Option(help: "Cookie that may carry a Mercure 1.0 access token (env HERALD_ACCESS_TOKEN_COOKIE, default __Secure-mercure_access_token).")
+    var accessTokenCookie: String?
     @Option(help: "Run distributed: redis://[user:password@]host[:port][/db] (env HERALD_REDIS_URL; default in-memory).")
     var redis: String?
     @Option(help: "Prometheus metrics at /metrics: local (loopback clients only), public or off (env HERALD_METRICS, default local).")
@@ -228,6 +234,27 @@ struct ServeSettings {
             } catch {
                 throw ConfigurationError(error.description)
             }
+        }
+
+        let issuers = flags.issuer.isEmpty
+            ? (Environment.string("HERALD_ISSUER") ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            : flags.issuer
+        http.issuers = issuers.filter { !$0.isEmpty }
+        if let identifier = flags.resourceIdentifier ?? Environment.string("HERALD_RESOURCE_IDENTIFIER") {
+            guard let url = URL(string: identifier), let scheme = url.scheme, ["http", "https"].contains(scheme.lowercased()), url.host != nil
+            else {
+                throw ConfigurationError("resource identifier must be an absolute http(s) URL, got '\(identifier)'")
+            }
+            http.resourceIdentifier = identifier
+        }
+        if let cookie = flags.accessTokenCookie ?? Environment.string("HERALD_ACCESS_TOKEN_COOKIE") {
+            let separators = Set("()<>@,;:\\\"/[]?={} \t")
+            guard !cookie.isEmpty, cookie.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 32 && $0.value < 127 }),
+                !cookie.contains(where: separators.contains)
+            else {
+                throw ConfigurationError("access token cookie name '\(cookie)' is not a cookie name (RFC 6265 token)")
+            }
+            http.accessTokenCookieName = cookie
         }
 
         hub.historySize = try flags.historySize ?? Environment.int("HERALD_HISTORY_SIZE") ?? hub.historySize

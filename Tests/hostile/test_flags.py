@@ -89,3 +89,49 @@ def test_json_logs_are_one_object_per_line(herald):
     for line in lines:
         record = json.loads(line)
         assert {"time", "level", "label", "message"} <= record.keys()
+
+
+KEY = "!ChangeThisMercureHubJWTSecretKey!"
+HUB = "https://hub.example/.well-known/mercure"
+
+
+def _access_token(binary, issuer: str, audience: str) -> str:
+    """A 1.0 access token from `herald token --access-token` (publish on every topic)."""
+    return subprocess.run(
+        [str(binary), "token", "--key", KEY, "--access-token", "--issuer", issuer, "--audience", audience, "--publish", "*"],
+        check=True, capture_output=True, text=True, timeout=30,
+    ).stdout.strip()
+
+
+def _publish_status(server, token: str, host: str = "127.0.0.1") -> tuple[int, str | None]:
+    body = b"topic=t&data=x"
+    raw = (
+        f"POST /.well-known/mercure HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    response, reader = exchange(server.port, raw)
+    reader.sock.close()
+    return response.status, response.header("WWW-Authenticate")
+
+
+@pytest.mark.issue13
+def test_issuer_and_resource_identifier_flags_and_variables(herald, herald_binary):
+    """`--issuer` (repeatable) / HERALD_ISSUER (comma-separated) and `--resource-identifier` /
+    HERALD_RESOURCE_IDENTIFIER (FLAGS.md, session 19): the iss and aud a 1.0 access token needs."""
+    trusted = _access_token(herald_binary, "https://b.example", HUB)
+    stranger = _access_token(herald_binary, "https://c.example", HUB)
+    for server in (
+        herald("--publisher-key", KEY, "--issuer", "https://a.example", "--issuer", "https://b.example",
+               "--resource-identifier", HUB),
+        herald("--publisher-key", KEY,
+               env={"HERALD_ISSUER": "https://a.example, https://b.example", "HERALD_RESOURCE_IDENTIFIER": HUB}),
+    ):
+        assert _publish_status(server, trusted)[0] == 200
+        status, challenge = _publish_status(server, stranger)
+        assert status == 401 and challenge.startswith('Bearer error="invalid_token"'), (status, challenge)
+    # Without --resource-identifier the audience is the URL the request was sent to.
+    derived = herald("--publisher-key", KEY, "--issuer", "https://b.example")
+    assert _publish_status(derived, trusted)[0] == 401
+    assert _publish_status(derived, trusted, host="hub.example")[0] == 401  # http, not https
+    own = _access_token(herald_binary, "https://b.example", f"http://127.0.0.1:{derived.port}/.well-known/mercure")
+    assert _publish_status(derived, own, host=f"127.0.0.1:{derived.port}")[0] == 200

@@ -11,6 +11,10 @@ enum CredentialSource: Hashable, Sendable {
 struct HubCredentials: Hashable, Sendable {
     var token: String
     var source: CredentialSource
+    /// The hub's resource identifier for this request: the `aud` a 1.0 access token must name.
+    var audience: String? = nil
+    /// A Mercure 1.0 request (`match=`) takes access tokens (`typ: at+jwt`) only.
+    var accessTokensOnly = false
 }
 
 /// Which key verifies a token: a publish, or a subscribe / subscriptions API read.
@@ -31,6 +35,8 @@ struct HubGrant: Sendable {
     var payload: String?
     /// When the token ends (`exp`): a stream opened with it is closed then.
     var expiresAt: Date?
+    /// A Mercure 1.0 access token's grant answers refusals in RFC 6750 terms.
+    var isAccessToken = false
 
     init(publish: [TopicSelector]?, subscribe: [TopicSelector], payload: String?, expiresAt: Date? = nil) {
         self.publish = publish
@@ -54,33 +60,75 @@ protocol HubAuthority: Sendable {
     func cachedGrant(_ credentials: HubCredentials, for role: HubRole) -> HubGrant?
 }
 
-/// Mercure 0.x JWTs (`mercure.publish`, `mercure.subscribe`, `mercure.payload`), each role
-/// verified with its own key.
+/// Both kinds of Mercure token, each role verified with its own key: 0.x JWTs (the `mercure`
+/// claim) and 1.0 OAuth 2.0 access tokens (`typ: at+jwt`, `authorization_details`; see
+/// `AccessTokenVerifier`), told apart by their header's `typ`. A 1.0 request takes access
+/// tokens only; refusals of access tokens are RFC 6750 answers.
 struct MercureTokenAuthority: HubAuthority {
     let publisher: TokenVerifier?
     let subscriber: TokenVerifier?
+    let publisherAccessTokens: AccessTokenVerifier?
+    let subscriberAccessTokens: AccessTokenVerifier?
 
     init(configuration: HeraldHTTPConfiguration, hub: Hub) {
         // Subscribe claims share the hub's compiled templates (one per distinct text).
         publisher = configuration.publisherKey.map { TokenVerifier(key: $0, hub: hub) }
         subscriber = configuration.subscriberKey.map { TokenVerifier(key: $0, hub: hub) }
+        publisherAccessTokens = configuration.publisherKey.map { AccessTokenVerifier(key: $0, rules: configuration.accessTokenRules) }
+        subscriberAccessTokens = configuration.subscriberKey.map { AccessTokenVerifier(key: $0, rules: configuration.accessTokenRules) }
     }
 
-    private func verifier(_ role: HubRole) -> TokenVerifier? {
+    private func verifiers(_ role: HubRole) -> (TokenVerifier?, AccessTokenVerifier?) {
         switch role {
-        case .publisher: publisher
-        case .subscriber: subscriber
+        case .publisher: (publisher, publisherAccessTokens)
+        case .subscriber: (subscriber, subscriberAccessTokens)
         }
     }
 
-    func verifies(_ role: HubRole) -> Bool { verifier(role) != nil }
+    func verifies(_ role: HubRole) -> Bool { verifiers(role).0 != nil }
 
     func grant(_ credentials: HubCredentials, for role: HubRole) async throws(Refusal) -> HubGrant {
-        guard let verifier = verifier(role) else { throw .unauthorized("no key to verify the token") }
-        return try await verifier.verify(credentials.token)
+        let (legacy, access) = verifiers(role)
+        do throws(BearerError) {
+            try AccessTokenRules.checkLength(credentials.token)
+            if AccessTokenVerifier.isAccessToken(credentials.token) {
+                guard let access else { throw BearerError.invalidToken("no key to verify the token") }
+                return HubGrant(try await access.verify(credentials.token, audience: credentials.audience))
+            }
+            if credentials.accessTokensOnly {
+                throw AccessTokenRules.notAnAccessToken(typ: (try? AccessTokenVerifier.header(of: credentials.token))?.typ)
+            }
+        } catch {
+            throw error.refusal
+        }
+        guard let legacy else { throw .unauthorized("no key to verify the token") }
+        return try await legacy.verify(credentials.token)
     }
 
     func cachedGrant(_ credentials: HubCredentials, for role: HubRole) -> HubGrant? {
-        verifier(role)?.cachedGrant(credentials.token)
+        let (legacy, access) = verifiers(role)
+        if AccessTokenVerifier.isAccessToken(credentials.token) {
+            return access?.cachedGrant(credentials.token, audience: credentials.audience).map(HubGrant.init)
+        }
+        return credentials.accessTokensOnly ? nil : legacy?.cachedGrant(credentials.token)
+    }
+}
+
+extension HubGrant {
+    /// The grant of a verified 1.0 access token.
+    init(_ grant: MercureGrant) {
+        self.init(
+            publish: grant.publish,
+            subscribe: grant.subscribe ?? [],
+            payload: grant.payload?.jsonText,
+            expiresAt: grant.expiresAt
+        )
+        isAccessToken = grant.kind == .accessToken
+    }
+
+    /// A 403 for what this grant does not allow: RFC 6750 `insufficient_scope` (with its
+    /// `WWW-Authenticate` challenge) for an access token, a plain 403 for a 0.x token.
+    func forbidden(_ reason: String) -> Refusal {
+        isAccessToken ? BearerError.insufficientScope(reason).refusal : .forbidden(reason)
     }
 }

@@ -217,9 +217,11 @@ struct HubProtocol: Sendable {
 
     /// Returns when `grant` allows publishing every topic of `update`.
     private func authorizePublish(_ update: Update, grant: HubGrant) throws(Refusal) {
-        guard let allowed = grant.publish else { throw .forbidden("token has no mercure.publish claim") }
+        guard let allowed = grant.publish else {
+            throw grant.forbidden(grant.isAccessToken ? "token grants no publish action" : "token has no mercure.publish claim")
+        }
         if let topic = update.topics.first(where: { topic in !allowed.contains { $0.matches(topic) } }) {
-            throw .forbidden("not allowed to publish to \(topic)")
+            throw grant.forbidden("not allowed to publish to \(topic)")
         }
     }
 
@@ -358,7 +360,7 @@ struct HubProtocol: Sendable {
         if !configuration.allowAnonymousSubscribers {
             // A private hub: every selector asked for must be covered by the grant.
             for selector in selectors where !Self.covers(grant.subscribe, selector) {
-                throw .forbidden("not allowed to subscribe to \(selector.rawValue)")
+                throw grant.forbidden("not allowed to subscribe to \(selector.rawValue)")
             }
         }
         return grant
@@ -459,17 +461,23 @@ struct HubProtocol: Sendable {
 
     /// The request's token, in Mercure's order: `Authorization: Bearer`, else (0.x only) the
     /// `authorization` query parameter, else the cookie.
+    /// 1.0 requests: the header, else the access-token cookie (`__Secure-mercure_access_token`,
+    /// configurable); never the query string. Either way the credentials carry the audience a
+    /// 1.0 access token must name (the configured resource identifier, else the request's URL).
     func credentials(of request: HubRequest, query: FormFields, version: Version) -> HubCredentials? {
+        var found: HubCredentials?
         if let header = request.authorization, let token = bearerToken(header) {
-            return HubCredentials(token: token, source: .header)
+            found = HubCredentials(token: token, source: .header)
+        } else if version == .v0, let value = query.values("authorization").first, !value.isEmpty {
+            found = HubCredentials(token: value, source: .query)
+        } else if version == .v0, let cookie = request.cookie(configuration.cookieName), !cookie.isEmpty {
+            found = HubCredentials(token: cookie, source: .cookie)
+        } else if let cookie = request.cookie(configuration.accessTokenCookieName), !cookie.isEmpty {
+            found = HubCredentials(token: cookie, source: .cookie)
         }
-        if version == .v0, let value = query.values("authorization").first, !value.isEmpty {
-            return HubCredentials(token: value, source: .query)
-        }
-        if let cookie = request.cookie(configuration.cookieName), !cookie.isEmpty {
-            return HubCredentials(token: cookie, source: .cookie)
-        }
-        return nil
+        found?.audience = configuration.resourceIdentifier(scheme: request.scheme ?? "http", authority: request.authority)
+        found?.accessTokensOnly = version == .v1
+        return found
     }
 
     /// Whether a Content-Type is a form (`application/x-www-form-urlencoded`, any case, any

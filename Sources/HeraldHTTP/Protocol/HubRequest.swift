@@ -28,6 +28,8 @@ struct HubRequest {
     var isForwarded: Bool
     /// `:authority` (HTTP/2) or `Host` (HTTP/1).
     var authority: String?
+    /// `:scheme` when the transport knows it (HTTP/2); nil for HTTP/1 (taken as `http`).
+    var scheme: String?
     /// The body (empty for a subscribe, or a publish refused before its body was read).
     var body: ByteBuffer
     /// Whether the connection's peer is a loopback address. Whether that makes a *local
@@ -97,6 +99,7 @@ struct HubRequest {
             body: body,
             peerIsLoopback: peerIsLoopback
         )
+        self.scheme = head.scheme
     }
 
     /// The value of the cookie `name`, if the request carries it (every `Cookie` field is read).
