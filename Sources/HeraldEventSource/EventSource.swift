@@ -94,7 +94,9 @@ extension EventSource {
         /// Consecutive attempts that deliver no event before giving up with
         /// ``EventSourceError/gaveUp(attempts:reason:)``; `nil` (the default) retries for ever, as browsers do.
         public var maxAttempts: Int?
-        /// The most time a request may take until the response head arrives.
+        /// The most time one attempt may take until the response head arrives. While a server
+        /// refuses connections, the `HTTPClient`'s pool retries connecting on its own (with its
+        /// own back-off) within this time, so an attempt fails after it, not at once.
         public var responseTimeout: Duration
         /// The longest line, and the most data in one event, the parser accepts; beyond it the
         /// stream fails with ``EventSourceError/streamFormat(_:)``.

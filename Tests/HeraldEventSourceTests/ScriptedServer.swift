@@ -149,15 +149,17 @@ struct ScriptedServer: Sendable {
     }
 }
 
-extension AsyncStream<ServerEvent> {
+extension AsyncStream<ServerEvent>.Iterator {
     /// The next request the server read (skipping other events).
-    func nextRequest() async -> SeenRequest? {
-        for await event in self {
+    mutating func nextRequest() async -> SeenRequest? {
+        while let event = await self.next() {
             if case .request(let request) = event { return request }
         }
         return nil
     }
+}
 
+extension AsyncStream<ServerEvent> {
     /// Waits until the client has closed connection `index`.
     func clientClosed(_ index: Int) async -> Bool {
         for await event in self {
