@@ -30,6 +30,7 @@ struct ReconnectionTests {
             #expect(requestOne?.headers["last-event-id"] == nil)
             #expect(requestTwo?.headers["last-event-id"] == "7")
             #expect(requestTwo?.headers["accept"] == "text/event-stream")
+            recordResult("reconnect-id-carried", ReconnectOutcome(events: second.map { [Dispatched($0)] } ?? [], lastEventIDHeader: requestTwo?.headers["last-event-id"]))
         }
     }
 
@@ -53,6 +54,9 @@ struct ReconnectionTests {
             let second = try #require(await requests.nextRequest())
             #expect(second.connection == 1)
             #expect(second.headers["last-event-id"] == nil)
+            if stream.hasSuffix("data: b\n\n") {
+                recordResult("reconnect-empty-id", ReconnectOutcome(events: last.map { [Dispatched($0)] } ?? [], lastEventIDHeader: second.headers["last-event-id"]))
+            }
         }
     }
 

@@ -77,3 +77,21 @@ func immediate(_ configure: (inout EventSource.Configuration) -> Void = { _ in }
 
 /// The repository's root, from this file's path.
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// With `HERALD_EVENTSOURCE_RESULTS=DIR`, tests write what the Swift client did as `DIR/NAME.json`,
+/// for `Tests/eventsource/compare_chromium.py` to print beside headless Chromium's results.
+func recordResult(_ name: String, _ value: some Encodable) {
+    guard let directory = ProcessInfo.processInfo.environment["HERALD_EVENTSOURCE_RESULTS"] else { return }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    guard let data = try? encoder.encode(value) else { return }
+    try? data.write(to: URL(fileURLWithPath: directory).appendingPathComponent(name + ".json"))
+}
+
+/// A reconnect case's outcome, as the comparison table shows it.
+struct ReconnectOutcome: Codable {
+    /// Events of the second connection.
+    var events: [Dispatched]
+    /// The `Last-Event-ID` header of the second request (`nil`: not sent).
+    var lastEventIDHeader: String?
+}
