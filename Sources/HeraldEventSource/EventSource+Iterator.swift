@@ -54,7 +54,7 @@ extension EventSource {
                     } else {
                         if let wait = self.wait {
                             self.wait = nil
-                            try await Task.sleep(for: wait)
+                            if wait > .zero { try await Task.sleep(for: wait) }
                         }
                         try await self.connect()
                     }
@@ -78,6 +78,7 @@ extension EventSource {
                 return
             }
             guard let chunk else {
+                try Task.checkCancellation()  // a cancelled read may end the body rather than throw
                 try self.connectionEnded(reason: "the server ended the stream")
                 return
             }

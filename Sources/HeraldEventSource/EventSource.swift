@@ -26,7 +26,10 @@ import ServerSentEvents
 ///
 /// Cancelling the task that iterates (or leaving the `for` loop) closes the connection at once.
 /// The transport is AsyncHTTPClient: TLS, HTTP/2, proxies, redirects and connection pooling come
-/// from the `HTTPClient` given (`.shared` by default; its `timeout.read` bounds an idle stream).
+/// from the `HTTPClient` given. `.shared` (the default) follows redirects and reads with a 90 s
+/// timeout, so a stream silent for longer (a dead peer that never sent a FIN; a Herald hub sends
+/// a heartbeat every 15 s) is dropped and reconnected; give a client with another `timeout.read`
+/// (or none) for endpoints that stay silent longer, and one with `proxy` set to go through a proxy.
 public struct EventSource: AsyncSequence, Sendable {
     /// What the stream produces, in order.
     public enum Event: Sendable, Hashable {

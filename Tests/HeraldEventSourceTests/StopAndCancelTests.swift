@@ -34,6 +34,28 @@ struct StopAndCancelTests {
         }
     }
 
+    /// A line beyond the parser's bound ends the stream with the typed error (bounded memory
+    /// against a broken or hostile server), however the line is split.
+    @Test func overlongLineStopsTheStream() async throws {
+        let body = Array("data: ".utf8) + Array(repeating: UInt8(ascii: "x"), count: 200) + Array("\n\n".utf8)
+        try await ScriptedServer.run(script: { _ in .stream(body, splits: [10, 50, 100], end: .holdOpen) }) { server in
+            let source = EventSource(url: server.url, configuration: immediate { $0.maxBufferedBytes = 64 })
+            let error = try await within(10, "the parser limit") { () async throws -> EventSourceError? in
+                do {
+                    for try await event in source {
+                        if case .message = event { return nil }
+                    }
+                    return nil
+                } catch let error as EventSourceError {
+                    return error
+                }
+            }
+            #expect(error == .streamFormat(.lineTooLong(limit: 64)))
+            // And the connection it gave up on is closed.
+            #expect(try await within(10, "the close") { await server.events.clientClosed(0) })
+        }
+    }
+
     /// A MIME type with parameters, other case or spaces is still an event stream.
     @Test(arguments: ["text/event-stream; charset=utf-8", "Text/Event-Stream", " text/event-stream ;"])
     func eventStreamWithParametersIsAccepted(contentType: String) async throws {
