@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HeraldEventSource
+import NIOConcurrencyHelpers
 import NIOSSL
 import ServerSentEvents
 import Testing
@@ -170,6 +171,81 @@ struct RealHubTests {
         #expect(gaps == 0)
         #expect(delivered.map(\.data) == (1...15).map { "\($0)" })
         #expect(delivered.map(\.id) == published.map { Optional($0) })
+    }
+
+    /// Issue 15 item 4, both sides: the hub ends a stream when its token's `exp` passes; the
+    /// client gets a fresh token from its provider before reconnecting and resumes with its
+    /// last event id: every private update arrives once, in order.
+    @Test func expiredTokenIsReplacedAndNothingIsLost() async throws {
+        let secret = "eventsource-subscriber-secret-0123456789"
+        let herald = try #require(Binaries.herald)
+        let (server, port) = try await startHerald(["--subscriber-key", secret])
+        let calls = NIOLockedValueBox(0)
+        // `herald token` signs; the first token lives 2 s, the next ones an hour.
+        let provider: AccessTokenProvider = {
+            let call = calls.withLockedValue { count in
+                count += 1
+                return count
+            }
+            let minted = try ChildProcess.start(
+                herald,
+                ["token", "--key", secret, "--subscribe", "expiry", "--ttl", call == 1 ? "2" : "3600"],
+                logName: "token"
+            )
+            minted.process.waitUntilExit()
+            return minted.log.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let hub = MercureHub(url: "http://127.0.0.1:\(port)/.well-known/mercure")
+        var configuration = EventSource.Configuration(reconnectionTime: .milliseconds(200), tokenRefreshLeeway: .zero)
+        configuration.backoff = Backoff(jitter: 0)
+        let source = hub.subscribe(topics: ["expiry"], configuration: configuration, tokenProvider: provider)
+        let (events, sink) = AsyncThrowingStream<EventSource.Event, any Error>.makeStream()
+        let reader = Task {
+            do {
+                for try await event in source { sink.yield(event) }
+                sink.finish()
+            } catch {
+                sink.finish(throwing: error)
+            }
+        }
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(60))
+            reader.cancel()
+        }
+        defer {
+            watchdog.cancel()
+            reader.cancel()
+        }
+        var stream = events.makeAsyncIterator()
+        var delivered: [ServerSentEvent] = []
+        var reasons: [String] = []
+        do {
+            try await Self.expect(.open, from: &stream)
+            for n in 1...2 { _ = try await hub.publish(topics: ["expiry"], data: "\(n)", isPrivate: true) }
+            var gaps = 0
+            try await Self.collect(until: 2, from: &stream, into: &delivered, gaps: &gaps)
+            // The hub ends the stream at `exp`.
+            while true {
+                let event = try await Self.next(&stream)
+                if case .reconnecting(_, let reason) = event {
+                    reasons.append(reason)
+                    break
+                }
+                if case .message(let message) = event { delivered.append(message) }
+            }
+            _ = try await hub.publish(topics: ["expiry"], data: "3", isPrivate: true)  // while it is away
+            while try await Self.next(&stream) != .open {}
+            _ = try await hub.publish(topics: ["expiry"], data: "4", isPrivate: true)
+            try await Self.collect(until: 4, from: &stream, into: &delivered, gaps: &gaps)
+            #expect(gaps == 0)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+        #expect(delivered.map(\.data) == ["1", "2", "3", "4"])
+        #expect(calls.withLockedValue { $0 } == 2)
+        #expect(reasons == ["the server ended the stream"])
     }
 
     static func expect(
