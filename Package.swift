@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "HeraldHTTP", targets: ["HeraldHTTP"]),
         .library(name: "HeraldRedis", targets: ["HeraldRedis"]),
         .library(name: "HeraldClient", targets: ["HeraldClient"]),
+        .library(name: "HeraldEventSource", targets: ["HeraldEventSource"]),
         .library(name: "HeraldChat", targets: ["HeraldChat"]),
         .executable(name: "herald", targets: ["herald"]),
         .executable(name: "herald-bench", targets: ["HeraldBench"]),
@@ -31,6 +32,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        // HeraldEventSource's transport (TLS, HTTP/2, proxies, redirects, pooling). Not behind a
+        // trait: `herald subscribe` needs it, and a package depending on another Herald product
+        // never compiles it (SwiftPM builds only the targets of the products it uses).
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // Already in the graph (Hummingbird, AsyncHTTPClient); named for the TLS test's trust roots.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.36.0"),
     ],
     targets: [
         .target(
@@ -89,6 +96,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "HeraldEventSource",
+            dependencies: [
+                "ServerSentEvents",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "HeraldChat",
             dependencies: [
                 "HeraldHTTP",
@@ -104,7 +121,7 @@ let package = Package(
                 "HeraldHTTP",
                 "HeraldChat",
                 "HeraldRedis",
-                "HeraldClient",
+                "HeraldEventSource",
                 "URLPattern",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -192,6 +209,20 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "HeraldEventSourceTests",
+            dependencies: [
+                "HeraldEventSource",
+                "ServerSentEvents",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -61,9 +61,15 @@ public struct ServerSentEventParser: Sendable {
     var failure: Error?
 
     /// Creates a parser for a new stream; `maxBufferedBytes` bounds memory against a hostile or broken peer.
-    public init(maxBufferedBytes: Int = 16 * 1024 * 1024) {
+    ///
+    /// `lastEventID` starts the stream with a last event ID already in force, as a client that
+    /// resumes from an ID it was given (not one it read) does: events without an `id` field carry
+    /// it until the stream sets or resets it.
+    public init(maxBufferedBytes: Int = 16 * 1024 * 1024, lastEventID: String = "") {
         precondition(maxBufferedBytes > 0, "maxBufferedBytes must be positive")
         self.maxBufferedBytes = maxBufferedBytes
+        self.lastEventID = lastEventID
+        self.lastEventIDBuffer = lastEventID
     }
 
     /// Parses the next chunk of the stream and returns the elements it completed.

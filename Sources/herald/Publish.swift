@@ -1,5 +1,5 @@
 import ArgumentParser
-import HeraldClient
+import HeraldEventSource
 
 /// `herald publish`: posts one update and prints its id.
 struct Publish: AsyncParsableCommand {
@@ -27,8 +27,8 @@ struct Publish: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try HeraldClient(baseURL: url ?? Environment.string("HERALD_URL") ?? "http://127.0.0.1:8080")
-        let id = try await client.publish(
+        let server = url ?? Environment.string("HERALD_URL") ?? "http://127.0.0.1:8080"
+        let id = try await MercureHub(url: server + "/.well-known/mercure").publish(
             topics: topics,
             data: data,
             id: id,

@@ -1,10 +1,11 @@
 import ArgumentParser
-import HeraldClient
+import HeraldEventSource
 import ServerSentEvents
 
 import Foundation
 
-/// `herald subscribe`: follows topics and prints each event, reconnecting with Last-Event-ID.
+/// `herald subscribe`: follows topics and prints each event. Reconnection (the last event id,
+/// the hub's `retry:`, back-off) is `EventSource`'s, the library's, not this command's.
 struct Subscribe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Follow topics; prints each event's data on one line, or one JSON object per line with --json."
@@ -29,45 +30,41 @@ struct Subscribe: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try HeraldClient(baseURL: url ?? Environment.string("HERALD_URL") ?? "http://127.0.0.1:8080")
-        var lastID = lastEventID
+        let server = url ?? Environment.string("HERALD_URL") ?? "http://127.0.0.1:8080"
+        let hub = MercureHub(url: server + "/.well-known/mercure")
+        let token = token ?? Environment.string("HERALD_TOKEN")
+        let source = hub.subscribe(
+            topics: topics,
+            lastEventID: lastEventID ?? "",
+            configuration: EventSource.Configuration(reconnectionTime: .seconds(1)),
+            tokenProvider: token.map { token in { @Sendable in token } }
+        )
         var received = 0
-        var delay: Duration = .milliseconds(1000)
-        while true {
-            do {
-                let (elements, close) = try await client.subscribe(
-                    topics: topics,
-                    lastEventID: lastID,
-                    token: token ?? Environment.string("HERALD_TOKEN")
-                )
-                defer { close() }
-                for try await element in elements {
-                    switch element {
-                    case .event(let event) where event.event == HeraldClient.gapEventType:
-                        // Not an update (not counted): the hub could not replay from `lastID`.
-                        if json {
-                            print(Self.json(event))
-                        } else {
-                            printError("gap: the hub no longer holds what came after \(lastID ?? "-"); updates were missed")
-                        }
-                    case .event(let event):
-                        if let id = event.id { lastID = id }
-                        print(json ? Self.json(event) : event.data)
-                        received += 1
-                        if let count, received >= count { return }
-                    case .retry(let milliseconds):
-                        delay = .milliseconds(milliseconds)
-                    case .comment:
-                        break
+        do {
+            for try await event in source {
+                switch event {
+                case .message(let message):
+                    print(json ? Self.json(message) : message.data)
+                    received += 1
+                    if let count, received >= count { return }
+                case .gap(let gap):
+                    // Not an update (not counted): the hub could not replay from the id asked for.
+                    if json {
+                        print(Self.json(ServerSentEvent(data: gap.data, event: EventSource.heraldGapEventType)))
+                    } else {
+                        printError("gap: the hub no longer holds what came after \(gap.lastEventID ?? "-"); updates were missed")
                     }
+                case .reconnecting(let delay, let reason):
+                    let (seconds, attoseconds) = delay.components
+                    printError("\(reason); reconnecting in \(seconds * 1000 + attoseconds / 1_000_000_000_000_000) ms")
+                case .open:
+                    break
                 }
-            } catch let error as HeraldClientError {
-                if case .status = error { throw error }  // a 4xx will not fix itself
-                printError("connection failed: \(error); retrying")
-            } catch {
-                printError("connection lost: \(error); retrying")
             }
-            try await Task.sleep(for: delay)
+        } catch let error as EventSourceError {
+            // The hub's final answer (204, a 4xx, not an event stream): reconnecting would not help.
+            printError("herald subscribe: \(error)")
+            throw ExitCode.failure
         }
     }
 
