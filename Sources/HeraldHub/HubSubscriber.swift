@@ -6,6 +6,8 @@ final class HubSubscriber: @unchecked Sendable {
     /// Selectors from the subscriber's authorization; nil for anonymous subscribers.
     let privateSelectors: [TopicSelector]?
     let sink: any SubscriberSink
+    /// Whether its stream starts with `Hub.paddingComment`.
+    var padded = false
 
     /// Sequence of the last update handed to this subscriber, so that an update matching
     /// several of its selectors is delivered once.
