@@ -34,8 +34,10 @@ extension Hub {
     /// Long-polling: the events a subscription with `request` would get first, as soon as there
     /// is at least one, or an empty batch once `timeout` has passed. The wait is an ordinary
     /// subscription (the same replay, gap signal, selectors, limits and authorization as a
-    /// stream) that ends at its first batch of events or at the timeout: nothing is kept once
-    /// this returns, and nothing runs while it waits but a timer on a shard's event loop.
+    /// stream) that ends at its first batch of events or at the timeout (the subscriber is
+    /// removed as this returns, by its shard, like a cancelled stream), and nothing runs while
+    /// it waits but a timer on a shard's event loop. The timeout starts once the replay is
+    /// known to be empty, so a zero timeout still answers with what history holds.
     ///
     /// A batch holds at most `maxBytes` of events (at least one event): a long replay is cut
     /// there and `nextEventID` continues it on the next poll. Heartbeats and other comments
@@ -50,7 +52,7 @@ extension Hub {
         let eventLoop = shards[Int.random(in: shards.indices)].eventLoop
         let sink = PollSink(eventLoop: eventLoop, maxBytes: maxBytes ?? configuration.maxQueuedBytes, timeout: timeout)
         let subscription: Subscription
-        do {
+        do throws(HubError) {
             subscription = try await subscribe(request, sink: sink, on: eventLoop)
         } catch {
             sink.finish(.cancelled)
@@ -82,6 +84,7 @@ final class PollSink: SubscriberSink {
 
     private let eventLoop: any EventLoop
     private let maxBytes: Int
+    private let timeout: TimeAmount
     private let state: NIOLoopBoundBox<State>
     private let promise: EventLoopPromise<([EncodedEvent], PollBatch.End)>
 
@@ -91,12 +94,9 @@ final class PollSink: SubscriberSink {
     init(eventLoop: any EventLoop, maxBytes: Int, timeout: TimeAmount) {
         self.eventLoop = eventLoop
         self.maxBytes = max(maxBytes, 1)
+        self.timeout = timeout
         self.state = NIOLoopBoundBox.makeBoxSendingValue(State(), eventLoop: eventLoop)
         self.promise = eventLoop.makePromise()
-        eventLoop.execute { [self] in
-            guard !state.value.done else { return }
-            state.value.timer = eventLoop.scheduleTask(in: timeout) { [self] in complete(.timeout) }
-        }
     }
 
     /// Ends the wait from any thread (the caller went away, or the subscription failed).
@@ -134,7 +134,12 @@ final class PollSink: SubscriberSink {
 
     func start(replay: [EncodedEvent]) {
         for event in replay { collect(event) }
-        if !state.value.events.isEmpty { complete(.events) }
+        if !state.value.events.isEmpty {
+            complete(.events)
+        } else if !state.value.done {
+            // The wait starts once the replay is known to be empty (so `wait=0` still gets it).
+            state.value.timer = eventLoop.scheduleTask(in: timeout) { [self] in complete(.timeout) }
+        }
     }
 
     func enqueue(_ event: EncodedEvent) -> Bool {

@@ -43,6 +43,7 @@ import Testing
         let tiny = try await hub.poll(SubscribeRequest(selectors: try selectors("r"), lastEventID: ids[0]), timeout: .seconds(5), maxBytes: 1)
         #expect(Self.data(tiny) == ["event 1"])
         #expect(tiny.nextEventID == ids[1])
+        try await waitUntil { hub.statistics.subscribers == 0 }
         #expect(hub.statistics.subscribers == 0)
     }
 
@@ -53,7 +54,8 @@ import Testing
         configuration.heartbeatInterval = .milliseconds(20)
         configuration.eventLoopGroup = loop
         let hub = Hub(configuration: configuration)
-        async let batch = hub.poll(SubscribeRequest(selectors: try selectors("h")), timeout: .seconds(30))
+        let request = SubscribeRequest(selectors: try selectors("h"))
+        async let batch = hub.poll(request, timeout: .seconds(30))
         try await waitUntil { hub.statistics.subscribers == 1 }
         // A stream on the same shard sees three heartbeats while the poll keeps waiting.
         let stream = try await hub.subscribe(SubscribeRequest(selectors: try selectors("other")))
@@ -72,7 +74,8 @@ import Testing
 
     @Test func shutdownEndsAWaitingPoll() async throws {
         let hub = Hub()
-        async let batch = hub.poll(SubscribeRequest(selectors: try selectors("s")), timeout: .seconds(30))
+        let request = SubscribeRequest(selectors: try selectors("s"))
+        async let batch = hub.poll(request, timeout: .seconds(30))
         try await waitUntil { hub.statistics.subscribers == 1 }
         hub.shutdown()
         let result = try await batch
@@ -82,7 +85,8 @@ import Testing
     @Test func aCancelledPollEndsAtOnceAndKeepsNothing() async throws {
         let hub = Hub()
         defer { hub.shutdown() }
-        let task = Task { try await hub.poll(SubscribeRequest(selectors: try selectors("c")), timeout: .seconds(30)) }
+        let request = SubscribeRequest(selectors: try selectors("c"))
+        let task = Task { try await hub.poll(request, timeout: .seconds(30)) }
         try await waitUntil { hub.statistics.subscribers == 1 }
         task.cancel()
         let result = try await task.value
