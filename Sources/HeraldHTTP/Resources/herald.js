@@ -100,6 +100,7 @@
     if (this.transport === "poll") return this._poll();
     var self = this, source = new root.EventSource(this._url(), { withCredentials: this.withCredentials });
     this._source = source;
+    this._followed = {};
     source.onopen = function () { if (self._source === source) self._opened(); };
     source.onerror = function () {
       if (self._source !== source) return;
@@ -116,7 +117,8 @@
   };
 
   proto._follow = function (source, type) {
-    if (type === "open" || type === "error") return;
+    if (type === "open" || type === "error" || this._followed[type]) return;
+    this._followed[type] = true;
     var self = this;
     source.addEventListener(type, function (event) {
       if (self._source !== source) return;
@@ -128,7 +130,10 @@
   proto._poll = function () {
     var self = this, xhr = new XMLHttpRequest(), started = new Date().getTime();
     this._xhr = xhr;
-    xhr.open("GET", param(this._url(), "poll", "1"), true);
+    // Until a poll succeeds, ask for an answer at once (wait=0): "open" then means what it
+    // means for EventSource, the hub took the subscription; later polls wait for events.
+    var url = param(this._url(), "poll", "1");
+    xhr.open("GET", this.readyState === 1 ? url : param(url, "wait", "0"), true);
     xhr.withCredentials = this.withCredentials;
     xhr.onreadystatechange = function () {
       if (xhr.readyState !== 4 || self._xhr !== xhr) return;
@@ -138,12 +143,13 @@
         self._emit("error", { type: "error", status: xhr.status });
         return self._retry(xhr.status === 401 || xhr.status === 403);
       }
+      var first = self.readyState !== 1;
       self._opened();
       var text = xhr.responseText || "", next = xhr.getResponseHeader("Last-Event-ID");
       self._read(text);
       if (next) self.lastEventId = next;
       // An empty answer that came at once (a hub shutting down) must not make a tight loop.
-      if (!text && new Date().getTime() - started < 1000) return self._retry(false);
+      if (!text && !first && new Date().getTime() - started < 1000) return self._retry(false);
       self._connect();
     };
     xhr.send();
