@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "ServerSentEvents", targets: ["ServerSentEvents"]),
         .library(name: "HeraldHub", targets: ["HeraldHub"]),
+        .library(name: "URLPattern", targets: ["URLPattern"]),
         .library(name: "HeraldHTTP", targets: ["HeraldHTTP"]),
         .library(name: "HeraldRedis", targets: ["HeraldRedis"]),
         .library(name: "HeraldClient", targets: ["HeraldClient"]),
@@ -37,10 +38,13 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
+        // WHATWG URL Pattern, matched in linear time; no dependencies.
+        .target(name: "URLPattern", swiftSettings: strict),
         .target(
             name: "HeraldHub",
             dependencies: [
                 "ServerSentEvents",
+                "URLPattern",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -141,6 +145,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ServerSentEventsTests", dependencies: ["ServerSentEvents"], swiftSettings: strict),
+        .testTarget(name: "URLPatternTests", dependencies: ["URLPattern"], swiftSettings: strict),
         .testTarget(
             name: "HeraldHubTests",
             dependencies: [

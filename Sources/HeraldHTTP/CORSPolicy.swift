@@ -45,7 +45,7 @@ struct CORSPolicy: Sendable {
         } else {
             return fields
         }
-        fields[.accessControlExposeHeaders] = "Last-Event-ID, WWW-Authenticate"
+        fields[.accessControlExposeHeaders] = "Last-Event-ID, Mercure-Last-Event-ID, WWW-Authenticate"
         return fields
     }
 

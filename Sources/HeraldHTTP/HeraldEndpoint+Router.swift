@@ -12,7 +12,7 @@ extension HeraldEndpoint {
     /// shard on its event loop).
     func respond(to request: Request, remoteAddress: SocketAddress?, connection: (any Channel)?) async -> Response {
         var hubRequest = HubRequest(head: request.head, peerIsLoopback: remoteAddress?.isLoopback == true)
-        let origin = hubRequest.headers[.origin]
+        let origin = hubRequest.origin
         if hubRequest.method == .post, core.resource(hubRequest.path) == .hub, core.refusalBeforeBody(hubRequest) == nil {
             var request = request
             do {

@@ -1,4 +1,3 @@
-import HTTPTypes
 import NIOCore
 
 /// A hub publish read straight from a connection's bytes, for `PublishFrontHandler`.
@@ -22,20 +21,14 @@ struct RawPublishRequest {
     /// Bytes of head and body together.
     var length: Int
 
-    /// The core's request for it. The raw reader keeps only the fields a fast answer depends
-    /// on (`HubProtocol.publishNow` never refuses, so the others cannot change its answer):
-    /// `Content-Type`, `Authorization`, and whether a proxy header was present (as `Forwarded`,
-    /// which the core's local-client rule reads).
+    /// The core's request for it (see `HubRequest.init(publishTo:...)`).
     func hubRequest(hubPath: String, peerIsLoopback: Bool) -> HubRequest {
-        var headers = HTTPFields()
-        if let contentType { headers[.contentType] = contentType }
-        if let authorization { headers[.authorization] = authorization }
-        if isForwarded { headers[.forwarded] = "unknown" }
-        return HubRequest(
-            method: .post,
-            path: Substring(hubPath),
+        HubRequest(
+            publishTo: Substring(hubPath),
             query: query.map { Substring($0) },
-            headers: headers,
+            contentType: contentType,
+            authorization: authorization,
+            isForwarded: isForwarded,
             body: body,
             peerIsLoopback: peerIsLoopback
         )

@@ -472,16 +472,32 @@ public final class Hub: Sendable {
 
     // MARK: limits
 
-    /// Parses the selectors a subscription asks for, within this hub's limits
-    /// (`maxSelectors`, `maxTopicLength`, and the templates' own complexity bounds); a template
-    /// already in use is not compiled again. Throws `invalidSubscription` with a short reason.
+    /// Parses the selectors a subscription asks for, read as Mercure 0.x `topic=` selectors,
+    /// within this hub's limits (`maxSelectors`, `maxTopicLength`, and the templates' own
+    /// complexity bounds); a template already in use is not compiled again. Throws
+    /// `invalidSubscription` with a short reason.
     public func selectors(_ raw: [String]) throws(HubError) -> [TopicSelector] {
-        try checkLimits(count: raw.count, lengths: raw.lazy.map(\.utf8.count))
+        try selectors(raw.map { (text: $0, syntax: TopicSelector.Syntax.topic) })
+    }
+
+    /// Parses the selectors of a subscription that may mix syntaxes (Mercure 1.0 `match=` and
+    /// `match_urlpattern=`), each read as its `syntax` says, within this hub's limits (checked
+    /// over all of them); a relative URL pattern is resolved against `baseURL` (the hub's public
+    /// URL). A selector already in use is not compiled again. Throws `invalidSubscription`.
+    public func selectors(
+        _ raw: [(text: String, syntax: TopicSelector.Syntax)],
+        baseURL: String? = nil
+    ) throws(HubError) -> [TopicSelector] {
+        try checkLimits(count: raw.count, lengths: raw.lazy.map(\.text.utf8.count))
         var selectors: [TopicSelector] = []
         selectors.reserveCapacity(raw.count)
-        for text in raw {
+        for (text, syntax) in raw {
             do {
-                selectors.append(try selectorCache.selector(for: text, maxLength: configuration.maxTopicLength))
+                selectors.append(
+                    try selectorCache.selector(
+                        for: text, syntax: syntax, baseURL: baseURL, maxLength: configuration.maxTopicLength
+                    )
+                )
             } catch {
                 throw .invalidSubscription("invalid topic selector: \(error.reason)")
             }
@@ -497,11 +513,26 @@ public final class Hub: Sendable {
         raw.compactMap { try? selectorCache.selector(for: $0, maxLength: TopicSelector.maximumLength) }
     }
 
-    /// Every update is matched against every distinct template, at a cost of O(topic length ×
-    /// matching states): a subscription's templates may have `maxTemplateStates` states in all.
+    /// The selectors of a 1.0 authorization (`authorization_details` topics: `match` read as its
+    /// `match_type` says), sharing compiled selectors already in use; invalid ones are skipped
+    /// like ``claimSelectors(_:)``'s.
+    public func claimSelectors(
+        _ raw: [(text: String, syntax: TopicSelector.Syntax)],
+        baseURL: String? = nil
+    ) -> [TopicSelector] {
+        raw.compactMap {
+            try? selectorCache.selector(
+                for: $0.text, syntax: $0.syntax, baseURL: baseURL, maxLength: TopicSelector.maximumLength
+            )
+        }
+    }
+
+    /// Every update is matched against every distinct template and URL pattern, at a cost of
+    /// O(topic length × matching states): a subscription's patterns may have `maxTemplateStates`
+    /// states in all.
     private func checkTemplateCost(_ selectors: [TopicSelector]) throws(HubError) {
         var states = 0
-        for selector in selectors { states += selector.template?.matchingStates ?? 0 }
+        for selector in selectors { states += selector.matchingStates }
         if states > configuration.maxTemplateStates {
             throw .invalidSubscription(
                 "topic selectors too complex in all (more than \(configuration.maxTemplateStates) matching states)"

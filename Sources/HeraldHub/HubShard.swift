@@ -22,8 +22,9 @@ final class HubShard: @unchecked Sendable {
     // Loop-affine state.
     private var subscribers: [UInt64: HubSubscriber] = [:]
     private var byExactTopic: [String: [UInt64: HubSubscriber]] = [:]
-    /// Subscribers of `*` and of templates, grouped by distinct selector: a template is matched
-    /// once per topic, however many subscribers share it.
+    /// Subscribers of `*`, templates and URL patterns, grouped by distinct selector (kind and
+    /// text): a pattern is matched once per topic, however many subscribers share it. Exact
+    /// selectors (an exact `a{b}` included) are in `byExactTopic`.
     private var patterns: [SelectorKey: PatternSubscribers] = [:]
     private var toFlush: [HubSubscriber] = []
     /// Subscriber writes in the batch being processed.
@@ -147,8 +148,8 @@ final class HubShard: @unchecked Sendable {
         }
         subscribers[subscriber.id] = subscriber
         for selector in subscriber.selectors {
-            if selector.isWildcard || selector.isTemplate {
-                let key = SelectorKey(selector.rawValue)
+            if selector.isPattern {
+                let key = SelectorKey(selector)
                 let pattern = patterns[key] ?? PatternSubscribers(selector)
                 patterns[key] = pattern
                 pattern.add(subscriber)
@@ -162,8 +163,8 @@ final class HubShard: @unchecked Sendable {
     private func remove(_ id: UInt64, reason: StreamCloseReason) {
         guard let subscriber = subscribers.removeValue(forKey: id) else { return }
         for selector in subscriber.selectors {
-            if selector.isWildcard || selector.isTemplate {
-                let key = SelectorKey(selector.rawValue)
+            if selector.isPattern {
+                let key = SelectorKey(selector)
                 if let pattern = patterns[key], pattern.remove(subscriber), pattern.subscribers.isEmpty {
                     patterns[key] = nil
                 }
@@ -204,7 +205,7 @@ final class HubShard: @unchecked Sendable {
     }
 }
 
-/// The subscribers of one `*` or template selector on a shard (loop-bound, like the shard).
+/// The subscribers of one `*`, template or URL pattern selector on a shard (loop-bound, like the shard).
 final class PatternSubscribers {
     let selector: TopicSelector
     private(set) var subscribers: [UInt64: HubSubscriber] = [:]

@@ -47,7 +47,7 @@ import Testing
             #expect(stream.headers["Access-Control-Allow-Origin"] == [Self.app])
             #expect(stream.headers["Access-Control-Allow-Credentials"] == ["true"])
             #expect(stream.headers["Vary"] == ["Origin"])
-            #expect(stream.headers["Access-Control-Expose-Headers"] == ["Last-Event-ID, WWW-Authenticate"])
+            #expect(stream.headers["Access-Control-Expose-Headers"] == ["Last-Event-ID, Mercure-Last-Event-ID, WWW-Authenticate"])
             try await waitUntil { server.hub.statistics.subscribers == 1 }
             _ = try await server.hub.publish(Update(topics: ["t"], data: "across origins"))
             #expect(try await firstEvent(stream.events)?.data == "across origins")

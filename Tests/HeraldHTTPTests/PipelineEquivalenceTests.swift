@@ -24,6 +24,8 @@ struct PipelineEquivalenceTests {
         let status: Int
         /// A stream: only its head is compared (its body goes on).
         var stream = false
+        /// Header fields it must carry (nil: must not carry).
+        var headers: [String: String?] = [:]
         var description: String { name }
     }
 
@@ -66,10 +68,11 @@ struct PipelineEquivalenceTests {
         )
     }
 
-    /// Rows any hub answers the same way, keyed or not.
-    static func commonRows() -> [Row] {
+    /// Rows any hub answers the same way, keyed or not (`auth`: what a publish needs).
+    static func commonRows(auth: [String]) -> [Row] {
         let origin = "Origin: \(app)"
         return [
+            Row(name: "first publish", request: post("topic=t&data=x&id=row-first", headers: auth), status: 200),
             Row(name: "not a form", request: post("topic=t", contentType: "application/json"), status: 415),
             Row(name: "no content type", request: post("topic=t", contentType: nil), status: 415),
             Row(name: "bad query escape", request: post("topic=t", query: "?%zz"), status: 400),
@@ -81,28 +84,39 @@ struct PipelineEquivalenceTests {
             Row(name: "OPTIONS without origin", request: request("OPTIONS", hub), status: 204),
             Row(name: "subscriptions preflight", request: request("OPTIONS", hub + "/subscriptions", headers: [origin, "Access-Control-Request-Method: GET"]), status: 204),
             // Subscribe, 0.x
-            Row(name: "0.x subscribe", request: get(hub + "?topic=https://ex.com/a"), status: 200, stream: true),
+            Row(name: "0.x subscribe", request: get(hub + "?topic=https://ex.com/a"), status: 200, stream: true, headers: ["last-event-id": "row-first", "mercure-last-event-id": nil]),
             Row(name: "0.x subscribe, template", request: get(hub + "?topic=https://ex.com/%7Bid%7D"), status: 200, stream: true),
             Row(name: "0.x subscribe from a listed origin", request: get(hub + "?topic=t", headers: [origin]), status: 200, stream: true),
             Row(name: "0.x subscribe replaying earliest", request: get(hub + "?topic=t&lastEventID=earliest"), status: 200, stream: true),
-            Row(name: "0.x subscribe, last_event_id", request: get(hub + "?topic=t&last_event_id=row-private"), status: 200, stream: true),
-            Row(name: "0.x subscribe, Last-Event-ID header", request: get(hub + "?topic=t", headers: ["Last-Event-ID: row-token-header"]), status: 200, stream: true),
+            Row(name: "0.x subscribe, last_event_id", request: get(hub + "?topic=t&last_event_id=row-first"), status: 200, stream: true),
+            Row(name: "0.x subscribe, Last-Event-ID header", request: get(hub + "?topic=t", headers: ["Last-Event-ID: row-first"]), status: 200, stream: true),
             Row(name: "subscribe without selectors", request: get(hub), status: 400),
             Row(name: "subscribe, bad template", request: get(hub + "?topic=a%7B"), status: 400),
             Row(name: "subscribe, bad query", request: get(hub + "?topic=%zz"), status: 400),
             Row(name: "subscribe, refused from another origin still gets CORS", request: get(hub + "?topic=%zz", headers: [origin]), status: 400),
             // Subscribe, 1.0
+            Row(name: "1.0 match", request: get(hub + "?match=https://ex.com/a"), status: 200, stream: true, headers: ["mercure-last-event-id": nil, "last-event-id": nil]),
+            Row(name: "1.0 match_exact, * is a string", request: get(hub + "?match_exact=*"), status: 200, stream: true),
+            Row(name: "1.0 match_urlpattern", request: get(hub + "?match_urlpattern=https://ex.com/books/:id"), status: 200, stream: true),
+            Row(name: "1.0 match and match_urlpattern together", request: get(hub + "?match=t&match_urlpattern=https://ex.com/*"), status: 200, stream: true),
+            Row(name: "1.0 relative URL pattern", request: get(hub + "?match_urlpattern=/books/:id"), status: 400),
+            Row(name: "1.0 bad URL pattern", request: get(hub + "?match_urlpattern=https://ex.com/(a"), status: 400),
+            Row(name: "1.0 replay, id in history", request: get(hub + "?match=t&last_event_id=row-first"), status: 200, stream: true, headers: ["mercure-last-event-id": "row-first", "last-event-id": nil]),
+            Row(name: "1.0 replay, Last-Event-ID header", request: get(hub + "?match=t", headers: ["Last-Event-ID: row-first"]), status: 200, stream: true, headers: ["mercure-last-event-id": "row-first"]),
+            Row(name: "1.0 replay, unknown id", request: get(hub + "?match=t&last_event_id=nowhere"), status: 200, stream: true, headers: ["mercure-last-event-id": "earliest"]),
+            Row(name: "1.0 replay, earliest", request: get(hub + "?match=t&last_event_id=earliest"), status: 200, stream: true, headers: ["mercure-last-event-id": "earliest"]),
+            Row(name: "1.0 subscribe from a listed origin", request: get(hub + "?match=t", headers: [origin]), status: 200, stream: true),
             Row(name: "1.0 unknown matcher", request: get(hub + "?matchfoo=t"), status: 400),
             Row(name: "1.0 names are case-sensitive", request: get(hub + "?Match=t"), status: 400),
             Row(name: "0.x and 1.0 mixed", request: get(hub + "?topic=t&match=t"), status: 400),
-            Row(name: "1.0 token in the query", request: get(hub + "?match=t&authorization=abc"), status: 400),
+            Row(name: "1.0 token in the query", request: get(hub + "?match=t&authorization=abc"), status: 400, headers: ["www-authenticate": "Bearer realm=\"herald\", error=\"invalid_request\""]),
         ]
     }
 
     /// Rows for a hub without keys, anonymous subscribers, `app` listed for CORS.
     static func keylessRows() -> [Row] {
         let origin = "Origin: \(app)"
-        return commonRows() + [
+        return commonRows(auth: []) + [
             Row(name: "keyless publish", request: post("topic=t&data=x&id=row-plain"), status: 200),
             Row(name: "keyless private publish", request: post("topic=t&data=x&id=row-private&private="), status: 200),
             Row(name: "keyless publish, retry", request: post("topic=t&data=x&id=row-retry&retry=250"), status: 200),
@@ -132,7 +146,7 @@ struct PipelineEquivalenceTests {
         let wrongKey = try await token(subscriberSecret, publish: ["*"])
         let subscriber = try await token(subscriberSecret, subscribe: ["urn:nothing"])
         let origin = "Origin: \(app)"
-        return commonRows() + [
+        return commonRows(auth: ["Authorization: Bearer \(all)"]) + [
             Row(name: "subscriptions API, too deep", request: get(hub + "/subscriptions/a/b/c", headers: ["Authorization: Bearer \(subscriber)"]), status: 404),
             Row(name: "publish, bearer header", request: post("topic=t&data=x&id=row-token-header", headers: ["Authorization: Bearer \(all)"]), status: 200),
             Row(name: "publish, same token again (cached)", request: post("topic=t&data=x&id=row-token-again", headers: ["Authorization: Bearer \(all)"]), status: 200),
@@ -215,6 +229,9 @@ struct PipelineEquivalenceTests {
         for (index, row) in rows.enumerated() {
             let herald = byPipeline[0][index]
             #expect(herald.status == row.status, "\(row.name): \(herald)")
+            for (name, value) in row.headers {
+                #expect(herald.headers[name] == value, "\(row.name): \(name) in \(herald)")
+            }
             for (pipeline, answers) in zip(pipelines.dropFirst(), byPipeline.dropFirst()) {
                 #expect(answers[index] == herald, "\(row.name): \(pipeline) answered \(answers[index]), .herald \(herald)")
             }

@@ -1,10 +1,15 @@
 import HeraldHub
 
 extension HubProtocol {
-    /// Mercure 1.0 matchers (`match`, `match_exact`: exact; `match_urlpattern`: WHATWG URL
-    /// Pattern) as the hub's selectors, within its limits.
+    /// Mercure 1.0 matchers as the hub's selectors, within its limits (checked over all of
+    /// them): `match` and `match_exact` are exact (never a template, `*` is just a string),
+    /// `match_urlpattern` a WHATWG URL Pattern. Relative patterns would be resolved against the
+    /// hub's public URL, which the hub does not know yet: they are refused (400).
     static func matcherSelectors(_ matchers: [(name: String, value: String)], hub: Hub) throws(HubError) -> [TopicSelector] {
-        // Placeholder until HeraldHub's selector kinds land (branch urlpattern).
-        throw .invalidSubscription("Mercure 1.0 matchers are not supported yet")
+        try hub.selectors(
+            matchers.map { matcher in
+                (text: matcher.value, syntax: matcher.name == "match_urlpattern" ? TopicSelector.Syntax.urlPattern : .exact)
+            }
+        )
     }
 }

@@ -97,7 +97,7 @@ struct HubProtocol: Sendable {
 
     /// The decision for a whole request (its body read, within `maxBodySize`).
     func decide(_ request: HubRequest) async -> Decision {
-        let origin = request.headers[.origin]
+        let origin = request.origin
         do throws(Refusal) {
             switch resource(request.path) {
             case .none:
@@ -129,7 +129,7 @@ struct HubProtocol: Sendable {
     /// full path must decide (it then gives the answer, refusals included, with the same
     /// rules). Never refuses by itself, so a transport that saw only some header fields may ask.
     func publishNow(_ request: HubRequest) -> Update? {
-        guard request.method == .post, request.headers[.origin] == nil, refusalBeforeBody(request) == nil,
+        guard request.method == .post, request.origin == nil, refusalBeforeBody(request) == nil,
             let (update, query) = try? publishForm(request)
         else { return nil }
         guard authority.verifies(.publisher) else { return request.isLocalClient ? update : nil }
@@ -152,10 +152,10 @@ struct HubProtocol: Sendable {
         } catch {
             return error
         }
-        guard Self.isForm(request.headers[.contentType]) else {
+        guard Self.isForm(request.contentType) else {
             return Refusal(status: .unsupportedMediaType, reason: "expected Content-Type: application/x-www-form-urlencoded")
         }
-        if let declared = request.headers[.contentLength], let length = Int(declared), length > configuration.maxBodySize {
+        if let declared = request.contentLength, let length = Int(declared), length > configuration.maxBodySize {
             return .bodyTooLarge(configuration.maxBodySize)
         }
         if authority.verifies(.publisher), credentials(of: request, query: query, version: .v0) == nil {
@@ -273,7 +273,7 @@ struct HubProtocol: Sendable {
     /// A keyless hub also takes same-origin publishes only under a loopback host name: a page
     /// whose own name was rebound to 127.0.0.1 (DNS rebinding) is same-origin with itself.
     private func checkPublishOrigin(_ request: HubRequest, credentials: CredentialSource?) throws(Refusal) {
-        guard let origin = request.headers[.origin] else { return }
+        guard let origin = request.origin else { return }
         let ambient = credentials == nil || credentials == .cookie
         if request.isSameOriginOrNoOrigin {
             if credentials == nil, !request.isAddressedToLoopback, !cors.isListed(origin) {
@@ -367,12 +367,12 @@ struct HubProtocol: Sendable {
         return grant
     }
 
-    /// Whether `allowed` grants `selector`: `*`, the same selector, or (for an exact topic) a
-    /// selector matching it.
+    /// Whether `allowed` grants `selector`: `*`, the same selector (same kind), or (for an
+    /// exact topic) a selector matching it.
     static func covers(_ allowed: [TopicSelector], _ selector: TopicSelector) -> Bool {
         allowed.contains { grant in
             grant.isWildcard || grant == selector
-                || (!selector.isWildcard && !selector.isTemplate && grant.matches(selector.rawValue))
+                || (selector.kind == .exact && grant.matches(selector.rawValue))
         }
     }
 
@@ -463,7 +463,7 @@ struct HubProtocol: Sendable {
     /// The request's token, in Mercure's order: `Authorization: Bearer`, else (0.x only) the
     /// `authorization` query parameter, else the cookie.
     func credentials(of request: HubRequest, query: FormFields, version: Version) -> HubCredentials? {
-        if let header = request.headers[.authorization], let token = bearerToken(header) {
+        if let header = request.authorization, let token = bearerToken(header) {
             return HubCredentials(token: token, source: .header)
         }
         if version == .v0, let value = query.values("authorization").first, !value.isEmpty {
@@ -512,7 +512,7 @@ struct HubProtocol: Sendable {
     /// `OPTIONS`: answers a browser's preflight with 204 and what the page may do, or 403 with
     /// the reason when the origin is not allowed. Without `Origin` it just lists the methods.
     private func preflight(_ request: HubRequest, methods: [HTTPRequest.Method]) -> HubAnswer {
-        guard let origin = request.headers[.origin], request.headers[.accessControlRequestMethod] != nil else {
+        guard let origin = request.origin, request.headers[.accessControlRequestMethod] != nil else {
             return HubAnswer(status: .noContent, headers: [.allow: Self.allowHeader(methods)], body: "")
         }
         guard cors.isEnabled else {

@@ -17,6 +17,15 @@ struct HubRequest {
     /// preflight fields. A fast-path reader that gives only some of them must only ask the core
     /// for answers that the missing ones cannot change (`HubProtocol.publishNow`).
     var headers: HTTPFields
+    /// The fields every publish reads, looked up once (a lookup in `HTTPFields` is not free, and
+    /// the raw publish reader sets them without building `headers` at all).
+    var contentType: String?
+    var contentLength: String?
+    var authorization: String?
+    var origin: String?
+    /// Whether a proxy forwarded the request (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`): then
+    /// its peer address says nothing about its client.
+    var isForwarded: Bool
     /// `:authority` (HTTP/2) or `Host` (HTTP/1).
     var authority: String?
     /// The body (empty for a subscribe, or a publish refused before its body was read).
@@ -42,24 +51,37 @@ struct HubRequest {
             self.query = nil
         }
         self.headers = headers
+        self.contentType = headers[.contentType]
+        self.contentLength = headers[.contentLength]
+        self.authorization = headers[.authorization]
+        self.origin = headers[.origin]
+        self.isForwarded = headers.isForwardedByProxy
         self.authority = authority
         self.body = body
         self.peerIsLoopback = peerIsLoopback
     }
 
-    /// A request from parts already split (the raw publish reader's).
+    /// A plain publish from the raw publish reader, which keeps only the fields a fast answer
+    /// depends on (`HubProtocol.publishNow` never refuses, so the others cannot change its
+    /// answer; a request with an `Origin` never reaches it).
     init(
-        method: HTTPRequest.Method,
-        path: Substring,
+        publishTo path: Substring,
         query: Substring?,
-        headers: HTTPFields,
+        contentType: String?,
+        authorization: String?,
+        isForwarded: Bool,
         body: ByteBuffer,
         peerIsLoopback: Bool
     ) {
-        self.method = method
+        self.method = .post
         self.path = path
         self.query = query
-        self.headers = headers
+        self.headers = HTTPFields()
+        self.contentType = contentType
+        self.contentLength = nil
+        self.authorization = authorization
+        self.origin = nil
+        self.isForwarded = isForwarded
         self.authority = nil
         self.body = body
         self.peerIsLoopback = peerIsLoopback
@@ -92,16 +114,13 @@ struct HubRequest {
         return nil
     }
 
-    /// Whether a proxy forwarded the request: then its peer address says nothing about its client.
-    var isForwarded: Bool { headers.isForwardedByProxy }
-
     /// A client on this machine: a loopback peer that no proxy forwarded for someone else.
     var isLocalClient: Bool { peerIsLoopback && !isForwarded }
 
     /// Whether an `Origin` header, if any, names the same host and port this request was sent
     /// to: the same-origin check that keeps cookie-authenticated writes safe from CSRF.
     var isSameOriginOrNoOrigin: Bool {
-        Self.isSameOrigin(origin: headers[.origin], authority: authority)
+        Self.isSameOrigin(origin: origin, authority: authority)
     }
 
     /// The one same-origin rule (also behind `Request.isSameOriginOrNoOrigin` for the chat).
