@@ -83,6 +83,7 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
+            resources: [.copy("Resources/herald.js")],
             swiftSettings: strict
         ),
         .target(
@@ -168,6 +169,7 @@ let package = Package(
             dependencies: [
                 "HeraldHub", "ServerSentEvents",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict

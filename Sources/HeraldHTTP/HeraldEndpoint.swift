@@ -60,7 +60,8 @@ extension Router {
     /// `configuration.path`, and the subscriptions API under it. Keyless publishing needs a
     /// context that knows the client's address (`RemoteAddressRequestContext`, e.g.
     /// `HeraldRequestContext`). Every method on these paths goes to the protocol core, which
-    /// answers the ones it does not take with 405 and `Allow`.
+    /// answers the ones it does not take with 405 and `Allow`. `{path}/herald.js` serves the
+    /// browser client (see the README: old browsers, long-polling).
     @discardableResult
     public func addHerald(
         _ hub: Hub,
@@ -81,6 +82,8 @@ extension Router {
                 }
             }
         }
+        // The browser client (EventSource, or long-polling where there is none).
+        self.get(RouterPath(configuration.path + "/herald.js")) { request, _ in HeraldScript.shared.response(to: request) }
         return endpoint
     }
 }

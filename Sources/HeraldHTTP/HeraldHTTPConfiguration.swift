@@ -43,6 +43,10 @@ public struct HeraldHTTPConfiguration: Sendable {
     /// Most connections open at once (`HeraldEndpoint.guardAccepts(on:)`); more are closed as
     /// soon as they are accepted. Nil: the open-files soft limit minus a reserve of 64.
     public var maxConnections: Int?
+    /// The longest a long-poll (`poll=1`, see `HubProtocol.longPollWait`) waits for an event
+    /// before it is answered with none; a client's `wait=` may only shorten it. Under 30 s by
+    /// default, so proxies and old browsers do not give up on the request first.
+    public var longPollTimeout: Duration = .seconds(25)
 
     /// Creates the default configuration: no keys, anonymous subscribers allowed.
     public init() {}

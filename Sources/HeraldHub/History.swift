@@ -41,25 +41,38 @@ struct History {
         return evicted
     }
 
-    /// The sequence of the retained update with this id (`key` is its hash).
-    private func sequence(of id: String, key: Int) -> UInt64? {
-        guard let first = ring.first, let indexed = positions[key] else { return nil }
-        if indexed >= first.sequence,
-            ring[ring.index(ring.startIndex, offsetBy: Int(indexed - first.sequence))].update.id == id
-        {
-            return indexed
-        }
+    /// The position in the ring of the retained update with this id (`key` is its hash).
+    private func index(of id: String, key: Int) -> CircularBuffer<StoredUpdate>.Index? {
+        guard let indexed = positions[key] else { return nil }
+        if let index = index(ofSequence: indexed), ring[index].update.id == id { return index }
         // Two ids with one hash: the index holds the newer; look for this one.
-        return ring.last { $0.update.id == id }?.sequence
+        return ring.lastIndex { $0.update.id == id }
+    }
+
+    /// The position of the update with this sequence, by binary search. Sequences grow along
+    /// the ring but are not contiguous (presence updates take one and are never stored), so
+    /// the position cannot be computed from the first sequence.
+    private func index(ofSequence sequence: UInt64) -> CircularBuffer<StoredUpdate>.Index? {
+        var low = ring.startIndex
+        var high = ring.endIndex
+        while low < high {
+            let middle = ring.index(low, offsetBy: ring.distance(from: low, to: high) / 2)
+            let found = ring[middle].sequence
+            if found == sequence { return middle }
+            if found < sequence { low = ring.index(after: middle) } else { high = middle }
+        }
+        return nil
+    }
+
+    private func sequence(of id: String, key: Int) -> UInt64? {
+        index(of: id, key: key).map { ring[$0].sequence }
     }
 
     /// What a subscriber that last saw `lastEventID` missed, oldest first; nil when the id is
     /// not retained (unknown, or already evicted). `earliest` gives everything retained.
     func updates(after lastEventID: String) -> [StoredUpdate]? {
         if lastEventID == Update.earliestID { return Array(ring) }
-        guard let sequence = sequence(of: lastEventID, key: lastEventID.hashValue), let first = ring.first else { return nil }
-        let offset = Int(sequence - first.sequence) + 1
-        let start = ring.index(ring.startIndex, offsetBy: offset)
-        return Array(ring[start...])
+        guard let index = index(of: lastEventID, key: lastEventID.hashValue) else { return nil }
+        return Array(ring[ring.index(after: index)...])
     }
 }

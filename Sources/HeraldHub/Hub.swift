@@ -49,6 +49,8 @@ public final class Hub: Sendable {
         var isShutDown = false
         var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
         var subscriptions: [UInt64: ActiveSubscription] = [:]
+        /// Subscribers neither listed nor announced (`SubscribeRequest.isAnnounced`: long-polls).
+        var unannounced: Set<UInt64> = []
         /// The shared selectors each subscriber holds (released when it goes).
         var retainedSelectors: [UInt64: [TopicSelector]] = [:]
         /// Subscription starts and ends not yet recorded in the registry nor announced.
@@ -217,6 +219,11 @@ public final class Hub: Sendable {
     /// follows it is whatever the hub can still replay after that id (nothing when the id is
     /// unknown), then live updates.
     public static let gapEventType = "herald-gap"
+
+    /// The comment that opens a padded stream (`SubscribeRequest.padded`): 2 KiB in all.
+    public static let paddingComment = EncodedEvent(
+        ByteBuffer(string: ":" + String(repeating: " ", count: 2046) + "\n")
+    )
 
     /// The gap event for a subscriber that asked to resume after `lastEventID`.
     static func gapEvent(lastEventID: String) -> EncodedEvent {
@@ -410,14 +417,19 @@ public final class Hub: Sendable {
                 expiry: request.authorizationExpiry.map(Self.deadline(at:))
             )
             subscriber.skipUpTo = skipUpTo
+            subscriber.padded = request.padded
             let active = ActiveSubscription(
                 id: subscriptionID,
                 topics: request.selectors.map(\.rawValue),
                 payload: request.payload
             )
-            state.subscriptions[id] = active
+            if request.isAnnounced {
+                state.subscriptions[id] = active
+                state.presence.started(active)
+            } else {
+                state.unannounced.insert(id)
+            }
             state.retainedSelectors[id] = retained
-            state.presence.started(active)
             state.shardSubscribers[index] += 1
             state.opened += 1
             let gap = found ? nil : lastEventID
@@ -472,6 +484,7 @@ public final class Hub: Sendable {
         let retained = self.state.withLockedValue { state -> [TopicSelector]? in
             state.shardSubscribers[index] -= 1
             if let removed = state.subscriptions.removeValue(forKey: id) { state.presence.ended(removed) }
+            state.unannounced.remove(id)
             return state.retainedSelectors.removeValue(forKey: id)
         }
         if let retained { selectorCache.release(retained) }
@@ -582,7 +595,7 @@ public final class Hub: Sendable {
     public var statistics: HubStatistics {
         self.state.withLockedValue { state in
             HubStatistics(
-                subscribers: state.subscriptions.count,
+                subscribers: state.subscriptions.count + state.unannounced.count,
                 dispatched: state.dispatched,
                 delivered: state.delivered,
                 subscriptionsOpened: state.opened,

@@ -139,7 +139,8 @@ final class HubShard: @unchecked Sendable {
             onRemove(subscriber.id)
             return
         }
-        var buffers: [EncodedEvent] = gapAfter.map { [Hub.gapEvent(lastEventID: $0)] } ?? []
+        var buffers: [EncodedEvent] = subscriber.padded ? [Hub.paddingComment] : []
+        if let gapAfter { buffers.append(Hub.gapEvent(lastEventID: gapAfter)) }
         for stored in replay where subscriber.canReceive(stored.update) {
             buffers.append(stored.encoded)
         }

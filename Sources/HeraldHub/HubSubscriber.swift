@@ -11,6 +11,8 @@ final class HubSubscriber: @unchecked Sendable {
     /// When the subscriber's authorization runs out (its token's `exp`); the shard then closes
     /// the stream with `.authorizationExpired`.
     let expiry: NIODeadline?
+    /// Whether its stream starts with `Hub.paddingComment`.
+    var padded = false
 
     /// Sequence of the last update handed to this subscriber, so that an update matching
     /// several of its selectors is delivered once.

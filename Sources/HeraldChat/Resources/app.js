@@ -33,7 +33,7 @@
     room: null,
     info: null,              // GET /chat/rooms/{room}
     generation: 0,           // bumped whenever the room (or session) changes; stale work checks it
-    source: null,            // current EventSource
+    source: null,            // current Herald.Subscription (herald.js: EventSource or long-polling)
     lastEventId: null,       // last SSE id seen in this room
     seen: new Set(),         // message ids already shown
     presence: new Map(),     // subscriber -> name
@@ -277,7 +277,8 @@
       "?topic=" + encodeURIComponent(info.topic) +
       "&topic=" + encodeURIComponent(info.presenceTopic) +
       "&lastEventID=" + encodeURIComponent(lastEventId);
-    const source = new EventSource(url);
+    // herald.js (served by the hub) uses EventSource, or long-polling where there is none.
+    const source = Herald.subscribe(url);
     state.source = source;
     let needsResync = resyncOnOpen;
 
@@ -296,12 +297,7 @@
       // Whatever happened while we were away (perhaps a server restart) is not all in the
       // replay, so rebuild presence from a fresh snapshot once connected again.
       needsResync = true;
-      if (source.readyState === EventSource.CLOSED) {
-        // The browser gave up (non-200 answer, wrong content type): retry ourselves.
-        source.close();
-        state.source = null;
-        retryLater(generation, () => openStream(generation, state.lastEventId || "earliest", true));
-      }
+      // herald.js reconnects by itself, from the last event id, with growing delays.
     };
     // The hub could not replay from our last event (it restarted, or it no longer keeps
     // that far back): say so, and reload what it still has. Messages already shown stay and

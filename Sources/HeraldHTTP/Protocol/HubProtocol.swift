@@ -89,6 +89,8 @@ struct HubProtocol: Sendable {
         var version: Version
         /// The replay asked for (header or query parameter), even empty; nil when none was.
         var askedLastEventID: String?
+        /// A long-poll's longest wait (`longPollWait`); nil for a stream.
+        var longPoll: TimeAmount? = nil
     }
 
     // MARK: deciding
@@ -102,7 +104,10 @@ struct HubProtocol: Sendable {
                 return .answer(Refusal(status: .notFound, reason: "not found").answer)
             case .hub:
                 switch request.method {
-                case .get: return .subscribe(try await subscribeIntent(request))
+                case .get:
+                    let intent = try await subscribeIntent(request)
+                    if let wait = intent.longPoll { return .answer(await longPoll(intent, wait: wait, origin: origin)) }
+                    return .subscribe(intent)
                 case .post: return .publish(try await publishUpdate(request))
                 case .options: return .answer(preflight(request, methods: Self.methods(.hub)))
                 default: throw methodNotAllowed(request.method, .hub)
@@ -298,11 +303,11 @@ struct HubProtocol: Sendable {
         if version == .v1, query.contains("authorization") {
             throw .invalidRequest("Mercure 1.0 subscriptions (match=) take no token in the query string: use Authorization: Bearer or the cookie")
         }
-        var asked: String? = request.headers[.lastEventID]
-        if asked?.isEmpty ?? true, let value = query.values("last_event_id").first { asked = value }
-        if version == .v0, asked?.isEmpty ?? true, let value = query.values("lastEventID").first { asked = value }
+        let asked = Self.askedLastEventID(request, query: query, version: version)
+        let longPoll = try longPollWait(request, query: query)
+        let padded = try Self.wantsPadding(query)
         let grant = try await authorizeSubscriber(request, query: query, version: version, selectors: selectors)
-        let subscribeRequest = SubscribeRequest(
+        var subscribeRequest = SubscribeRequest(
             selectors: selectors,
             privateSelectors: grant?.subscribe,
             lastEventID: asked.flatMap { $0.isEmpty ? nil : $0 },
@@ -310,7 +315,14 @@ struct HubProtocol: Sendable {
             // The stream ends when the token does (with a final comment saying why).
             authorizationExpiry: grant?.expiresAt
         )
-        return SubscribeIntent(request: subscribeRequest, rawSelectors: raw, version: version, askedLastEventID: asked)
+        subscribeRequest.padded = padded && longPoll == nil
+        return SubscribeIntent(
+            request: subscribeRequest,
+            rawSelectors: raw,
+            version: version,
+            askedLastEventID: asked,
+            longPoll: longPoll
+        )
     }
 
     /// The selectors a subscribe asks for and the protocol version they say it speaks, within
