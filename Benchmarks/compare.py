@@ -602,7 +602,8 @@ def profile(args):
         bench = subprocess.Popen([str(arg) for arg in command], stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
         time.sleep(3)  # connect and settle
         pids = ",".join(str(pid) for pid in [server.pid] + children_of(server.pid))
-        stat = subprocess.Popen(["perf", "stat", "-x", ",", "-e", ",".join(STAT_EVENTS), "-p", pids, "--", "sleep",
+        events = STAT_EVENTS + (["probe_libc:malloc"] if args.profile_malloc else [])
+        stat = subprocess.Popen(["perf", "stat", "-x", ",", "-e", ",".join(events), "-p", pids, "--", "sleep",
                                  str(record_seconds)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         if server.name != "nchan":
             subprocess.run(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-p", pids, "-o", data,
@@ -668,6 +669,9 @@ def main():
     parser.add_argument("--profile", action="store_true", help="profile Herald under fan-out with perf")
     parser.add_argument("--profile-subscribers", type=int, default=1000)
     parser.add_argument("--profile-server", default="herald", choices=["herald", "baseline", "nchan"])
+    parser.add_argument("--profile-malloc", action="store_true",
+                        help="--profile also counts libc malloc calls (needs the uprobe once:"
+                             " perf probe -x /lib/x86_64-linux-gnu/libc.so.6 --add malloc)")
     parser.add_argument("--profile-regime", default="fanout", choices=["fanout", "broadcast"],
                         help="--profile workload: max-rate fan-out (4 publishers, window 100) or the broadcast"
                              " regime (1 closed-loop publisher, no window)")
