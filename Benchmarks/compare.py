@@ -576,6 +576,21 @@ STAT_EVENTS = ["raw_syscalls:sys_enter", "sched:sched_wakeup", "context-switches
                "syscalls:sys_enter_futex", "syscalls:sys_enter_epoll_wait", "syscalls:sys_enter_epoll_ctl"]
 
 
+def user_system_seconds(pids):
+    """(user, system) CPU seconds of these processes so far, from /proc/PID/stat."""
+    hz = os.sysconf("SC_CLK_TCK")
+    user = system = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            user += int(fields[11]) / hz
+            system += int(fields[12]) / hz
+        except (OSError, IndexError, ValueError):
+            pass
+    return user, system
+
+
 def profile(args):
     """One fan-out case with perf attached to the server: `perf record -g` (Herald) and
     `perf stat` of syscalls and context switches (either server), per delivery."""
@@ -601,15 +616,18 @@ def profile(args):
     try:
         bench = subprocess.Popen([str(arg) for arg in command], stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
         time.sleep(3)  # connect and settle
-        pids = ",".join(str(pid) for pid in [server.pid] + children_of(server.pid))
+        pid_list = [server.pid] + children_of(server.pid)
+        pids = ",".join(str(pid) for pid in pid_list)
+        times_before = user_system_seconds(pid_list)
         events = STAT_EVENTS + (["probe_libc:malloc"] if args.profile_malloc else [])
         stat = subprocess.Popen(["perf", "stat", "-x", ",", "-e", ",".join(events), "-p", pids, "--", "sleep",
                                  str(record_seconds)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-        if server.name != "nchan":
+        if server.name != "nchan" and not args.profile_stat_only:
             subprocess.run(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-p", pids, "-o", data,
                             "--", "sleep", str(record_seconds)], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            timeout=duration + 30)
         _, stat_text = stat.communicate(timeout=duration + 30)
+        times_after = user_system_seconds(pid_list)
         output, _ = bench.communicate(timeout=120)
     finally:
         server.stop()
@@ -622,6 +640,10 @@ def profile(args):
           f"{fmt(result.get('server_cpu_us_per_delivery'), 2)} µs server CPU/delivery, "
           f"{fmt(result.get('loadgen_cpu_us_per_delivery'), 2)} µs loadgen CPU/delivery, lost {result.get('lost')}")
     deliveries = rate * record_seconds
+    user, system = (after - before for after, before in zip(times_after, times_before))
+    if deliveries:
+        print(f"server CPU in the perf window: user {user * 1e6 / deliveries:.2f} µs + system "
+              f"{system * 1e6 / deliveries:.2f} µs per delivery")
     print(f"perf stat over {record_seconds} s (~{fmt(deliveries)} deliveries), per delivery:")
     for row in stat_text.splitlines():
         fields = row.split(",")
@@ -672,6 +694,8 @@ def main():
     parser.add_argument("--profile-malloc", action="store_true",
                         help="--profile also counts libc malloc calls (needs the uprobe once:"
                              " perf probe -x /lib/x86_64-linux-gnu/libc.so.6 --add malloc)")
+    parser.add_argument("--profile-stat-only", action="store_true",
+                        help="--profile without perf record (counts and the user/system split undisturbed)")
     parser.add_argument("--profile-regime", default="fanout", choices=["fanout", "broadcast"],
                         help="--profile workload: max-rate fan-out (4 publishers, window 100) or the broadcast"
                              " regime (1 closed-loop publisher, no window)")
