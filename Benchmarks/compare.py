@@ -33,6 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build-bench", "release")
 SECRET = "/tmp/herald-bench-secret"
 WORK = "/tmp/herald-bench"
+SSELOAD = ""  # the independent generator's binary (--sseload), for the sseload-* cases
 NCHAN_MODULES = [
     "/usr/lib/nginx/modules/ngx_nchan_module.so",
     "/usr/share/nginx/modules/ngx_nchan_module.so",
@@ -89,6 +90,7 @@ def children_of(pid):
 class Herald:
     name = "herald"
     extra_args = []  # more `herald serve` flags (e.g. --redis in redis_latency.py)
+    binary_dir = None  # where `herald` is (None: BIN); the baseline build's directory for Baseline
 
     def __init__(self, case):
         self.case = case
@@ -100,7 +102,7 @@ class Herald:
                 secret.write(os.urandom(32).hex() + "\n")
         self.output = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [os.path.join(BIN, "herald"), "serve", "--port", "0", "--log-level", "warning", "--chat", "false",
+            [os.path.join(self.binary_dir or BIN, "herald"), "serve", "--port", "0", "--log-level", "warning", "--chat", "false",
              "--subscription-events", "false", "--secret-file", SECRET] + self.extra_args,
             stdout=self.output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.time() + 60
@@ -119,9 +121,24 @@ class Herald:
         return ["--subscribe-path", "/.well-known/mercure?topic=bench", "--publish-path", "/.well-known/mercure",
                 "--format", "mercure"]
 
+    def sseload_args(self):
+        base = f"http://127.0.0.1:{self.port}/.well-known/mercure"
+        return ["-sub-url", base + "?topic={topic}", "-pub-url", base, "-pub-body", "topic={topic}&data={data}",
+                "-pub-ctype", "application/x-www-form-urlencoded"]
+
     def stop(self):
         stop_process(self.process)
         self.output.close()
+
+
+class Baseline(Herald):
+    """Another build of Herald (e.g. the commit before a change), driven by the same herald-bench:
+    `--baseline DIR` / HERALD_BASELINE=DIR, for a before/after in one run."""
+    name = "baseline"
+
+    def __init__(self, case):
+        super().__init__(case)
+        self.log_path = os.path.join(WORK, f"baseline-{case}.log")
 
 
 class Nchan:
@@ -153,6 +170,11 @@ class Nchan:
 
     def bench_args(self):
         return ["--subscribe-path", "/sub/bench", "--publish-path", "/pub/bench", "--format", "raw"]
+
+    def sseload_args(self):
+        base = f"http://127.0.0.1:{self.port}"
+        return ["-sub-url", base + "/sub?id={topic}", "-pub-url", base + "/pub?id={topic}", "-pub-body", "{data}",
+                "-pub-ctype", "text/plain"]
 
     def stop(self):
         workers = children_of(self.pid)
@@ -195,6 +217,20 @@ http {{
       nchan_message_buffer_length 1000;
       nchan_message_timeout 1h;
     }}
+    # sseload's URL shape (`/sub?id=T`, `/pub?id=T`), same settings.
+    location = /sub {{
+      nchan_subscriber eventsource;
+      nchan_channel_id $arg_id;
+      nchan_subscriber_first_message newest;
+      nchan_message_buffer_length 1000;
+      nchan_message_timeout 1h;
+    }}
+    location = /pub {{
+      nchan_publisher;
+      nchan_channel_id $arg_id;
+      nchan_message_buffer_length 1000;
+      nchan_message_timeout 1h;
+    }}
     location ~ ^/pub/(\\w+)$ {{
       nchan_publisher;
       nchan_channel_id $1;
@@ -229,12 +265,73 @@ def cases(quick):
     for concurrency in (1, 16):
         result.append((f"publish-c{concurrency}", ["--subscribers", 0, "--publishers", concurrency, "--duration",
                                                     pub_duration], pub_duration + 40))
+    # The broadcast regime (issue 14): one closed-loop publisher (the next POST when the last is
+    # answered), no window, readers that drain at once. Events one after another, each to all S:
+    # the shape of live scores and dashboards. The server's own backpressure is the only bound.
+    for subscribers in (100, 1000, 5000):
+        s = max(subscribers // scale, 10)
+        result.append((f"broadcast-{subscribers}", ["--subscribers", s, "--publishers", 1, "--duration", fan_duration,
+                                                     "--window", 0, "--drain-timeout", 30], fan_duration + 90))
+    # The same regime driven by the independent generator (`--sseload PATH`): sseload's
+    # broadcast.sh arguments, so that its figures and compare.py's are the same measurement.
+    for subscribers in (100, 1000, 5000):
+        s = max(subscribers // scale, 10)
+        result.append((f"sseload-broadcast-{subscribers}",
+                       ["-mode", "fanout", "-subs", s, "-events", 4_000_000 // s, "-rate", 0, "-pub-duration",
+                        f"{fan_duration}s", "-drain", "10s", "-dial-conc", 256, "-timeout", "100s"], 120))
     return result
+
+
+def machine_ticks():
+    """(total, steal) CPU seconds of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    return sum(fields[:8]) / hz, (fields[7] if len(fields) > 7 else 0) / hz
+
+
+def run_sseload(server, name, args, limit):
+    """One sseload run against a started server, its JSON mapped onto herald-bench's names."""
+    command = [SSELOAD, "-label", f"{server.name}/{name}", "-pid", str(server.pid)] + [str(a) for a in args] + \
+        server.sseload_args()
+    total_before, steal_before = machine_ticks()
+    try:
+        completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                   timeout=limit)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out"}
+    total_after, steal_after = machine_ticks()
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        return {"error": f"sseload: no result (exit {completed.returncode})"}
+    raw = json.loads(lines[-1])
+    delivered = raw.get("delivered", 0)
+    cpu = raw.get("cpu_measure", {})
+    server_cpu = cpu.get("server_cpu_s") or 0
+    published = raw.get("published", 0)
+    return {
+        "generator": "sseload", "subscribers": raw.get("subs"), "delivered": delivered,
+        "deliveries_per_s": raw.get("deliveries_per_s"), "published": published,
+        "publish_per_s": raw.get("publish_rate"), "server_cpu_s": server_cpu,
+        "loadgen_cpu_s": cpu.get("loadgen_cpu_s"),
+        "server_cpu_us_per_delivery": server_cpu * 1e6 / delivered if delivered else 0,
+        "server_cpu_us_per_publish": server_cpu * 1e6 / published if published else 0,
+        "loadgen_cpu_us_per_delivery": (cpu.get("loadgen_cpu_s") or 0) * 1e6 / delivered if delivered else 0,
+        "lost": raw.get("lost", 0), "reordered": raw.get("out_of_order", 0), "duplicates": raw.get("duplicates", 0),
+        "subscribers_closed": raw.get("subs_closed_during_run", 0), "latency": raw.get("latency", {}),
+        "machine_capacity_s": total_after - total_before, "steal_s": steal_after - steal_before,
+        "sseload": raw,
+    }
 
 
 def run_case(server_class, name, args, limit):
     server = server_class(name)
     server.start()
+    if name.startswith("sseload"):
+        try:
+            return run_sseload(server, name, args, limit)
+        finally:
+            server.stop()
     command = [os.path.join(BIN, "herald-bench"), "--port", str(server.port), "--server-pid", str(server.pid),
                "--label", f"{server.name}/{name}"] + server.bench_args() + [str(arg) for arg in args]
     try:
@@ -299,9 +396,10 @@ def print_details(results):
     print("(publish-c*: µs column is server CPU per publish; latency columns are publish round trips)")
 
 
-def print_ratios(results, quick, runs=None):
-    """The Herald/nchan table from the (median) results; with repeats, also the range of the
-    ratios of the individual rounds (round i of Herald against round i of nchan)."""
+def print_ratios(results, quick, runs=None, first="herald", second="nchan"):
+    """The first/second table (Herald/nchan, or Herald/baseline for a before/after) from the
+    (median) results; with repeats, also the range of the ratios of the individual rounds (round i
+    of the first against round i of the second). Rows neither server ran are left out."""
     scale = 10 if quick else 1
     runs = runs or {}
 
@@ -315,7 +413,7 @@ def print_ratios(results, quick, runs=None):
         return dig(results.get(case, {}).get(server, {}), keys)
 
     def rounds(case):
-        return runs.get(case, {}).get("herald", []), runs.get(case, {}).get("nchan", [])
+        return runs.get(case, {}).get(first, []), runs.get(case, {}).get(second, [])
 
     def spread(case, keys):
         herald, nchan = rounds(case)
@@ -343,7 +441,7 @@ def print_ratios(results, quick, runs=None):
 
     def total(server, key):
         return sum(r.get(server, {}).get(key, 0) or 0 for name, r in results.items()
-                   if name.startswith(("fanout", "latency")))
+                   if name.startswith(("fanout", "latency", "broadcast", "sseload")))
 
     idle = next((name for name in results if name.startswith("idle")), "idle")
     rows = []  # (metric, case, keys, scale of the value, better)
@@ -361,27 +459,68 @@ def print_ratios(results, quick, runs=None):
     for c in (1, 16):
         rows.append((f"publish req/s, c={c}", f"publish-c{c}", ("publish_per_s",), 1, "higher"))
         rows.append((f"server CPU µs/publish, c={c}", f"publish-c{c}", ("server_cpu_us_per_publish",), 1, "lower"))
+    for prefix, text in (("broadcast", "broadcast"), ("sseload-broadcast", "sseload broadcast")):
+        for s in (100, 1000, 5000):
+            rows.append((f"deliveries/s, {text} S={max(s // scale, 10)}", f"{prefix}-{s}", ("deliveries_per_s",), 1,
+                         "higher"))
+        for s in (100, 1000, 5000):
+            rows.append((f"server CPU µs/delivery, {text} S={max(s // scale, 10)}", f"{prefix}-{s}",
+                         ("server_cpu_us_per_delivery",), 1, "lower"))
 
-    print("\nHerald vs nchan" + (" (medians of the rounds; range: ratio of each round; quietest: ratio of each"
+    print(f"\n{first} vs {second}" + (" (medians of the rounds; range: ratio of each round; quietest: ratio of each"
                                  " server's round with the least steal)" if runs else ""))
     table = []
     for metric, case, keys, divisor, better in rows:
-        herald, nchan = get(case, "herald", *keys), get(case, "nchan", *keys)
+        herald, nchan = get(case, first, *keys), get(case, second, *keys)
+        if herald is None and nchan is None:
+            continue
         if isinstance(herald, (int, float)) and divisor != 1:
             herald = herald / divisor
         if isinstance(nchan, (int, float)) and divisor != 1:
             nchan = nchan / divisor
         table.append((metric, herald, nchan, better, spread(case, keys), quietest(case, keys)))
-    for metric, key in (("lost events (all fan-out+latency)", "lost"), ("reordered events", "reordered"),
+    for metric, key in (("lost events (fan-out, broadcast, latency)", "lost"), ("reordered events", "reordered"),
                         ("duplicate events", "duplicates"), ("subscribers closed by server", "subscribers_closed")):
-        table.append((metric, total("herald", key), total("nchan", key), "lower", "", ""))
+        table.append((metric, total(first, key), total(second, key), "lower", "", ""))
     width = max(len(row[0]) for row in table)
-    print(f"{'metric':<{width}}  {'herald':>12}  {'nchan':>12}  {'herald/nchan':>12}  {'range':>11}  {'quietest':>8}  better")
+    ratio_name = f"{first}/{second}"
+    print(f"{'metric':<{width}}  {first:>12}  {second:>12}  {ratio_name:>15}  {'range':>11}  {'quietest':>8}  better")
     for metric, herald, nchan, better, ratio_range, quiet in table:
         ratio = "-"
         if isinstance(herald, (int, float)) and isinstance(nchan, (int, float)) and nchan:
             ratio = f"{herald / nchan:.2f}"
-        print(f"{metric:<{width}}  {fmt(herald, 2):>12}  {fmt(nchan, 2):>12}  {ratio:>12}  {ratio_range:>11}  {quiet:>8}  {better}")
+        print(f"{metric:<{width}}  {fmt(herald, 2):>12}  {fmt(nchan, 2):>12}  {ratio:>15}  {ratio_range:>11}  {quiet:>8}  {better}")
+
+
+def print_regimes(results, quick, servers):
+    """Both fan-out regimes side by side per server: max-rate fan-out with 4 publishers and a window
+    of 100 events per subscriber, the broadcast regime (one closed-loop publisher, no window) on
+    herald-bench, and the same broadcast regime on sseload (when it ran)."""
+    scale = 10 if quick else 1
+    columns = (("fanout", "fan-out (4 pub, window 100)"), ("broadcast", "broadcast (herald-bench)"),
+               ("sseload-broadcast", "broadcast (sseload)"))
+    present = [(prefix, text) for prefix, text in columns
+               if any(name.startswith(prefix + "-") for name in results)]
+    if len(present) < 2 and not any(prefix == "broadcast" for prefix, _ in present):
+        return
+    print("\nFan-out regimes side by side: deliveries/s | server CPU µs per delivery (medians; lost+reordered)")
+    header = ["server", "S"] + [text for _, text in present]
+    rows = []
+    for server in servers:
+        for s in (100, 1000, 5000):
+            row = [server, str(max(s // scale, 10))]
+            for prefix, _ in present:
+                r = results.get(f"{prefix}-{s}", {}).get(server)
+                if not r or "deliveries_per_s" not in r:
+                    row.append("-")
+                    continue
+                bad = (r.get("lost") or 0) + (r.get("reordered") or 0)
+                row.append(f"{fmt(r.get('deliveries_per_s'))} | {fmt(r.get('server_cpu_us_per_delivery'), 2)}"
+                           + (f" ({bad} bad)" if bad else ""))
+            rows.append(row)
+    widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  ".join(str(cell).rjust(width) for cell, width in zip(row, widths)))
 
 
 def is_quiet(result, max_steal):
@@ -432,9 +571,24 @@ def median_result(rounds):
     return merged
 
 
-STAT_EVENTS = ["context-switches", "syscalls:sys_enter_writev", "syscalls:sys_enter_write", "syscalls:sys_enter_sendmsg",
+STAT_EVENTS = ["raw_syscalls:sys_enter", "sched:sched_wakeup", "context-switches", "syscalls:sys_enter_writev", "syscalls:sys_enter_write", "syscalls:sys_enter_sendmsg",
                "syscalls:sys_enter_read", "syscalls:sys_enter_recvfrom", "syscalls:sys_enter_readv",
                "syscalls:sys_enter_futex", "syscalls:sys_enter_epoll_wait", "syscalls:sys_enter_epoll_ctl"]
+
+
+def user_system_seconds(pids):
+    """(user, system) CPU seconds of these processes so far, from /proc/PID/stat."""
+    hz = os.sysconf("SC_CLK_TCK")
+    user = system = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            user += int(fields[11]) / hz
+            system += int(fields[12]) / hz
+        except (OSError, IndexError, ValueError):
+            pass
+    return user, system
 
 
 def profile(args):
@@ -444,7 +598,7 @@ def profile(args):
         raise SystemExit("perf missing: apt-get install -y linux-perf")
     subscribers = args.profile_subscribers
     duration = 10
-    server = {"herald": Herald, "nchan": Nchan}[args.profile_server](f"profile-{subscribers}")
+    server = {"herald": Herald, "baseline": Baseline, "nchan": Nchan}[args.profile_server](f"profile-{subscribers}")
     server.start()
     data = os.path.join(WORK, f"{server.name}-perf.data")
     record_seconds = duration - 3
@@ -452,18 +606,28 @@ def profile(args):
                "--label", f"{server.name}/profile-{subscribers}", "--subscribers", subscribers,
                "--duration", duration, "--drain-timeout", 30] + server.bench_args()
     # Max-rate fan-out by default; --profile-rate N profiles the fixed-load latency workload instead.
-    command += ["--publishers", 2, "--rate", args.profile_rate] if args.profile_rate else ["--publishers", 4, "--window", 100]
+    # --profile-regime broadcast: one closed-loop publisher, no window (issue 14's regime).
+    if args.profile_rate:
+        command += ["--publishers", 2, "--rate", args.profile_rate]
+    elif args.profile_regime == "broadcast":
+        command += ["--publishers", 1, "--window", 0]
+    else:
+        command += ["--publishers", 4, "--window", 100]
     try:
         bench = subprocess.Popen([str(arg) for arg in command], stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
         time.sleep(3)  # connect and settle
-        pids = ",".join(str(pid) for pid in [server.pid] + children_of(server.pid))
-        stat = subprocess.Popen(["perf", "stat", "-x", ",", "-e", ",".join(STAT_EVENTS), "-p", pids, "--", "sleep",
+        pid_list = [server.pid] + children_of(server.pid)
+        pids = ",".join(str(pid) for pid in pid_list)
+        times_before = user_system_seconds(pid_list)
+        events = STAT_EVENTS + (["probe_libc:malloc"] if args.profile_malloc else [])
+        stat = subprocess.Popen(["perf", "stat", "-x", ",", "-e", ",".join(events), "-p", pids, "--", "sleep",
                                  str(record_seconds)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-        if server.name == "herald":
+        if server.name != "nchan" and not args.profile_stat_only:
             subprocess.run(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-p", pids, "-o", data,
                             "--", "sleep", str(record_seconds)], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            timeout=duration + 30)
         _, stat_text = stat.communicate(timeout=duration + 30)
+        times_after = user_system_seconds(pid_list)
         output, _ = bench.communicate(timeout=120)
     finally:
         server.stop()
@@ -476,27 +640,32 @@ def profile(args):
           f"{fmt(result.get('server_cpu_us_per_delivery'), 2)} µs server CPU/delivery, "
           f"{fmt(result.get('loadgen_cpu_us_per_delivery'), 2)} µs loadgen CPU/delivery, lost {result.get('lost')}")
     deliveries = rate * record_seconds
+    user, system = (after - before for after, before in zip(times_after, times_before))
+    if deliveries:
+        print(f"server CPU in the perf window: user {user * 1e6 / deliveries:.2f} µs + system "
+              f"{system * 1e6 / deliveries:.2f} µs per delivery")
     print(f"perf stat over {record_seconds} s (~{fmt(deliveries)} deliveries), per delivery:")
     for row in stat_text.splitlines():
         fields = row.split(",")
         if len(fields) > 2 and fields[0].strip().isdigit() and deliveries:
             print(f"  {fields[2]:<34} {int(fields[0]):>12,}  {int(fields[0]) / deliveries:8.4f}")
-    if server.name != "herald":
+    if server.name == "nchan":
         return
-    script = os.path.join(WORK, "herald-perf-script.txt")
+    script = os.path.join(WORK, f"{server.name}-perf-script.txt")
     with open(script, "w") as out:
         subprocess.run(["perf", "script", "-i", data, "-F", "comm,ip,sym"], stdout=out, stderr=subprocess.DEVNULL,
                        timeout=600)
     summary = subprocess.run([sys.executable, os.path.join(ROOT, "Benchmarks", "perf_summary.py"), script,
                               "--us-per-delivery", str(result.get("server_cpu_us_per_delivery", 0))],
                              capture_output=True, text=True, timeout=600).stdout
-    with open(os.path.join(WORK, "herald-perf-summary.txt"), "w") as out:
+    with open(os.path.join(WORK, f"{server.name}-perf-summary.txt"), "w") as out:
         out.write(summary)
     print(summary)
-    print(f"perf data: {data} (perf report -i {data}); summary: {WORK}/herald-perf-summary.txt")
+    print(f"perf data: {data} (perf report -i {data}); summary: {WORK}/{server.name}-perf-summary.txt")
 
 
 def main():
+    global BIN, SSELOAD
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller S and shorter runs (smoke test)")
     parser.add_argument("--only", default="", help="comma-separated case name prefixes (e.g. fanout,idle)")
@@ -509,22 +678,54 @@ def main():
                              " in it; other rounds are set aside and run again (1 keeps every round)")
     parser.add_argument("--attempts", type=int, default=0,
                         help="rounds per server and case at most, quiet or not (default: 3 x --repeat)")
+    parser.add_argument("--bin", default=os.environ.get("HERALD_BIN", BIN),
+                        help="directory of the herald and herald-bench binaries under test (env HERALD_BIN)")
+    parser.add_argument("--baseline", default=os.environ.get("HERALD_BASELINE", ""),
+                        help="directory of another build's herald binary (env HERALD_BASELINE): adds the"
+                             " server `baseline`, run alternately with the others by the same herald-bench,"
+                             " and a herald/baseline table (a before/after in one run)")
+    parser.add_argument("--sseload", default=os.environ.get("SSELOAD", ""),
+                        help="the independent generator's binary (../shared/tools/sseload; env SSELOAD): adds"
+                             " the sseload-broadcast-* cases")
     parser.add_argument("--out", default=os.path.join(WORK, "results.json"))
     parser.add_argument("--profile", action="store_true", help="profile Herald under fan-out with perf")
     parser.add_argument("--profile-subscribers", type=int, default=1000)
-    parser.add_argument("--profile-server", default="herald", choices=["herald", "nchan"])
+    parser.add_argument("--profile-server", default="herald", choices=["herald", "baseline", "nchan"])
+    parser.add_argument("--profile-malloc", action="store_true",
+                        help="--profile also counts libc malloc calls (needs the uprobe once:"
+                             " perf probe -x /lib/x86_64-linux-gnu/libc.so.6 --add malloc)")
+    parser.add_argument("--profile-stat-only", action="store_true",
+                        help="--profile without perf record (counts and the user/system split undisturbed)")
+    parser.add_argument("--profile-regime", default="fanout", choices=["fanout", "broadcast"],
+                        help="--profile workload: max-rate fan-out (4 publishers, window 100) or the broadcast"
+                             " regime (1 closed-loop publisher, no window)")
     parser.add_argument("--profile-rate", type=float, default=0,
                         help="publishes/s for --profile (0: as fast as possible); e.g. 10 for latency-1000x10")
     args = parser.parse_args()
     os.makedirs(WORK, exist_ok=True)
+    BIN = os.path.abspath(args.bin)
+    if args.baseline:
+        Baseline.binary_dir = os.path.abspath(args.baseline if os.path.isdir(args.baseline)
+                                              else os.path.dirname(args.baseline))
+        if not os.path.exists(os.path.join(Baseline.binary_dir, "herald")):
+            raise SystemExit(f"{Baseline.binary_dir}/herald missing (--baseline / HERALD_BASELINE)")
+    if args.sseload:
+        SSELOAD = os.path.abspath(args.sseload)
+        if not os.access(SSELOAD, os.X_OK):
+            raise SystemExit(f"{SSELOAD} is not an executable (--sseload / SSELOAD)")
     for binary in ("herald", "herald-bench"):
         if not os.path.exists(os.path.join(BIN, binary)):
             raise SystemExit(f"{BIN}/{binary} missing: swift build -c release --scratch-path .build-bench")
     if args.profile:
         return profile(args)
 
-    servers = {"herald": Herald, "nchan": Nchan}
-    chosen = [servers[name] for name in args.servers.split(",") if name]
+    servers = {"herald": Herald, "baseline": Baseline, "nchan": Nchan}
+    names = [name for name in args.servers.split(",") if name]
+    if args.baseline and "baseline" not in names:
+        names.insert(1 if "herald" in names else 0, "baseline")
+    if "baseline" in names and not args.baseline:
+        raise SystemExit("server baseline needs --baseline DIR (or HERALD_BASELINE)")
+    chosen = [servers[name] for name in names]
     only = [prefix for prefix in args.only.split(",") if prefix]
     started = time.time()
     results = {}
@@ -535,6 +736,8 @@ def main():
     attempts = args.attempts or 3 * args.repeat
     for name, bench_args, limit in cases(args.quick):
         if only and not name.startswith(tuple(only)):
+            continue
+        if name.startswith("sseload") and not SSELOAD:
             continue
         # Each server runs until it has `repeat` quiet rounds (steal at most --max-steal of the
         # machine) or has used its attempts; a round the hypervisor took part of is set aside.
@@ -579,7 +782,12 @@ def main():
           f"{next((r.get('nofile_soft') for c in results.values() for r in c.values() if r.get('nofile_soft')), '-')}")
     print_details(results)
     print_rounds(runs, discarded, args.max_steal)
-    print_ratios(results, args.quick, runs if args.repeat > 1 else None)
+    if "herald" in names and "baseline" in names:
+        print_ratios(results, args.quick, runs if args.repeat > 1 else None, "herald", "baseline")
+    if "nchan" in names:
+        for other in [name for name in ("herald", "baseline") if name in names]:
+            print_ratios(results, args.quick, runs if args.repeat > 1 else None, other, "nchan")
+    print_regimes(results, args.quick, names)
     print(f"\nRaw results: {args.out}")
 
 

@@ -8,7 +8,9 @@ side by side in one run (same load generator, same offered load, alternating cas
 In the Redis cases the subscribers are on node B and the publishers on node A, so every event
 crosses Redis (Lua XADD + PUBLISH on A, pub/sub push to B). Starts its own redis-server on a free
 loopback port; stops only what it started. Build first:
-    swift build -c release --scratch-path .build-bench --product herald --product herald-bench
+    swift build -c release --scratch-path .build-bench --product herald
+    swift build -c release --scratch-path .build-bench --product herald-bench
+(--bin DIR runs the herald binary from DIR instead, e.g. an older build for a before/after.)
 """
 import argparse
 import json
@@ -50,8 +52,8 @@ class RedisNode(compare.Herald):
         self.extra_args = ["--redis", f"redis://127.0.0.1:{redis_port}"]
 
 
-def run(label, subscribe_port, publish_port, pids, bench_args, limit):
-    command = [os.path.join(compare.BIN, "herald-bench"), "--port", str(subscribe_port), "--publish-port",
+def run(bench_bin, label, subscribe_port, publish_port, pids, bench_args, limit):
+    command = [os.path.join(bench_bin, "herald-bench"), "--port", str(subscribe_port), "--publish-port",
                str(publish_port), "--label", label] + [arg for pid in pids for arg in ("--server-pid", str(pid))]
     command += ["--subscribe-path", "/.well-known/mercure?topic=bench", "--publish-path", "/.well-known/mercure",
                 "--format", "mercure"] + [str(arg) for arg in bench_args]
@@ -63,7 +65,13 @@ def run(label, subscribe_port, publish_port, pids, bench_args, limit):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--bin", help="directory of the herald binary (default: .build-bench/release), e.g. an"
+                                      " older build for a before/after")
+    parser.add_argument("--bench-bin", help="directory of herald-bench (default: .build-bench/release)")
     args = parser.parse_args()
+    bench_bin = args.bench_bin or compare.BIN
+    if args.bin:
+        compare.BIN = args.bin
     os.makedirs(compare.WORK, exist_ok=True)
     duration = 3 if args.quick else 10
     loads = [("S=1000 x 10/s", ["--subscribers", 1000, "--rate", 10, "--publishers", 2, "--duration", duration]),
@@ -74,7 +82,7 @@ def main():
         node = compare.Herald(f"memory-{len(results)}")
         node.start()
         try:
-            memory = run(f"memory/{load}", node.port, node.port, [node.pid], bench_args, duration + 60)
+            memory = run(bench_bin, f"memory/{load}", node.port, node.port, [node.pid], bench_args, duration + 60)
         finally:
             node.stop()
         # two nodes over Redis
@@ -85,7 +93,7 @@ def main():
         b.start()
         try:
             time.sleep(0.5)  # let both nodes subscribe to the shared channel
-            cluster = run(f"redis/{load}", b.port, a.port, [a.pid, b.pid, redis.pid], bench_args, duration + 60)
+            cluster = run(bench_bin, f"redis/{load}", b.port, a.port, [a.pid, b.pid, redis.pid], bench_args, duration + 60)
         finally:
             a.stop()
             b.stop()

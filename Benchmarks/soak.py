@@ -18,7 +18,9 @@ stays flat once history is full (last slice within 10% of the third); the verdic
 and the exit status is 1 when one is missed.
 
 Loopback only; stops only the processes it started, by PID. Build first:
-    swift build -c release --scratch-path .build-bench --product herald --product herald-bench
+    swift build -c release --scratch-path .build-bench --product herald
+    swift build -c release --scratch-path .build-bench --product herald-bench
+(SwiftPM builds only the last of several --product options.)
 (--bin DIR runs the binaries from DIR instead, e.g. an older build for a before/after.)
 """
 import argparse

@@ -10,7 +10,11 @@ import NIOPosix
 /// - `--mode fanout`: S subscribers on one topic, publishers for `--duration` seconds (as fast as
 ///   possible, or `--rate` publishes/s in total), then a drain until every subscriber has every
 ///   acknowledged event (or `--drain-timeout`). With `--subscribers 0` it measures the publish
-///   endpoint alone.
+///   endpoint alone. Two regimes of it matter (`compare.py` runs both): max-rate fan-out with a
+///   flow-control window (`--publishers 4 --window 100`: at most 100 undelivered events per
+///   subscriber in flight), and the broadcast regime (`--publishers 1 --window 0`: one
+///   closed-loop publisher, the next POST as soon as the last is answered, and readers that
+///   drain at once; only the server's own backpressure bounds it).
 /// - `--mode idle`: S subscribers, then the server's RSS growth per connection after `--settle`.
 /// - `--mode soak`: S subscribers, then exactly `--updates` publishes in `--slices` equal slices;
 ///   after each slice (once every subscriber has it) the CPU time and RSS of each `--server-pid`,

@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -29,7 +30,9 @@ final class AcceptGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let maxConnections: Int
     private let backoff: TimeAmount
-    private var open = 0
+    /// Connections open now: counted up here (on the listener's loop), down by each
+    /// connection's close, on its own loop.
+    private let open = OpenConnections()
     private var resume: Scheduled<Void>?
 
     init(maxConnections: Int, backoff: TimeAmount = .milliseconds(100)) {
@@ -39,17 +42,17 @@ final class AcceptGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let child = unwrapInboundIn(data)
-        guard open < maxConnections else {
+        guard open.count.load(ordering: .relaxed) < maxConnections else {
             // Not registered yet: closing it only releases the socket.
             child.close(promise: nil)
             return
         }
-        open += 1
-        let loop = context.eventLoop
-        let guarded = NIOLoopBound(self, eventLoop: loop)
-        child.closeFuture.whenComplete { _ in
-            loop.execute { guarded.value.open -= 1 }
-        }
+        open.count.add(1, ordering: .relaxed)
+        // The callback captures one class reference and nothing else, so Swift allocates no
+        // closure context for it: every connection pays for this callback while it lives (an
+        // idle stream's memory is such fixed costs), and a close needs no hop to this loop.
+        let open = self.open
+        child.closeFuture.whenComplete { _ in open.closed() }
         context.fireChannelRead(data)
     }
 
@@ -102,6 +105,15 @@ final class AcceptGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // RLIM_INFINITY is the largest value: clamping covers it.
         let soft = min(Int(clamping: limit.rlim_cur), Int(Int32.max))
         return max(1, soft - reserve)
+    }
+}
+
+/// The open-connection count of one listener (shared by the listener and its connections).
+final class OpenConnections: Sendable {
+    let count = Atomic<Int>(0)
+
+    func closed() {
+        count.subtract(1, ordering: .relaxed)
     }
 }
 

@@ -52,7 +52,6 @@ public final class Hub: Sendable {
         /// Subscribers neither listed nor announced (`SubscribeRequest.isAnnounced`: long-polls).
         var unannounced: Set<UInt64> = []
         /// The shared selectors each subscriber holds (released when it goes).
-        var retainedSelectors: [UInt64: [TopicSelector]] = [:]
         /// Subscription starts and ends not yet recorded in the registry nor announced.
         var presence = PresenceChanges()
         /// Subscribers registered (or being registered) per shard: a shard with none is not
@@ -85,7 +84,7 @@ public final class Hub: Sendable {
             HubShard(
                 eventLoop: loops[index],
                 heartbeatInterval: configuration.heartbeatInterval,
-                onRemove: { id in owner.hub?.forget(subscriber: id, shard: index) },
+                onRemove: { subscriber in owner.hub?.forget(subscriber, shard: index) },
                 onDrop: { owner.hub?.countDrop() }
             )
         }
@@ -376,7 +375,6 @@ public final class Hub: Sendable {
             )
         }
         let privateSelectors = request.privateSelectors.map { selectorCache.retain($0) }
-        let retained = selectors + (privateSelectors ?? [])
         let result = self.state.withLockedValue { state -> (UInt64, Int, String?, Bool, Bool)? in
             if state.isShutDown { return nil }
             let id = state.nextSubscriberID
@@ -429,7 +427,6 @@ public final class Hub: Sendable {
             } else {
                 state.unannounced.insert(id)
             }
-            state.retainedSelectors[id] = retained
             state.shardSubscribers[index] += 1
             state.opened += 1
             let gap = found ? nil : lastEventID
@@ -437,7 +434,8 @@ public final class Hub: Sendable {
             return (id, index, state.history.lastID, found, schedule)
         }
         guard let (id, index, lastID, found, schedule) = result else {
-            selectorCache.release(retained)
+            selectorCache.release(selectors)
+            if let privateSelectors { selectorCache.release(privateSelectors) }
             throw .shuttingDown
         }
         if schedule { scheduleDrain(index) }
@@ -480,14 +478,23 @@ public final class Hub: Sendable {
         self.state.withLockedValue { $0.dropped += 1 }
     }
 
-    private func forget(subscriber id: UInt64, shard index: Int) {
-        let retained = self.state.withLockedValue { state -> [TopicSelector]? in
+    /// Called by the shard once per subscriber that leaves it; releases the shared selectors the
+    /// subscriber holds (read from the subscriber itself: a second per-subscriber copy of them in
+    /// the hub's state cost ~90 bytes per idle stream).
+    private func forget(_ subscriber: HubSubscriber, shard index: Int) {
+        let wasRecorded = self.state.withLockedValue { state -> Bool in
             state.shardSubscribers[index] -= 1
-            if let removed = state.subscriptions.removeValue(forKey: id) { state.presence.ended(removed) }
-            state.unannounced.remove(id)
-            return state.retainedSelectors.removeValue(forKey: id)
+            if let removed = state.subscriptions.removeValue(forKey: subscriber.id) {
+                state.presence.ended(removed)
+                return true
+            }
+            // A long-poll: never listed, its selectors are released all the same.
+            return state.unannounced.remove(subscriber.id) != nil
         }
-        if let retained { selectorCache.release(retained) }
+        if wasRecorded {
+            selectorCache.release(subscriber.selectors)
+            if let privateSelectors = subscriber.privateSelectors { selectorCache.release(privateSelectors) }
+        }
         presenceBell.yield()
     }
 

@@ -16,7 +16,8 @@ final class HubShard: @unchecked Sendable {
     let eventLoop: any EventLoop
     private let heartbeatInterval: TimeAmount?
     private let heartbeat: EncodedEvent
-    private let onRemove: @Sendable (UInt64) -> Void
+    /// Told of every subscriber that leaves (on the loop), once.
+    private let onRemove: @Sendable (HubSubscriber) -> Void
     private let onDrop: @Sendable () -> Void
 
     // Loop-affine state.
@@ -39,7 +40,7 @@ final class HubShard: @unchecked Sendable {
     init(
         eventLoop: any EventLoop,
         heartbeatInterval: TimeAmount?,
-        onRemove: @escaping @Sendable (UInt64) -> Void,
+        onRemove: @escaping @Sendable (HubSubscriber) -> Void,
         onDrop: @escaping @Sendable () -> Void
     ) {
         self.eventLoop = eventLoop
@@ -136,7 +137,7 @@ final class HubShard: @unchecked Sendable {
     private func register(_ subscriber: HubSubscriber, replay: [StoredUpdate], gapAfter: String?) {
         if isShutDown {
             subscriber.sink.close(.shutdown)
-            onRemove(subscriber.id)
+            onRemove(subscriber)
             return
         }
         var buffers: [EncodedEvent] = subscriber.padded ? [Hub.paddingComment] : []
@@ -183,7 +184,7 @@ final class HubShard: @unchecked Sendable {
             }
         }
         subscriber.sink.close(reason)
-        onRemove(id)
+        onRemove(subscriber)
     }
 
     private func shutdown() {
