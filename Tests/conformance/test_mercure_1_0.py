@@ -20,13 +20,6 @@ TOKEN = (
     "OiIqIn1dfV0sImV4cCI6NDEwMjQ0NDgwMH0.z_S8IP5WZsCK8h3pcq0PB5zvJE0OdTrGA70khAYJQy4"
 )
 
-# Every 1.0 case subscribes with `match=` or `match_urlpattern=`, which the request layer reads
-# once the protocol core (branch `core`) is merged; until then the hub answers them 400.
-NEEDS_CORE = pytest.mark.xfail(
-    strict=False,
-    reason="subscribes with match=/match_urlpattern= (Mercure 1.0 request side): passes once branch `core` is merged",
-)
-
 R = [random_string() for _ in range(6)]
 CASES = [
     Case("raw string", True, [R[0]], [R[0]]),
@@ -56,7 +49,6 @@ def hub(herald_binary):
     instance.stop()
 
 
-@NEEDS_CORE
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_mercure_1_0(hub, chrome, case):
     run_case(chrome, hub.base_url, case, TOKEN, "1.0")
