@@ -178,6 +178,7 @@ let package = Package(
             name: "HeraldRedisTests",
             dependencies: [
                 "HeraldRedis",
+                "HeraldTestSupport",
                 "HeraldHub",
                 "ServerSentEvents",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -218,6 +219,7 @@ let package = Package(
             name: "HeraldEventSourceTests",
             dependencies: [
                 "HeraldEventSource",
+                "HeraldTestSupport",
                 "ServerSentEvents",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

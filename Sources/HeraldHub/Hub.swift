@@ -239,8 +239,15 @@ public final class Hub: Sendable {
     }
 
     /// An update's SSE bytes, framed once for every subscriber; nil when it cannot be SSE.
+    ///
+    /// A subscription event (presence) goes out without an `id:` line: it is never kept in
+    /// history, so its id could not be replayed from. With an id, a client whose last event was
+    /// a presence update would come back with an id the hub does not hold, get `herald-gap`,
+    /// and miss the real updates published meanwhile; without one, the client keeps the id of
+    /// the last real update (EventSource keeps the last id across events that have none).
     static func encode(_ update: Update) -> EncodedEvent? {
-        let event = ServerSentEvent(data: update.data, event: update.type, id: update.id, retry: update.retry)
+        let id = update.isSubscriptionEvent ? nil : update.id
+        let event = ServerSentEvent(data: update.data, event: update.type, id: id, retry: update.retry)
         return try? EncodedEvent { buffer throws(ServerSentEventEncodingError) in try event.encode(into: &buffer) }
     }
 

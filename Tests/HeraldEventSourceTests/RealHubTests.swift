@@ -1,3 +1,4 @@
+import HeraldTestSupport
 import AsyncHTTPClient
 import Foundation
 import HeraldEventSource
@@ -104,15 +105,9 @@ struct RealHubTests {
     /// update exactly once, in order, with no gap: the replay from its carried last event id.
     @Test(.enabled(if: Binaries.available(redisServer, "redis-server")))
     func hubRestartLosesNothingAndRepeatsNothing() async throws {
-        let redisPort = try await ReconnectionTests.closedPort()
-        let redis = try ChildProcess.start(
-            try #require(Self.redisServer),
-            ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            logName: "redis"
-        )
-        defer { kill(redis.process.processIdentifier, SIGKILL) }
-        _ = try await redis.waitForLine("(Ready to accept connections)")
-        let redisURL = "redis://127.0.0.1:\(redisPort)"
+        let redis = try await RedisServerProcess.start()
+        defer { redis.stop() }
+        let redisURL = "redis://127.0.0.1:\(redis.port)"
 
         let (first, port) = try await startHerald(["--redis", redisURL])
         let hub = MercureHub(url: "http://127.0.0.1:\(port)/.well-known/mercure")

@@ -1,3 +1,4 @@
+import HeraldTestSupport
 import Dispatch
 import HeraldHub
 import HeraldRedis

@@ -1,3 +1,4 @@
+import HeraldTestSupport
 import HeraldHub
 import HeraldRedis
 import Testing

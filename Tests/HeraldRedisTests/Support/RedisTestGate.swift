@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import HeraldTestSupport
 
 /// Decides whether tests that need a real `redis-server` run.
 ///

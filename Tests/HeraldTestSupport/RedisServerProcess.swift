@@ -5,18 +5,20 @@ import Darwin
 #endif
 
 /// A real `redis-server` on a loopback port, started for one test and killed by PID after it.
-struct RedisServerProcess: Sendable {
-    struct StartError: Error, CustomStringConvertible {
-        var description: String
+public struct RedisServerProcess: Sendable {
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
+        /// The process ended before answering (typically: its port was taken meanwhile).
+        public var exitedAtStart = false
     }
 
-    let port: Int
-    let pid: pid_t
-    let extraArguments: [String]
+    public let port: Int
+    public let pid: pid_t
+    public let extraArguments: [String]
 
     /// The `redis-server` binary: `$REDIS_SERVER` when set (and then only that one, so the
     /// missing-server path can be tried), else the first on `PATH` or in the usual folders.
-    static let executablePath: String? = {
+    public static let executablePath: String? = {
         if let override = getenv("REDIS_SERVER").map({ String(cString: $0) }), !override.isEmpty {
             return access(override, X_OK) == 0 ? override : nil
         }
@@ -26,45 +28,53 @@ struct RedisServerProcess: Sendable {
     }()
 
     /// Starts `redis-server` on `port` (a free one when nil) with persistence off, and waits
-    /// until it answers PING.
-    static func start(port: Int? = nil, extraArguments: [String] = []) async throws -> RedisServerProcess {
+    /// until it answers PING. A free port is only free when it is picked: another process may
+    /// bind it before redis-server does, so with no port given a server that exits at start is
+    /// tried again on another port (a few times).
+    public static func start(port: Int? = nil, extraArguments: [String] = []) async throws -> RedisServerProcess {
         guard let executable = executablePath else {
             throw StartError(description: "redis-server is not installed (apt-get install -y redis-server)")
         }
-        let port = try port ?? freeLoopbackPort()
-        let arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", "/tmp", "--loglevel", "warning",
-        ] + extraArguments
-        let logPath = "/tmp/herald-redis-test-\(port).log"
-        let pid = try spawn(executable, arguments: arguments, outputPath: logPath)
-        let server = RedisServerProcess(port: port, pid: pid, extraArguments: extraArguments)
-        do {
-            try await server.waitUntilReady(logPath: logPath)
-        } catch {
-            server.stop()
-            throw error
+        var attempt = 0
+        while true {
+            attempt += 1
+            let chosen = try port ?? freeLoopbackPort()
+            let arguments = [
+                "--port", String(chosen), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", "/tmp", "--loglevel", "warning",
+            ] + extraArguments
+            let logPath = "/tmp/herald-redis-test-\(chosen).log"
+            let pid = try spawn(executable, arguments: arguments, outputPath: logPath)
+            let server = RedisServerProcess(port: chosen, pid: pid, extraArguments: extraArguments)
+            do {
+                try await server.waitUntilReady(logPath: logPath)
+                return server
+            } catch let error as StartError where error.exitedAtStart && port == nil && attempt < 5 {
+                server.stop()
+            } catch {
+                server.stop()
+                throw error
+            }
         }
-        return server
     }
 
     /// Starts a new server process with the same port and arguments (after ``stop()``).
-    func restart() async throws -> RedisServerProcess {
+    public func restart() async throws -> RedisServerProcess {
         try await Self.start(port: port, extraArguments: extraArguments)
     }
 
     /// Kills the process by PID and reaps it.
-    func stop() {
+    public func stop() {
         kill(pid, SIGKILL)
         var status: Int32 = 0
         _ = waitpid(pid, &status, 0)
     }
 
     /// Freezes the process (its sockets stay open but nothing is answered).
-    func suspend() { kill(pid, SIGSTOP) }
+    public func suspend() { kill(pid, SIGSTOP) }
 
     /// Thaws a process frozen by ``suspend()``.
-    func resume() { kill(pid, SIGCONT) }
+    public func resume() { kill(pid, SIGCONT) }
 
     // MARK: Internals
 
@@ -73,7 +83,7 @@ struct RedisServerProcess: Sendable {
         while ContinuousClock.now < deadline {
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
-                throw StartError(description: "redis-server exited at start; see \(logPath)")
+                throw StartError(description: "redis-server exited at start; see \(logPath)", exitedAtStart: true)
             }
             if Self.answersPing(port: port) { return }
             try await Task.sleep(for: .milliseconds(20))
@@ -98,7 +108,7 @@ struct RedisServerProcess: Sendable {
     }
 
     /// A port that was free a moment ago: bind port 0 on loopback and read what was given.
-    static func freeLoopbackPort() throws -> Int {
+    public static func freeLoopbackPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw StartError(description: "socket() failed") }
         defer { close(fd) }
@@ -151,7 +161,7 @@ private let systemConnect = Darwin.connect
 #endif
 
 /// Runs `body` with a fresh server, and kills the server whatever happens.
-func withRedisServer<T>(
+public func withRedisServer<T>(
     extraArguments: [String] = [],
     _ body: (RedisServerProcess) async throws -> T
 ) async throws -> T {
