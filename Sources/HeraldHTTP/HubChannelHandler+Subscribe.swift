@@ -79,7 +79,10 @@ extension HubChannelHandler {
         sink.watch(rawHTTP1: true, chunked: chunked) { subscription.cancel(reason: $0) }
         endpoint.logStreamOpened(subscription, topics: intent.rawSelectors, remoteAddress: context.channel.remoteAddress)
         var headers = endpoint.core.streamHeaders(subscription, intent, origin: origin)
-        if !chunked { headers[.connection] = "close" }
+        // One stream per connection, and the connection ends with it: say so up front, so a
+        // client with a connection pool (AsyncHTTPClient, browsers) never reuses it for its next
+        // request after the stream's last chunk (it would meet a closed socket).
+        headers[.connection] = "close"
         let head = HTTPResponse(status: .ok, headerFields: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let retry = endpoint.hub.configuration.retryField {
