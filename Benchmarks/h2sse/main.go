@@ -36,7 +36,8 @@ import (
 
 type config struct {
 	mode, subURL, pubURL, pubBody, pubType, label, pids string
-	subs, perConn, events                               int
+	latencyFile                                         string
+	subs, perConn, events, dialConc                     int
 	rate                                                float64
 	http1                                               bool
 	settle, drain, timeout, duration                    time.Duration
@@ -78,7 +79,8 @@ type result struct {
 
 func main() {
 	var c config
-	flag.StringVar(&c.mode, "mode", "idle", "idle | fanout")
+	flag.StringVar(&c.mode, "mode", "idle", "idle | fanout | listen (streams only; another process publishes) | publish (no streams)")
+	flag.StringVar(&c.latencyFile, "latency-file", "", "fanout/listen: write every publish-to-receive latency (ms, sorted) here")
 	flag.StringVar(&c.subURL, "sub-url", "", "subscribe URL (https:// for TLS)")
 	flag.StringVar(&c.pubURL, "pub-url", "", "publish URL (fanout)")
 	flag.StringVar(&c.pubBody, "pub-body", "topic=bench&data={data}", "publish body ({data} is replaced)")
@@ -87,6 +89,7 @@ func main() {
 	flag.StringVar(&c.pids, "pid", "", "server PIDs, comma separated (children included)")
 	flag.IntVar(&c.subs, "subs", 1000, "subscribers (streams)")
 	flag.IntVar(&c.perConn, "per-conn", 100, "streams per connection (HTTP/2; HTTP/1.1 has one)")
+	flag.IntVar(&c.dialConc, "dial-conc", 256, "streams being opened at once")
 	flag.IntVar(&c.events, "events", 1000, "fanout: events to publish")
 	flag.Float64Var(&c.rate, "rate", 0, "fanout: events per second; 0 = closed loop")
 	flag.BoolVar(&c.http1, "http1", false, "HTTP/1.1 (one stream per connection) instead of HTTP/2")
@@ -143,6 +146,7 @@ func run(c config) (res result) {
 	var proto, cipher, failure atomic.Value
 	var bodies []io.Closer
 	var bodiesMu sync.Mutex
+	dialing := make(chan struct{}, c.dialConc)
 
 	// read opens subscriber i's stream on t, signals `headers` once it has an answer (or failed),
 	// then counts its events until the stream ends.
@@ -156,7 +160,9 @@ func run(c config) (res result) {
 		}
 		req, _ := http.NewRequest("GET", c.subURL, nil)
 		req.Header.Set("Accept", "text/event-stream")
+		dialing <- struct{}{}
 		resp, err := (&http.Client{Transport: t}).Do(req)
+		<-dialing
 		if err != nil {
 			failure.Store(err.Error())
 			signal()
@@ -261,9 +267,68 @@ func run(c config) (res result) {
 		return
 	}
 
+	var listenStart time.Time
+	if c.mode == "listen" {
+		// Another process publishes (scale-out: one publish to one node, subscribers spread over
+		// several nodes and load-generator processes): say so, then wait for -events events.
+		fmt.Fprintf(os.Stderr, "READY %d\n", res.Connected)
+		res.Published = c.events
+		listenStart = time.Now()
+	} else {
+		cpu0 := cpuSeconds(pids)
+		listenStart = time.Now()
+		res.Published, res.Error = publish(c)
+		if res.Error != "" {
+			return
+		}
+		defer func() {
+			res.ServerCPUSeconds = cpuSeconds(pids) - cpu0
+			if res.Delivered > 0 {
+				res.CPUUsPerDelivery = res.ServerCPUSeconds * 1e6 / float64(res.Delivered)
+			}
+		}()
+	}
+	t0 := listenStart
+	res.Expected = res.Connected * int64(res.Published)
+	deadline := time.Now().Add(c.drain)
+	for atomic.LoadInt64(&delivered) < res.Expected && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(t0).Seconds()
+	res.Delivered = atomic.LoadInt64(&delivered)
+	for _, s := range subs {
+		got := atomic.LoadInt64(&s.received) - atomic.LoadInt64(&s.dups)
+		if missing := int64(res.Published) - got; missing > 0 {
+			res.Lost += missing
+		}
+		res.Reordered += atomic.LoadInt64(&s.reorder)
+		res.Duplicates += atomic.LoadInt64(&s.dups)
+	}
+	res.DeliveriesPerSec = float64(res.Delivered) / elapsed
+	latMu.Lock()
+	sort.Float64s(latencies)
+	if c.latencyFile != "" {
+		var text strings.Builder
+		for _, value := range latencies {
+			text.WriteString(strconv.FormatFloat(value, 'f', 3, 64))
+			text.WriteByte('\n')
+		}
+		os.WriteFile(c.latencyFile, []byte(text.String()), 0o644)
+	}
+	res.LatencyP50ms = percentile(latencies, 0.50)
+	res.LatencyP99ms = percentile(latencies, 0.99)
+	if len(latencies) > 0 {
+		res.LatencyMaxms = latencies[len(latencies)-1]
+	}
+	latMu.Unlock()
+	return
+}
+
+// publish posts up to -events events (at -rate per second, or closed loop), each carrying its
+// sequence number and send time; returns how many were answered 2xx, or why it stopped.
+func publish(c config) (published int, failure string) {
 	publisher := &http.Client{Transport: newTransport(c.http1), Timeout: 10 * time.Second}
 	form := strings.HasPrefix(c.pubType, "application/x-www-form-urlencoded")
-	cpu0 := cpuSeconds(pids)
 	t0 := time.Now()
 	for seq := 0; seq < c.events; seq++ {
 		if c.duration > 0 && time.Since(t0) >= c.duration {
@@ -282,46 +347,16 @@ func run(c config) (res result) {
 		body := strings.ReplaceAll(c.pubBody, "{data}", data)
 		resp, err := publisher.Post(c.pubURL, c.pubType, strings.NewReader(body))
 		if err != nil {
-			res.Error = "publish: " + err.Error()
-			return
+			return published, "publish: " + err.Error()
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode/100 != 2 {
-			res.Error = "publish: status " + resp.Status
-			return
+			return published, "publish: status " + resp.Status
 		}
-		res.Published++
+		published++
 	}
-	res.Expected = res.Connected * int64(res.Published)
-	deadline := time.Now().Add(c.drain)
-	for atomic.LoadInt64(&delivered) < res.Expected && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	elapsed := time.Since(t0).Seconds()
-	res.ServerCPUSeconds = cpuSeconds(pids) - cpu0
-	res.Delivered = atomic.LoadInt64(&delivered)
-	for _, s := range subs {
-		got := atomic.LoadInt64(&s.received) - atomic.LoadInt64(&s.dups)
-		if missing := int64(res.Published) - got; missing > 0 {
-			res.Lost += missing
-		}
-		res.Reordered += atomic.LoadInt64(&s.reorder)
-		res.Duplicates += atomic.LoadInt64(&s.dups)
-	}
-	res.DeliveriesPerSec = float64(res.Delivered) / elapsed
-	if res.Delivered > 0 {
-		res.CPUUsPerDelivery = res.ServerCPUSeconds * 1e6 / float64(res.Delivered)
-	}
-	latMu.Lock()
-	sort.Float64s(latencies)
-	res.LatencyP50ms = percentile(latencies, 0.50)
-	res.LatencyP99ms = percentile(latencies, 0.99)
-	if len(latencies) > 0 {
-		res.LatencyMaxms = latencies[len(latencies)-1]
-	}
-	latMu.Unlock()
-	return
+	return published, ""
 }
 
 func parsePIDs(list string) []int {
