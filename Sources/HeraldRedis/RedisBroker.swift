@@ -24,6 +24,8 @@ public final class RedisBroker: Broker {
     private let commands: RedisCommandLink
     private let liveSubscriber = NIOLockedValueBox<RedisSubscriber?>(nil)
     private let progress = NIOLockedValueBox(Progress())
+    /// Each Lua script's SHA1 (by script name) as Redis reported it (`SCRIPT LOAD`), for `EVALSHA`.
+    private let scriptHashes = NIOLockedValueBox<[String: String]>([:])
 
     private struct Progress {
         /// Position of the newest update delivered to the hub.
@@ -86,11 +88,11 @@ public final class RedisBroker: Broker {
         } catch {
             throw HubError.invalidUpdate("update cannot be encoded")
         }
-        let reply = try await command([
-            "EVAL", Self.publishScript, "4", configuration.streamKey, configuration.channel,
-            configuration.idIndexKey, configuration.idOrderKey,
-            String(configuration.historySize), payload, update.id ?? "",
-        ])
+        let reply = try await evaluate(
+            "publish", Self.publishScript,
+            keys: [configuration.streamKey, configuration.channel, configuration.idIndexKey, configuration.idOrderKey],
+            arguments: [String(configuration.historySize), payload, update.id ?? ""]
+        )
         guard let streamID = reply.string else { throw HubError.brokerUnavailable("unexpected reply from Redis") }
         if streamID.hasPrefix(RedisScripts.retryPrefix) {
             intake.countDuplicatePublish()
@@ -106,16 +108,40 @@ public final class RedisBroker: Broker {
             return BrokerHistory(after: nil, updates: (entries.array ?? []).compactMap(RedisUpdateCodec.decode(entry:)))
         }
         // One bounded step: an index lookup and one range read (never a scan of the stream).
-        let reply = try await command([
-            "EVAL", RedisScripts.replay, "2", key, configuration.idIndexKey,
-            id, UpdatePosition(id)?.description ?? "", String(max(limit, 1)),
-        ])
+        let reply = try await evaluate(
+            "replay", RedisScripts.replay,
+            keys: [key, configuration.idIndexKey],
+            arguments: [id, UpdatePosition(id)?.description ?? "", String(max(limit, 1))]
+        )
         return RedisScripts.history(fromReplay: reply, askedID: id)
+    }
+
+    /// Runs one of Herald's Lua scripts by its SHA1 (`EVALSHA`: 40 bytes on the wire instead
+    /// of the script's few KiB, and no hashing by Redis per call). The SHA1 comes from Redis
+    /// itself (`SCRIPT LOAD`, once per script); a Redis that no longer knows it (restarted
+    /// without persistence, `SCRIPT FLUSH`) answers NOSCRIPT, and the script is loaded again.
+    /// `name` keys the hash cache (hashing the script's text per call would cost what EVALSHA saves).
+    private func evaluate(_ name: String, _ script: String, keys: [String], arguments: [String]) async throws -> RESPValue {
+        let tail = [String(keys.count)] + keys + arguments
+        if let sha = scriptHashes.withLockedValue({ $0[name] }) {
+            do {
+                return try await command(["EVALSHA", sha] + tail, passing: "NOSCRIPT")
+            } catch let error as RedisError {
+                _ = error  // NOSCRIPT: Redis forgot the script; load it again below.
+            }
+        }
+        let loaded = try await command(["SCRIPT", "LOAD", script])
+        guard let sha = loaded.string, sha.utf8.count == 40 else {
+            throw HubError.brokerUnavailable("unexpected reply from Redis to SCRIPT LOAD")
+        }
+        scriptHashes.withLockedValue { $0[name] = sha }
+        return try await command(["EVALSHA", sha] + tail)
     }
 
     /// Sends one command on the shared command connection, connecting first when needed.
     /// Connection trouble becomes `HubError.brokerUnavailable` (HTTP 503).
-    private func command(_ arguments: [String]) async throws -> RESPValue {
+    /// An error reply whose code is `passing` is rethrown as the `RedisError` itself.
+    private func command(_ arguments: [String], passing: String? = nil) async throws -> RESPValue {
         let connection: RedisConnection
         do {
             connection = try await commands.connection()
@@ -125,6 +151,7 @@ public final class RedisBroker: Broker {
         do {
             return try await connection.send(arguments)
         } catch let error as RedisError {
+            if let passing, error.code == passing { throw error }
             throw HubError.brokerUnavailable("Redis refused: \(error.message)")
         } catch {
             await commands.discard(connection)
