@@ -178,6 +178,7 @@ let package = Package(
             name: "HeraldRedisTests",
             dependencies: [
                 "HeraldRedis",
+                "HeraldHTTP",
                 "HeraldTestSupport",
                 "HeraldHub",
                 "ServerSentEvents",

@@ -210,6 +210,15 @@ public final class Hub: Sendable {
         return broker.publishImmediately(update)
     }
 
+    /// Starts a publish that waits on the broker without a task (see
+    /// `Broker.publishOnLoop(_:)`); nil when the broker cannot, and nil too for an invalid
+    /// update or a hub shutting down, so that the caller's regular path reports the error.
+    public func publishOnLoop(_ update: Update) -> EventLoopFuture<String>? {
+        guard (try? update.validate(maxTopicLength: configuration.maxTopicLength)) != nil else { return nil }
+        if self.state.withLockedValue({ $0.isShutDown }) { return nil }
+        return broker.publishOnLoop(update)
+    }
+
     /// The SSE event type of the in-band gap signal: a subscription whose `Last-Event-ID` is not
     /// in history (evicted, unknown, or lost with a Redis that restarted without persistence)
     /// starts with one such event, so the application knows it missed updates and should

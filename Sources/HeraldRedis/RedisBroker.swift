@@ -82,23 +82,61 @@ public final class RedisBroker: Broker {
     // MARK: publishing and history
 
     public func publish(_ update: Update) async throws -> String {
+        let reply = try await evaluate(
+            "publish", Self.publishScript,
+            keys: publishKeys,
+            arguments: try publishArguments(update)
+        )
+        return try publishedID(reply, update)
+    }
+
+    /// The publish script's keys, and its arguments for `update`.
+    private var publishKeys: [String] {
+        [configuration.streamKey, configuration.channel, configuration.idIndexKey, configuration.idOrderKey]
+    }
+
+    private func publishArguments(_ update: Update) throws -> [String] {
         let payload: String
         do {
             payload = try RedisUpdateCodec.encode(update)
         } catch {
             throw HubError.invalidUpdate("update cannot be encoded")
         }
-        let reply = try await evaluate(
-            "publish", Self.publishScript,
-            keys: [configuration.streamKey, configuration.channel, configuration.idIndexKey, configuration.idOrderKey],
-            arguments: [String(configuration.historySize), payload, update.id ?? ""]
-        )
+        return [String(configuration.historySize), payload, update.id ?? ""]
+    }
+
+    /// The id to answer for `update` from the publish script's reply (a retried publisher id
+    /// is counted and answered with that id).
+    private func publishedID(_ reply: RESPValue, _ update: Update) throws -> String {
         guard let streamID = reply.string else { throw HubError.brokerUnavailable("unexpected reply from Redis") }
         if streamID.hasPrefix(RedisScripts.retryPrefix) {
             intake.countDuplicatePublish()
             return update.id ?? String(streamID.dropFirst(RedisScripts.retryPrefix.count))
         }
         return update.id ?? streamID
+    }
+
+    /// The publish script by its hash on the open command connection, answered on that
+    /// connection's loop; nil (use `publish(_:)`) until a connection is open and the script
+    /// loaded. A Redis that forgot the script (NOSCRIPT) gets it once more in full (`EVAL`,
+    /// which also caches it), and the next `publish(_:)` learns its hash again.
+    public func publishOnLoop(_ update: Update) -> EventLoopFuture<String>? {
+        guard let connection = commands.openConnection,
+            let sha = scriptHashes.withLockedValue({ $0["publish"] }),
+            let arguments = try? publishArguments(update)
+        else { return nil }
+        let keys = publishKeys
+        let tail = [String(keys.count)] + keys + arguments
+        return connection.sendNow(["EVALSHA", sha] + tail)
+            .flatMapError { error in
+                guard let refusal = error as? RedisError, refusal.code == "NOSCRIPT" else {
+                    return connection.eventLoop.makeFailedFuture(error)
+                }
+                self.scriptHashes.withLockedValue { $0["publish"] = nil }
+                return connection.sendNow(["EVAL", Self.publishScript] + tail)
+            }
+            .flatMapErrorThrowing { error in throw self.brokerError(error, on: connection) }
+            .flatMapThrowing { reply in try self.publishedID(reply, update) }
     }
 
     public func updates(after id: String, limit: Int) async throws -> BrokerHistory? {
@@ -152,11 +190,19 @@ public final class RedisBroker: Broker {
             return try await connection.send(arguments)
         } catch let error as RedisError {
             if let passing, error.code == passing { throw error }
-            throw HubError.brokerUnavailable("Redis refused: \(error.message)")
+            throw brokerError(error, on: connection)
         } catch {
-            await commands.discard(connection)
-            throw HubError.brokerUnavailable("lost the connection to Redis")
+            throw brokerError(error, on: connection)
         }
+    }
+
+    /// What a failed command means to the hub (503 either way): Redis refused it, or the
+    /// connection failed (it is then dropped, so the next command opens a fresh one).
+    private func brokerError(_ error: any Error, on connection: RedisConnection) -> HubError {
+        if let hubError = error as? HubError { return hubError }
+        if let refusal = error as? RedisError { return .brokerUnavailable("Redis refused: \(refusal.message)") }
+        commands.discardSoon(connection)
+        return .brokerUnavailable("lost the connection to Redis")
     }
 
     // MARK: shared subscription registry

@@ -27,12 +27,14 @@ public struct TestServer: Sendable {
         case router
     }
 
-    /// Runs a server (hub routes, plus whatever `mount` adds, given the hub's endpoint) for the
+    /// Runs a server (hub routes, plus whatever `mount` adds, given the hub's endpoint; the
+    /// in-memory broker unless `broker` is given) for the
     /// duration of `body`, then shuts it down gracefully; returns how long the shutdown took
     /// (from the trigger until every service has returned).
     @discardableResult
     public static func run(
         hub hubConfiguration: HubConfiguration = HubConfiguration(),
+        broker: (any Broker)? = nil,
         http httpConfiguration: HeraldHTTPConfiguration = HeraldHTTPConfiguration(),
         pipeline: Pipeline = .herald,
         mount: (Router<HeraldRequestContext>, HeraldEndpoint) -> Void = { _, _ in },
@@ -40,7 +42,7 @@ public struct TestServer: Sendable {
     ) async throws -> Duration {
         var logger = Logger(label: "herald.test")
         logger.logLevel = .warning
-        let hub = Hub(configuration: hubConfiguration, logger: logger)
+        let hub = Hub(configuration: hubConfiguration, broker: broker ?? InMemoryBroker(), logger: logger)
         let router = Router(context: HeraldRequestContext.self)
         let endpoint = router.addHerald(hub, configuration: httpConfiguration, logger: logger)
         mount(router, endpoint)
