@@ -25,6 +25,9 @@ public struct TestServer: Sendable {
         case publishHandler
         /// Plain `.http1`: every request through the router.
         case router
+        /// Any other server (`.http2Upgrade(tlsConfiguration:)`, what `herald serve` runs with
+        /// a certificate): requests through the router over whatever it negotiates.
+        case server(HTTPServerBuilder)
     }
 
     /// Runs a server (hub routes, plus whatever `mount` adds, given the hub's endpoint) for the
@@ -52,6 +55,7 @@ public struct TestServer: Sendable {
                 case .herald: .herald(endpoint)
                 case .publishHandler: .http1(configuration: .init(additionalChannelHandlers: [endpoint.makePublishChannelHandler()]))
                 case .router: .http1()
+                case .server(let builder): builder
                 }
             }(),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
