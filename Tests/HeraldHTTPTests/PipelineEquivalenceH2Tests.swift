@@ -17,6 +17,10 @@ import Testing
 /// a `Content-Length` larger than the body sent (a malformed stream in HTTP/2, RFC 9113 §8.1.1:
 /// the client cannot send it), and a request target the client will not send as it is (an
 /// invalid percent-escape, which AsyncHTTPClient's URL parsing refuses or re-encodes).
+///
+/// What it found: the `405` to `HEAD` carried its text body, which over HTTP/2 is a protocol
+/// error, and the server closed the connection (every SSE stream of that page with it). The core
+/// now answers `HEAD` without content on every transport.
 extension PipelineEquivalenceTests {
     static let openssl = ["/usr/bin/openssl", "/bin/openssl", "/usr/local/bin/openssl"].first {
         FileManager.default.isExecutableFile(atPath: $0)
@@ -72,7 +76,12 @@ extension PipelineEquivalenceTests {
                         answers.append(nil)
                         continue
                     }
-                    answers.append(try await h2Answer(row, client: httpClient, port: server.port))
+                    do {
+                        answers.append(try await h2Answer(row, client: httpClient, port: server.port))
+                    } catch {
+                        Issue.record("\(row.name): \(error)")
+                        answers.append(nil)
+                    }
                 }
             }
         } catch {

@@ -2,6 +2,7 @@ import HeraldClient
 import HeraldHTTP
 import HeraldHub
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -115,4 +116,15 @@ public func get(_ server: TestServer, _ pathAndQuery: String, headers extra: [(S
     for (name, value) in extra { headers.add(name: name, value: value) }
     let response = try await http.send(method: .GET, path: pathAndQuery, headers: headers)
     return (Int(response.status.code), try await response.text())
+}
+
+extension TestServer.Pipeline: Equatable {
+    /// The named pipelines are equal to themselves; two `.server` builders never compare equal
+    /// (a builder is a closure).
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.herald, .herald), (.publishHandler, .publishHandler), (.router, .router): true
+        default: false
+        }
+    }
 }

@@ -120,7 +120,11 @@ struct HubProtocol: Sendable {
                 }
             }
         } catch {
-            return .answer(withCORS(error.answer, origin: origin))
+            var answer = withCORS(error.answer, origin: origin)
+            // A HEAD answer has no content (RFC 9110 §9.3.2): over HTTP/2 a body after it is a
+            // protocol error that ends the whole connection, every stream on it included.
+            if request.method == .head { answer.body = "" }
+            return .answer(answer)
         }
     }
 
