@@ -125,7 +125,8 @@ public final class Hub: Sendable {
                         topic: resource.topic,
                         subscriber: resource.subscriber,
                         active: change.active,
-                        payload: resource.payload
+                        payload: resource.payload,
+                        matchType: resource.matchType
                     )
                     await announce(announced)
                 }
@@ -435,7 +436,9 @@ public final class Hub: Sendable {
             let active = ActiveSubscription(
                 id: subscriptionID,
                 topics: request.selectors.map(\.rawValue),
-                payload: request.payload
+                payload: request.payload,
+                matchTypes: request.matcherPayloads == nil ? nil : request.selectors.map(SubscriptionResource.matchType(of:)),
+                matcherPayloads: request.matcherPayloads
             )
             if request.isAnnounced {
                 state.subscriptions[id] = active

@@ -2,6 +2,7 @@ import HeraldClient
 import HeraldHTTP
 import HeraldHub
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -25,6 +26,9 @@ public struct TestServer: Sendable {
         case publishHandler
         /// Plain `.http1`: every request through the router.
         case router
+        /// Any other server (`.http2Upgrade(tlsConfiguration:)`, what `herald serve` runs with
+        /// a certificate): requests through the router over whatever it negotiates.
+        case server(HTTPServerBuilder)
     }
 
     /// Runs a server (hub routes, plus whatever `mount` adds, given the hub's endpoint; the
@@ -54,6 +58,7 @@ public struct TestServer: Sendable {
                 case .herald: .herald(endpoint)
                 case .publishHandler: .http1(configuration: .init(additionalChannelHandlers: [endpoint.makePublishChannelHandler()]))
                 case .router: .http1()
+                case .server(let builder): builder
                 }
             }(),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
@@ -113,4 +118,15 @@ public func get(_ server: TestServer, _ pathAndQuery: String, headers extra: [(S
     for (name, value) in extra { headers.add(name: name, value: value) }
     let response = try await http.send(method: .GET, path: pathAndQuery, headers: headers)
     return (Int(response.status.code), try await response.text())
+}
+
+extension TestServer.Pipeline: Equatable {
+    /// The named pipelines are equal to themselves; two `.server` builders never compare equal
+    /// (a builder is a closure).
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.herald, .herald), (.publishHandler, .publishHandler), (.router, .router): true
+        default: false
+        }
+    }
 }
