@@ -64,8 +64,9 @@ extension RedisIntegrationTests {
                     if index % 3 == 0 { kept.append(recorder) } else { recorder.stop() }
                 }
                 let keptIDs = Set(kept.map(\.subscription.id))
-                try await waitUntil("registry lists exactly the kept subscriptions") {
-                    Set(await watcherNode.hub.subscriptionsSnapshot().subscriptions.map(\.id)) == keptIDs
+                try await waitUntil("registry lists exactly the kept subscriptions (and the watcher)") {
+                    Set(await watcherNode.hub.subscriptionsSnapshot().subscriptions.map(\.id))
+                        == keptIDs.union([watcher.subscription.id])
                 }
                 try await waitUntil("every selector of every kept subscription announced") {
                     keptIDs.allSatisfy { id in
