@@ -38,6 +38,16 @@ public protocol Broker: Sendable {
     /// start, `removed` (ids) end. The hub calls this instead of `register`/`unregister`, with
     /// whatever changed since its previous call, so a broker can write a batch in a few commands.
     func updateRegistry(added: [ActiveSubscription], removed: [String]) async throws
+    /// Replaces everything the shared registry holds for this node with `subscriptions` (its
+    /// live ones). The hub calls it instead of `updateRegistry` when changes were lost (a
+    /// failed write, more changes waiting than `HubConfiguration.maxPendingPresenceChanges`,
+    /// or a registry the broker found gone): after it the registry is exact again.
+    func replaceRegistry(with subscriptions: [ActiveSubscription]) async throws
+    /// Delivers presence updates (`Update.isSubscriptionEvent`) to the hub of every node, live
+    /// only: never stored in the broker's history (no replay, no id), so churn costs no history
+    /// space; a node that is disconnected from the broker meanwhile misses them (the
+    /// subscriptions API has the state). The hub calls it once per batch of changes.
+    func announce(_ updates: [Update]) async throws
     /// Every node's active subscriptions; nil when the broker keeps no shared registry.
     func activeSubscriptions() async throws -> [ActiveSubscription]?
 }
@@ -55,6 +65,16 @@ extension Broker {
     public func updateRegistry(added: [ActiveSubscription], removed: [String]) async throws {
         for subscription in added { try await register(subscription) }
         for id in removed { try await unregister(id) }
+    }
+    /// By default the live subscriptions are recorded again (a broker whose registry may hold
+    /// subscriptions that ended meanwhile should drop them too).
+    public func replaceRegistry(with subscriptions: [ActiveSubscription]) async throws {
+        try await updateRegistry(added: subscriptions, removed: [])
+    }
+    /// By default each presence update is published like any other update (the hub keeps
+    /// presence out of its own history and writes it without an id either way).
+    public func announce(_ updates: [Update]) async throws {
+        for update in updates { _ = try await publish(update) }
     }
     /// By default there is no shared registry.
     public func activeSubscriptions() async throws -> [ActiveSubscription]? { nil }

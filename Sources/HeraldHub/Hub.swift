@@ -51,9 +51,8 @@ public final class Hub: Sendable {
         var subscriptions: [UInt64: ActiveSubscription] = [:]
         /// Subscribers neither listed nor announced (`SubscribeRequest.isAnnounced`: long-polls).
         var unannounced: Set<UInt64> = []
-        /// The shared selectors each subscriber holds (released when it goes).
         /// Subscription starts and ends not yet recorded in the registry nor announced.
-        var presence = PresenceChanges()
+        var presence: PresenceChanges
         /// Subscribers registered (or being registered) per shard: a shard with none is not
         /// woken up for a publish.
         var shardSubscribers: [Int]
@@ -93,6 +92,7 @@ public final class Hub: Sendable {
                 history: History(capacity: configuration.historySize),
                 inboxes: Array(repeating: [], count: loops.count),
                 drainScheduled: Array(repeating: false, count: loops.count),
+                presence: PresenceChanges(limit: configuration.maxPendingPresenceChanges),
                 shardSubscribers: Array(repeating: 0, count: loops.count),
                 backlog: FanOutBacklog(shards: loops.count, limit: configuration.maxFanOutBacklog)
             )
@@ -105,32 +105,51 @@ public final class Hub: Sendable {
     /// Records subscription starts and ends in the broker's registry and announces them
     /// (presence), in batches, until cancelled; runs as part of `run()`.
     ///
-    /// Whatever piled up while the previous batch was being written goes in the next one, and a
-    /// subscription that started and ended in between is neither recorded nor announced: churn
-    /// costs work per change that lasted, and the pending set is bounded by the live subscriptions.
+    /// A batch gathers what changed during `presenceBatchInterval` (and while the previous
+    /// batch was being written); a subscription that started and ended in between is neither
+    /// recorded nor announced. Each batch costs the broker one registry update and one
+    /// announcement, whatever its size: churn costs work per change that lasted, never per
+    /// change and selector. Pending changes are bounded (`maxPendingPresenceChanges`); when
+    /// some were dropped, or a write failed, the next batch rewrites the registry whole.
     private func recordSubscriptions() async {
         for await _ in presenceRings {
-            let batch = self.state.withLockedValue { $0.presence.take() }
-            if batch.isEmpty { continue }
-            let added = batch.filter(\.active).map(\.subscription)
-            let removed = batch.filter { !$0.active }.map(\.subscription.id)
-            do {
-                try await broker.updateRegistry(added: added, removed: removed)
-            } catch {
-                logger.debug("subscription registry not updated", metadata: ["error": "\(error)"])
+            if configuration.presenceBatchInterval > .zero {
+                // Not synchronisation: the batching window (cancellation ends it early).
+                try? await Task.sleep(for: configuration.presenceBatchInterval)
             }
-            for change in batch {
-                for resource in change.subscription.resources where announces(resource.topic) {
-                    let announced = SubscriptionResource(
-                        topic: resource.topic,
-                        subscriber: resource.subscriber,
-                        active: change.active,
-                        payload: resource.payload,
-                        matchType: resource.matchType
-                    )
-                    await announce(announced)
-                }
+            let (batch, live) = self.state.withLockedValue { state in
+                let batch = state.presence.take()
+                // The live subscriptions as of this batch: later changes come in later batches.
+                return (batch, batch.rewritesRegistry ? Array(state.subscriptions.values) : [])
             }
+            if batch.changes.isEmpty && !batch.rewritesRegistry { continue }
+            let recorded = await record(batch, live: live)
+            await announce(batch.changes)
+            if !recorded {
+                // The registry missed this batch: the next one rewrites it, after a pause (the
+                // broker is failing; changes meanwhile wait, within their bound).
+                self.state.withLockedValue { $0.presence.rewriteRegistry() }
+                try? await Task.sleep(for: .seconds(1))
+                presenceBell.yield()
+            }
+        }
+    }
+
+    /// Writes one batch to the broker's registry; false when the write failed.
+    private func record(_ batch: PresenceChanges.Batch, live: [ActiveSubscription]) async -> Bool {
+        do {
+            if batch.rewritesRegistry {
+                try await broker.replaceRegistry(with: live)
+            } else {
+                try await broker.updateRegistry(
+                    added: batch.changes.filter(\.active).map(\.subscription),
+                    removed: batch.changes.filter { !$0.active }.map(\.subscription.id)
+                )
+            }
+            return true
+        } catch {
+            logger.debug("subscription registry not updated", metadata: ["error": "\(error)"])
+            return false
         }
     }
 
@@ -140,19 +159,54 @@ public final class Hub: Sendable {
             || configuration.subscriptionEventSelectors.contains { $0.matches(selector) }
     }
 
-    /// Publishes one presence update. Its topic embeds the (percent-encoded) selector, so it
-    /// may exceed `maxTopicLength`: the hub makes it itself, and it is private, so only
-    /// subscribers holding a claim (never anonymous ones) match templates against it.
-    private func announce(_ resource: SubscriptionResource) async {
-        let update = Update(topics: [resource.iri], data: resource.json, isPrivate: true)
+    /// Announces one batch of changes: one presence update per announced selector of each, all
+    /// handed to the broker at once (`Broker.announce`). Their topics embed the
+    /// (percent-encoded) selector, so they may exceed `maxTopicLength`: the hub makes them
+    /// itself, and they are private, so only subscribers holding a claim (never anonymous ones)
+    /// match templates against them.
+    private func announce(_ changes: [PresenceChanges.Change]) async {
+        var updates: [Update] = []
+        for change in changes {
+            for resource in change.subscription.resources where announces(resource.topic) {
+                let announced = SubscriptionResource(
+                    topic: resource.topic,
+                    subscriber: resource.subscriber,
+                    active: change.active,
+                    payload: resource.payload,
+                    matchType: resource.matchType
+                )
+                let update = Update(topics: [announced.iri], data: announced.json, isPrivate: true)
+                guard (try? update.validate()) != nil else { continue }
+                updates.append(update)
+            }
+        }
+        if updates.isEmpty || self.state.withLockedValue({ $0.isShutDown }) { return }
         do {
-            try update.validate()
-            if self.state.withLockedValue({ $0.isShutDown }) { return }
-            _ = try await broker.publish(update)
+            try await broker.announce(updates)
             await waitForFanOut()
         } catch {
-            logger.debug("presence update not published", metadata: ["error": "\(error)"])
+            logger.debug("presence updates not published", metadata: ["error": "\(error)", "count": "\(updates.count)"])
         }
+    }
+
+    /// The broker found this node's registry entries gone: the next batch rewrites them.
+    func registryLost() {
+        let ring = self.state.withLockedValue { state -> Bool in
+            guard !state.subscriptions.isEmpty else { return false }
+            state.presence.rewriteRegistry()
+            return true
+        }
+        if ring { presenceBell.yield() }
+    }
+
+    /// Subscription starts and ends waiting for their batch (at most `maxPendingPresenceChanges`).
+    package var pendingPresenceChanges: Int {
+        self.state.withLockedValue { $0.presence.count }
+    }
+
+    /// Subscription starts and ends dropped unannounced because too many were waiting.
+    package var droppedPresenceChanges: UInt64 {
+        self.state.withLockedValue { $0.presence.dropped }
     }
 
     // MARK: publishing
@@ -735,18 +789,43 @@ private final class HubReference: Sendable {
     func set(_ hub: Hub) { box.withLockedValue { $0.hub = hub } }
 }
 
-/// Subscription starts and ends waiting to be recorded and announced, oldest first. A
-/// subscription that ends before its start was taken cancels out: neither is announced.
+/// Subscription starts and ends waiting to be recorded and announced, oldest first, at most
+/// `limit` of them. A subscription that ends before its start was taken cancels out: neither is
+/// announced. When full, the oldest change is dropped for the newest (and counted), and the
+/// batch that follows rewrites the registry whole (`rewritesRegistry`), since it missed one.
 struct PresenceChanges {
     struct Change {
         var subscription: ActiveSubscription
         var active: Bool
     }
 
+    /// What one batch records and announces.
+    struct Batch {
+        /// The changes, oldest first.
+        var changes: [Change]
+        /// Whether the registry missed changes (dropped, or a write failed): write it whole.
+        var rewritesRegistry: Bool
+    }
+
+    let limit: Int
     private var changes: [String: Change] = [:]
+    /// Ids in the order their change came; ids before `head` were dropped, and ids without a
+    /// change cancelled out (both are compacted away as they pile up).
     private var order: [String] = []
+    private var head = 0
+    private var mustRewrite = false
+    /// Changes dropped because `limit` were waiting, since the start.
+    private(set) var dropped: UInt64 = 0
+
+    init(limit: Int = .max) {
+        self.limit = max(limit, 1)
+    }
+
+    /// Changes waiting.
+    var count: Int { changes.count }
 
     mutating func started(_ subscription: ActiveSubscription) {
+        makeRoom()
         changes[subscription.id] = Change(subscription: subscription, active: true)
         order.append(subscription.id)
     }
@@ -754,19 +833,49 @@ struct PresenceChanges {
     mutating func ended(_ subscription: ActiveSubscription) {
         if changes[subscription.id]?.active == true {
             changes[subscription.id] = nil  // never announced: nothing to take back
-            if order.count > 2 * changes.count + 1024 { order.removeAll { changes[$0] == nil } }
+            compact()
         } else {
+            makeRoom()
             changes[subscription.id] = Change(subscription: subscription, active: false)
             order.append(subscription.id)
         }
     }
 
+    /// The registry missed changes: the next batch rewrites it whole.
+    mutating func rewriteRegistry() {
+        mustRewrite = true
+    }
+
     /// The pending changes in order; leaves none.
-    mutating func take() -> [Change] {
+    mutating func take() -> Batch {
         defer {
             changes = [:]
             order = []
+            head = 0
+            mustRewrite = false
         }
-        return order.compactMap { changes.removeValue(forKey: $0) }
+        return Batch(changes: order[head...].compactMap { changes.removeValue(forKey: $0) }, rewritesRegistry: mustRewrite)
+    }
+
+    /// When `limit` changes wait, drops the oldest (the newest state of each subscription wins).
+    private mutating func makeRoom() {
+        guard changes.count >= limit else { return }
+        mustRewrite = true
+        while head < order.count {
+            let id = order[head]
+            head += 1
+            if changes.removeValue(forKey: id) != nil {
+                dropped += 1
+                break
+            }
+        }
+        compact()
+    }
+
+    /// Keeps `order` within a constant factor of the changes it orders.
+    private mutating func compact() {
+        guard order.count > 2 * changes.count + 1024 else { return }
+        order = order[head...].filter { changes[$0] != nil }
+        head = 0
     }
 }

@@ -22,6 +22,18 @@ public struct HubConfiguration: Sendable {
     /// is off: a subscription's selector `s` is announced when one of these matches `s` as a
     /// topic (the demo chat passes its room template, so only chat rooms have presence).
     public var subscriptionEventSelectors: [TopicSelector] = []
+    /// How long subscription starts and ends are gathered before they are recorded in the
+    /// broker's registry and announced (presence), as one batch: with Redis a batch costs a few
+    /// commands whatever its size, so churn costs O(subscriptions) commands, not one per
+    /// selector; a subscription that starts and ends within one batch is neither recorded nor
+    /// announced. Presence updates arrive this much later at most (plus the batch's own write).
+    public var presenceBatchInterval: Duration = .milliseconds(25)
+    /// Most subscription starts and ends waiting for their batch. Past it (a broker that is slow
+    /// or unreachable while subscribers keep coming and going) the waiting changes are dropped:
+    /// their presence updates are never sent, and the next batch rewrites this node's whole
+    /// registry entry from the live subscriptions instead, so the subscriptions API stays exact
+    /// and memory stays bounded. Changes to one subscription never take two places (the newest wins).
+    public var maxPendingPresenceChanges = 4096
     /// Most topic selectors one subscription may ask for; more is refused (HTTP 400).
     public var maxSelectors = 64
     /// Longest topic selector a subscription may use and longest topic an update may have, in

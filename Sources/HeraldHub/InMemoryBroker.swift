@@ -22,6 +22,11 @@ public final class InMemoryBroker: Broker {
         assignIDAndDeliver(update)
     }
 
+    /// Hands presence updates to this process's hub as they are (no id: they are never stored).
+    public func announce(_ updates: [Update]) async throws {
+        for update in updates { intake.deliver(update) }
+    }
+
     private func assignIDAndDeliver(_ update: Update) -> String {
         var update = update
         let id = update.id ?? Self.newID()
