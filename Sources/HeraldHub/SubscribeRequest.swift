@@ -18,11 +18,11 @@ public struct SubscribeRequest: Sendable {
     /// Start the stream with a 2 KiB comment (`Hub.paddingComment`): old Internet Explorer and
     /// Android browsers deliver nothing of a streamed XHR response before its first 2 KiB
     /// (the EventSource polyfills' server-side requirement).
-    public var padded = false
+    package var padded = false
     /// Whether the subscription is listed (subscriptions API) and announced (presence). A
     /// long-poll is not: it is only subscribed between two polls, and announcing each would
     /// wake every poller that follows presence, whose next poll would be announced in turn.
-    public var isAnnounced = true
+    package var isAnnounced = true
 
     /// Creates a request.
     public init(
