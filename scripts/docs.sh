@@ -18,14 +18,16 @@ fi
 
 args=()
 for module in "${modules[@]}"; do args+=(--target "$module"); done
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+log=.build/docs.log
+mkdir -p .build
 start=$(date +%s)
 status=0
 swift package "${trait_args[@]}" generate-documentation "${args[@]}" --warnings-as-errors >"$log" 2>&1 || status=$?
-if [ "$status" -ne 0 ] || grep -qE '(^|[ :])warning:' "$log"; then
+# DocC's own warnings are errors (--warnings-as-errors); a compiler warning in our sources while
+# the symbol graphs are built fails too. (SwiftPM's notes about dependencies' packages do not.)
+if [ "$status" -ne 0 ] || grep -E 'warning:' "$log" | grep -q "$PWD/Sources/"; then
     grep -E 'warning:|error:' "$log" | sort -u || cat "$log"
-    echo "!! documentation has warnings or failed (exit $status); full log above" >&2
+    echo "!! documentation has warnings or failed (exit $status); full log in $log" >&2
     [ "$status" -ne 0 ] || status=1
     exit "$status"
 fi
