@@ -30,6 +30,14 @@ if ! python3 -c 'import selenium, pytest' 2>/dev/null; then
         || echo "!! could not install selenium/pytest"
 fi
 
+# A merge conflict left in a committed file (it happened once, in the README) fails the run.
+if git rev-parse --git-dir >/dev/null 2>&1 \
+    && git grep -n -E '^(<<<<<<< |>>>>>>> |=======$)' -- ':!*.pem' >/dev/null 2>&1; then
+    echo "!! merge conflict markers in committed files:"
+    git grep -n -E '^(<<<<<<< |>>>>>>> |=======$)' -- ':!*.pem'
+    exit 1
+fi
+
 echo "== swift test"
 # The cost-growth tests (50,000 updates each) load both cores for half a minute: they run on
 # their own, after the rest, so they do not starve the timing-bounded tests beside them.

@@ -53,6 +53,29 @@ public final class HeraldEndpoint: Sendable {
         fastPublishes.add(1, ordering: .relaxed)
         return id
     }
+
+    /// What a fast path's publish came to.
+    enum FastPublish {
+        /// Published; answer with the id.
+        case published(String)
+        /// The broker is on it (Redis): answer when the future completes (a `HubError` becomes
+        /// the core's refusal, as on the router).
+        case pending(EventLoopFuture<String>)
+    }
+
+    /// `publishNow`, and for a broker that must wait (Redis) the publish started without a
+    /// task; nil when the router should handle the request. Only for a caller that can hold the
+    /// connection's later requests until the answer is written (`HubChannelHandler`).
+    func publishFast(_ request: HubRequest) -> FastPublish? {
+        guard let update = core.publishNow(request) else { return nil }
+        if let id = hub.publishImmediately(update) {
+            fastPublishes.add(1, ordering: .relaxed)
+            return .published(id)
+        }
+        guard let pending = hub.publishOnLoop(update) else { return nil }
+        fastPublishes.add(1, ordering: .relaxed)
+        return .pending(pending)
+    }
 }
 
 extension Router {

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Carries updates from publishers to every hub that shares them: in-process, or across nodes.
 ///
 /// The hub calls `attach` once, then `publish` for each update. The broker hands every update
@@ -20,6 +22,12 @@ public protocol Broker: Sendable {
     /// Publishes at once, without suspending, when the broker can (the in-memory one can);
     /// nil means "use `publish(_:)`". Lets a server answer a publish on its event loop.
     func publishImmediately(_ update: Update) -> String?
+    /// Starts a publish without a task when the broker can (Redis, once connected and its
+    /// script loaded): the id arrives as a future completed on the broker's connection loop;
+    /// nil means "use `publish(_:)`". Lets a server answer a publish from its event loop
+    /// while the broker round trip is in flight, with no task or thread hop per publish.
+    /// Failures are `HubError`s, as from `publish(_:)`.
+    func publishOnLoop(_ update: Update) -> EventLoopFuture<String>?
     /// Background work (connections, resubscription) until the task is cancelled.
     func run() async throws
     /// Records a subscription of this node in a registry shared by all nodes (if the broker has one).
@@ -37,6 +45,8 @@ public protocol Broker: Sendable {
 extension Broker {
     /// By default publishing goes through `publish(_:)`.
     public func publishImmediately(_ update: Update) -> String? { nil }
+    /// By default publishing that waits goes through `publish(_:)`.
+    public func publishOnLoop(_ update: Update) -> EventLoopFuture<String>? { nil }
     /// By default there is no shared registry: each node lists its own subscriptions.
     public func register(_ subscription: ActiveSubscription) async throws {}
     /// By default there is no shared registry.

@@ -125,7 +125,8 @@ public final class Hub: Sendable {
                         topic: resource.topic,
                         subscriber: resource.subscriber,
                         active: change.active,
-                        payload: resource.payload
+                        payload: resource.payload,
+                        matchType: resource.matchType
                     )
                     await announce(announced)
                 }
@@ -208,6 +209,15 @@ public final class Hub: Sendable {
         guard (try? update.validate(maxTopicLength: configuration.maxTopicLength)) != nil else { return nil }
         if self.state.withLockedValue({ $0.isShutDown }) { return nil }
         return broker.publishImmediately(update)
+    }
+
+    /// Starts a publish that waits on the broker without a task (see
+    /// `Broker.publishOnLoop(_:)`); nil when the broker cannot, and nil too for an invalid
+    /// update or a hub shutting down, so that the caller's regular path reports the error.
+    public func publishOnLoop(_ update: Update) -> EventLoopFuture<String>? {
+        guard (try? update.validate(maxTopicLength: configuration.maxTopicLength)) != nil else { return nil }
+        if self.state.withLockedValue({ $0.isShutDown }) { return nil }
+        return broker.publishOnLoop(update)
     }
 
     /// The SSE event type of the in-band gap signal: a subscription whose `Last-Event-ID` is not
@@ -426,7 +436,9 @@ public final class Hub: Sendable {
             let active = ActiveSubscription(
                 id: subscriptionID,
                 topics: request.selectors.map(\.rawValue),
-                payload: request.payload
+                payload: request.payload,
+                matchTypes: request.matcherPayloads == nil ? nil : request.selectors.map(SubscriptionResource.matchType(of:)),
+                matcherPayloads: request.matcherPayloads
             )
             if request.isAnnounced {
                 state.subscriptions[id] = active

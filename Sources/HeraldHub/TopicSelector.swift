@@ -219,7 +219,8 @@ public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
     ///
     /// "*" matches everything; an exact selector matches the byte-for-byte equal topic; a
     /// template also matches its own text (as Mercure 0.x requires) and its expansions; a URL
-    /// pattern matches topics it accepts as URLs. Comparison is on UTF-8 bytes, not Unicode
+    /// pattern matches topics it accepts as URLs (a relative topic resolved against the base
+    /// the pattern was compiled with, if any). Comparison is on UTF-8 bytes, not Unicode
     /// canonical equivalence, as topics are identifiers.
     public func matches(_ topic: String) -> Bool {
         switch kind {
@@ -228,7 +229,11 @@ public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
         case .template:
             if rawValue.utf8.elementsEqual(topic.utf8) { return true }
             return template?.matches(topic) ?? false
-        case .urlPattern: return urlPattern?.test(topic) ?? false
+        case .urlPattern:
+            // A relative topic (the hub's own subscription events) is resolved against the
+            // hub's URL the pattern was compiled with, as Mercure 1.0 requires.
+            guard let urlPattern else { return false }
+            return urlPattern.test(topic, baseURL: urlPattern.baseURL)
         }
     }
 

@@ -24,6 +24,8 @@ public final class RedisBroker: Broker {
     private let commands: RedisCommandLink
     private let liveSubscriber = NIOLockedValueBox<RedisSubscriber?>(nil)
     private let progress = NIOLockedValueBox(Progress())
+    /// Each Lua script's SHA1 (by script name) as Redis reported it (`SCRIPT LOAD`), for `EVALSHA`.
+    private let scriptHashes = NIOLockedValueBox<[String: String]>([:])
 
     private struct Progress {
         /// Position of the newest update delivered to the hub.
@@ -80,23 +82,61 @@ public final class RedisBroker: Broker {
     // MARK: publishing and history
 
     public func publish(_ update: Update) async throws -> String {
+        let reply = try await evaluate(
+            "publish", Self.publishScript,
+            keys: publishKeys,
+            arguments: try publishArguments(update)
+        )
+        return try publishedID(reply, update)
+    }
+
+    /// The publish script's keys, and its arguments for `update`.
+    private var publishKeys: [String] {
+        [configuration.streamKey, configuration.channel, configuration.idIndexKey, configuration.idOrderKey]
+    }
+
+    private func publishArguments(_ update: Update) throws -> [String] {
         let payload: String
         do {
             payload = try RedisUpdateCodec.encode(update)
         } catch {
             throw HubError.invalidUpdate("update cannot be encoded")
         }
-        let reply = try await command([
-            "EVAL", Self.publishScript, "4", configuration.streamKey, configuration.channel,
-            configuration.idIndexKey, configuration.idOrderKey,
-            String(configuration.historySize), payload, update.id ?? "",
-        ])
+        return [String(configuration.historySize), payload, update.id ?? ""]
+    }
+
+    /// The id to answer for `update` from the publish script's reply (a retried publisher id
+    /// is counted and answered with that id).
+    private func publishedID(_ reply: RESPValue, _ update: Update) throws -> String {
         guard let streamID = reply.string else { throw HubError.brokerUnavailable("unexpected reply from Redis") }
         if streamID.hasPrefix(RedisScripts.retryPrefix) {
             intake.countDuplicatePublish()
             return update.id ?? String(streamID.dropFirst(RedisScripts.retryPrefix.count))
         }
         return update.id ?? streamID
+    }
+
+    /// The publish script by its hash on the open command connection, answered on that
+    /// connection's loop; nil (use `publish(_:)`) until a connection is open and the script
+    /// loaded. A Redis that forgot the script (NOSCRIPT) gets it once more in full (`EVAL`,
+    /// which also caches it), and the next `publish(_:)` learns its hash again.
+    public func publishOnLoop(_ update: Update) -> EventLoopFuture<String>? {
+        guard let connection = commands.openConnection,
+            let sha = scriptHashes.withLockedValue({ $0["publish"] }),
+            let arguments = try? publishArguments(update)
+        else { return nil }
+        let keys = publishKeys
+        let tail = [String(keys.count)] + keys + arguments
+        return connection.sendNow(["EVALSHA", sha] + tail)
+            .flatMapError { error in
+                guard let refusal = error as? RedisError, refusal.code == "NOSCRIPT" else {
+                    return connection.eventLoop.makeFailedFuture(error)
+                }
+                self.scriptHashes.withLockedValue { $0["publish"] = nil }
+                return connection.sendNow(["EVAL", Self.publishScript] + tail)
+            }
+            .flatMapErrorThrowing { error in throw self.brokerError(error, on: connection) }
+            .flatMapThrowing { reply in try self.publishedID(reply, update) }
     }
 
     public func updates(after id: String, limit: Int) async throws -> BrokerHistory? {
@@ -106,16 +146,40 @@ public final class RedisBroker: Broker {
             return BrokerHistory(after: nil, updates: (entries.array ?? []).compactMap(RedisUpdateCodec.decode(entry:)))
         }
         // One bounded step: an index lookup and one range read (never a scan of the stream).
-        let reply = try await command([
-            "EVAL", RedisScripts.replay, "2", key, configuration.idIndexKey,
-            id, UpdatePosition(id)?.description ?? "", String(max(limit, 1)),
-        ])
+        let reply = try await evaluate(
+            "replay", RedisScripts.replay,
+            keys: [key, configuration.idIndexKey],
+            arguments: [id, UpdatePosition(id)?.description ?? "", String(max(limit, 1))]
+        )
         return RedisScripts.history(fromReplay: reply, askedID: id)
+    }
+
+    /// Runs one of Herald's Lua scripts by its SHA1 (`EVALSHA`: 40 bytes on the wire instead
+    /// of the script's few KiB, and no hashing by Redis per call). The SHA1 comes from Redis
+    /// itself (`SCRIPT LOAD`, once per script); a Redis that no longer knows it (restarted
+    /// without persistence, `SCRIPT FLUSH`) answers NOSCRIPT, and the script is loaded again.
+    /// `name` keys the hash cache (hashing the script's text per call would cost what EVALSHA saves).
+    private func evaluate(_ name: String, _ script: String, keys: [String], arguments: [String]) async throws -> RESPValue {
+        let tail = [String(keys.count)] + keys + arguments
+        if let sha = scriptHashes.withLockedValue({ $0[name] }) {
+            do {
+                return try await command(["EVALSHA", sha] + tail, passing: "NOSCRIPT")
+            } catch let error as RedisError {
+                _ = error  // NOSCRIPT: Redis forgot the script; load it again below.
+            }
+        }
+        let loaded = try await command(["SCRIPT", "LOAD", script])
+        guard let sha = loaded.string, sha.utf8.count == 40 else {
+            throw HubError.brokerUnavailable("unexpected reply from Redis to SCRIPT LOAD")
+        }
+        scriptHashes.withLockedValue { $0[name] = sha }
+        return try await command(["EVALSHA", sha] + tail)
     }
 
     /// Sends one command on the shared command connection, connecting first when needed.
     /// Connection trouble becomes `HubError.brokerUnavailable` (HTTP 503).
-    private func command(_ arguments: [String]) async throws -> RESPValue {
+    /// An error reply whose code is `passing` is rethrown as the `RedisError` itself.
+    private func command(_ arguments: [String], passing: String? = nil) async throws -> RESPValue {
         let connection: RedisConnection
         do {
             connection = try await commands.connection()
@@ -125,11 +189,20 @@ public final class RedisBroker: Broker {
         do {
             return try await connection.send(arguments)
         } catch let error as RedisError {
-            throw HubError.brokerUnavailable("Redis refused: \(error.message)")
+            if let passing, error.code == passing { throw error }
+            throw brokerError(error, on: connection)
         } catch {
-            await commands.discard(connection)
-            throw HubError.brokerUnavailable("lost the connection to Redis")
+            throw brokerError(error, on: connection)
         }
+    }
+
+    /// What a failed command means to the hub (503 either way): Redis refused it, or the
+    /// connection failed (it is then dropped, so the next command opens a fresh one).
+    private func brokerError(_ error: any Error, on connection: RedisConnection) -> HubError {
+        if let hubError = error as? HubError { return hubError }
+        if let refusal = error as? RedisError { return .brokerUnavailable("Redis refused: \(refusal.message)") }
+        commands.discardSoon(connection)
+        return .brokerUnavailable("lost the connection to Redis")
     }
 
     // MARK: shared subscription registry

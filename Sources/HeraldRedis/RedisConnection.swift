@@ -96,6 +96,15 @@ public final class RedisConnection: Sendable {
         return try Self.checked(await Self.sendRaw(payload, on: channel).get())
     }
 
+    /// Sends a command from any thread without awaiting: the reply (error replies as failed
+    /// ``RedisError``s) completes on the connection's event loop.
+    func sendNow(_ arguments: [String]) -> EventLoopFuture<RESPValue> {
+        Self.sendRaw(arguments, on: channel).flatMapThrowing(Self.checked)
+    }
+
+    /// The event loop the connection's replies complete on.
+    var eventLoop: any EventLoop { channel.eventLoop }
+
     /// Sends `PING` and checks for `PONG`, to prove the connection is alive.
     public func ping() async throws {
         let reply = try await send(["PING"])

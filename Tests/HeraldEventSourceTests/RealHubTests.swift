@@ -73,6 +73,29 @@ struct RealHubTests {
                 #expect(gap.lastEventID == unknown)
             }
 
+            // HTTP/1.1 over TLS (a client without HTTP/2): the stream's events must be encrypted
+            // like its head (they were once written in front of TLS, and the client got none).
+            var http1Configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+            http1Configuration.httpVersion = .http1Only
+            let http1Client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http1Configuration)
+            do {
+                let http1Hub = MercureHub(url: base + "/.well-known/mercure", httpClient: http1Client)
+                let http1Source = http1Hub.subscribe(topics: ["tls-h1"])
+                let overHTTP1 = try await withTimeout(.seconds(20), "an update over HTTP/1.1 with TLS") { () async throws -> [ServerSentEvent?] in
+                    var iterator = http1Source.makeAsyncIterator()
+                    guard try await iterator.next() == .open else { return [] }
+                    _ = try await http1Hub.publish(topics: ["tls-h1"], data: "first")
+                    let first = try await iterator.nextMessage()
+                    _ = try await http1Hub.publish(topics: ["tls-h1"], data: "second")
+                    return [first, try await iterator.nextMessage()]
+                }
+                #expect(overHTTP1.map { $0?.data } == ["first", "second"])
+            } catch {
+                try? await http1Client.shutdown()
+                throw error
+            }
+            try await http1Client.shutdown()
+
             // Without the certificate as a trust root the handshake fails: no event, typed give-up.
             let untrusting = EventSource(
                 url: base + "/.well-known/mercure?topic=tls",

@@ -62,6 +62,15 @@ struct PipelineEquivalenceTests {
         return text + "Content-Length: 0\r\n\r\n"
     }
 
+    /// A Mercure 1.0 access token for this table's hub (its resource identifier is derived from
+    /// `Host: hub.example`).
+    static func accessToken(_ secret: String, publish: [MercureAccessToken.Matcher] = [], subscribe: [MercureAccessToken.Matcher] = []) async throws -> String {
+        var token = MercureAccessToken(issuer: nil, audience: ["http://hub.example" + hub], expiresAt: Date().addingTimeInterval(600))
+        token.publish = publish
+        token.subscribe = subscribe
+        return try await HeraldKey(secret).sign(token)
+    }
+
     static func token(_ secret: String, publish: [String]? = nil, subscribe: [String]? = nil) async throws -> String {
         try await HeraldKey(secret).sign(
             MercureClaims(exp: .init(value: Date().addingTimeInterval(600)), mercure: .init(publish: publish, subscribe: subscribe))
@@ -99,7 +108,7 @@ struct PipelineEquivalenceTests {
             Row(name: "1.0 match_exact, * is a string", request: get(hub + "?match_exact=*"), status: 200, stream: true),
             Row(name: "1.0 match_urlpattern", request: get(hub + "?match_urlpattern=https://ex.com/books/:id"), status: 200, stream: true),
             Row(name: "1.0 match and match_urlpattern together", request: get(hub + "?match=t&match_urlpattern=https://ex.com/*"), status: 200, stream: true),
-            Row(name: "1.0 relative URL pattern", request: get(hub + "?match_urlpattern=/books/:id"), status: 400),
+            Row(name: "1.0 relative URL pattern (against the hub's URL)", request: get(hub + "?match_urlpattern=/books/:id"), status: 200, stream: true),
             Row(name: "1.0 bad URL pattern", request: get(hub + "?match_urlpattern=https://ex.com/(a"), status: 400),
             Row(name: "1.0 replay, id in history", request: get(hub + "?match=t&last_event_id=row-first"), status: 200, stream: true, headers: ["mercure-last-event-id": "row-first", "last-event-id": nil]),
             Row(name: "1.0 replay, Last-Event-ID header", request: get(hub + "?match=t", headers: ["Last-Event-ID: row-first"]), status: 200, stream: true, headers: ["mercure-last-event-id": "row-first"]),
@@ -109,6 +118,11 @@ struct PipelineEquivalenceTests {
             Row(name: "1.0 unknown matcher", request: get(hub + "?matchfoo=t"), status: 400),
             Row(name: "1.0 names are case-sensitive", request: get(hub + "?Match=t"), status: 400),
             Row(name: "0.x and 1.0 mixed", request: get(hub + "?topic=t&match=t"), status: 400),
+            // Long-polls: the replay fields follow the stream's rule per version.
+            Row(name: "0.x long-poll", request: get(hub + "?topic=t&poll=1&wait=0"), status: 200, headers: ["last-event-id": "row-first", "mercure-last-event-id": nil]),
+            Row(name: "1.0 long-poll, replay asked", request: get(hub + "?match=t&poll=1&wait=0&last_event_id=row-first"), status: 200, headers: ["mercure-last-event-id": "row-first", "last-event-id": nil]),
+            Row(name: "1.0 long-poll, unknown id", request: get(hub + "?match=t&poll=1&wait=0", headers: ["Last-Event-ID: nowhere"]), status: 200, headers: ["mercure-last-event-id": "earliest", "last-event-id": nil]),
+            Row(name: "1.0 long-poll, no replay asked", request: get(hub + "?match=t&poll=1&wait=0"), status: 200, headers: ["mercure-last-event-id": nil, "last-event-id": nil]),
             Row(name: "1.0 token in the query", request: get(hub + "?match=t&authorization=abc"), status: 400, headers: ["www-authenticate": "Bearer realm=\"herald\", error=\"invalid_request\""]),
         ]
     }
@@ -145,6 +159,10 @@ struct PipelineEquivalenceTests {
         let none = try await token(publisherSecret, subscribe: ["*"])
         let wrongKey = try await token(subscriberSecret, publish: ["*"])
         let subscriber = try await token(subscriberSecret, subscribe: ["urn:nothing"])
+        let publisher1 = try await accessToken(publisherSecret, publish: [.init("*")])
+        let subscriber1 = try await accessToken(subscriberSecret, subscribe: [.init("*")])
+        let nobody = hub + "/subscriptions/exact/nobody"
+        let viewer1 = try await accessToken(subscriberSecret, subscribe: [.init(nobody)])
         let origin = "Origin: \(app)"
         return commonRows(auth: ["Authorization: Bearer \(all)"]) + [
             Row(name: "subscriptions API, too deep", request: get(hub + "/subscriptions/a/b/c", headers: ["Authorization: Bearer \(subscriber)"]), status: 404),
@@ -169,6 +187,21 @@ struct PipelineEquivalenceTests {
             Row(name: "subscriptions API, one topic", request: get(hub + "/subscriptions/t", headers: ["Authorization: Bearer \(subscriber)"]), status: 200),
             Row(name: "subscriptions API, no token", request: get(hub + "/subscriptions"), status: 401),
             Row(name: "subscriptions API, publisher's token", request: get(hub + "/subscriptions", headers: ["Authorization: Bearer \(all)"]), status: 401),
+            // Mercure 1.0 publishes (authorized with an access token): exactly one topic.
+            Row(name: "1.0 publish", request: post("topic=t&data=x&id=row-at", headers: ["Authorization: Bearer \(publisher1)"]), status: 200),
+            Row(name: "1.0 publish, two topics", request: post("topic=t&topic=u&id=row-at-two", headers: ["Authorization: Bearer \(publisher1)"]), status: 400),
+            Row(name: "0.x publish, two topics", request: post("topic=t&topic=u&id=row-two", headers: ["Authorization: Bearer \(all)"]), status: 200),
+            Row(name: "1.0 subscribe with an access token", request: get(hub + "?match=t", headers: ["Authorization: Bearer \(subscriber1)"]), status: 200, stream: true),
+            Row(name: "1.0 subscribe with a 0.x token", request: get(hub + "?match=t", headers: ["Authorization: Bearer \(subscriber)"]), status: 401),
+            // The 1.0 subscriptions API: the access token's grant must cover the path.
+            Row(name: "1.0 subscriptions API, one matcher", request: get(nobody, headers: ["Authorization: Bearer \(viewer1)"]), status: 200, headers: ["content-type": "application/ld+json"]),
+            Row(name: "1.0 subscriptions API, not covered", request: get(hub + "/subscriptions", headers: ["Authorization: Bearer \(viewer1)"]), status: 403, headers: ["www-authenticate": "Bearer error=\"insufficient_scope\", error_description=\"not allowed to read /.well-known/mercure/subscriptions\""]),
+            Row(name: "1.0 subscriptions API, all", request: get(hub + "/subscriptions/exact/nobody/urn%3Auuid%3Ax", headers: ["Authorization: Bearer \(subscriber1)"]), status: 404),
+            Row(name: "1.0 subscriptions API, unknown match_type", request: get(hub + "/subscriptions/regexp/x", headers: ["Authorization: Bearer \(subscriber1)"]), status: 400),
+            Row(name: "1.0 subscriptions API, a type alone", request: get(hub + "/subscriptions/exact", headers: ["Authorization: Bearer \(subscriber1)"]), status: 404),
+            Row(name: "1.0 subscriptions API, too deep", request: get(nobody + "/a/b", headers: ["Authorization: Bearer \(subscriber1)"]), status: 404),
+            Row(name: "1.0 subscriptions API, token in the query", request: get(hub + "/subscriptions?authorization=\(subscriber1)"), status: 400),
+            Row(name: "1.0 subscriptions API, publisher's access token", request: get(nobody, headers: ["Authorization: Bearer \(publisher1)"]), status: 401),
             Row(name: "declared body over the limit, with a token", request: "POST \(hub) HTTP/1.1\r\nHost: hub.example\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: Bearer \(all)\r\nContent-Length: 99999999\r\n\r\n", status: 413),
         ]
     }
@@ -241,6 +274,8 @@ struct PipelineEquivalenceTests {
     static func configuration(keys: Bool) -> HeraldHTTPConfiguration {
         var http = HeraldHTTPConfiguration()
         http.corsOrigins = [app]
+        // Fixed, so that HTTP/2 (`:scheme https`) needs the same access tokens as HTTP/1.
+        http.resourceIdentifier = "http://hub.example" + hub
         if keys {
             http.publisherKey = HeraldKey(publisherSecret)
             http.subscriberKey = HeraldKey(subscriberSecret)
