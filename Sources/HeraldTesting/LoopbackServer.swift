@@ -1,6 +1,7 @@
 import HeraldHTTP
 import HeraldHub
 import Hummingbird
+import HummingbirdCore
 import Logging
 import ServiceLifecycle
 
@@ -15,6 +16,9 @@ package enum LoopbackServer {
         case publishHandler
         /// Plain `.http1`: every request through the router.
         case router
+        /// Any other server (`.http2Upgrade(tlsConfiguration:)`, what `herald serve` runs with
+        /// a certificate): requests through the router over whatever it negotiates.
+        case server(HTTPServerBuilder)
     }
 
     /// Warnings and errors only.
@@ -24,18 +28,20 @@ package enum LoopbackServer {
         return logger
     }()
 
-    /// Runs a server (hub routes, plus whatever `mount` adds) for the duration of `body`, then
+    /// Runs a server (hub routes, plus whatever `mount` adds; the in-memory broker unless
+    /// `broker` is given) for the duration of `body`, then
     /// shuts it down gracefully; returns `body`'s result and how long the shutdown took (from
     /// the trigger until every service has returned).
     package static func run<T: Sendable>(
         hub hubConfiguration: HubConfiguration,
+        broker: (any Broker)? = nil,
         http httpConfiguration: HeraldHTTPConfiguration,
         pipeline: Pipeline = .herald,
         mount: (Router<HeraldRequestContext>, HeraldEndpoint) -> Void,
         _ body: (Hub, HeraldEndpoint, Int) async throws -> T
     ) async throws -> (result: T, shutdown: Duration) {
         let logger = quietLogger
-        let hub = Hub(configuration: hubConfiguration, logger: logger)
+        let hub = Hub(configuration: hubConfiguration, broker: broker ?? InMemoryBroker(), logger: logger)
         let router = Router(context: HeraldRequestContext.self)
         let endpoint = router.addHerald(hub, configuration: httpConfiguration, logger: logger)
         mount(router, endpoint)
@@ -47,6 +53,7 @@ package enum LoopbackServer {
                 case .herald: .herald(endpoint)
                 case .publishHandler: .http1(configuration: .init(additionalChannelHandlers: [endpoint.makePublishChannelHandler()]))
                 case .router: .http1()
+                case .server(let builder): builder
                 }
             }(),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
