@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "HeraldClient", targets: ["HeraldClient"]),
         .library(name: "HeraldEventSource", targets: ["HeraldEventSource"]),
         .library(name: "HeraldChat", targets: ["HeraldChat"]),
+        .library(name: "HeraldTesting", targets: ["HeraldTesting"]),
         .executable(name: "herald", targets: ["herald"]),
         .executable(name: "herald-bench", targets: ["HeraldBench"]),
     ],
@@ -38,6 +39,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         // Already in the graph (Hummingbird, AsyncHTTPClient); named for the TLS test's trust roots.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.36.0"),
+        // `swift package generate-documentation` (scripts/docs.sh): a command plugin, never linked.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
     ],
     targets: [
         .target(
@@ -116,6 +119,25 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: strict
         ),
+        // For apps that embed Herald: a hub on a free loopback port (or in-process) for their
+        // own tests, subscriptions that collect events with a timeout, publishing, tokens.
+        .target(
+            name: "HeraldTesting",
+            dependencies: [
+                "HeraldHTTP",
+                "HeraldHub",
+                "HeraldEventSource",
+                "ServerSentEvents",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "herald",
             dependencies: [
@@ -177,6 +199,7 @@ let package = Package(
         .testTarget(
             name: "HeraldRedisTests",
             dependencies: [
+                "HeraldTesting",
                 "HeraldRedis",
                 "HeraldHTTP",
                 "HeraldTestSupport",
@@ -193,6 +216,7 @@ let package = Package(
             name: "HeraldTestSupport",
             dependencies: [
                 "HeraldHTTP",
+                "HeraldTesting",
                 "ServerSentEvents",
                 "HeraldClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -223,6 +247,7 @@ let package = Package(
         .testTarget(
             name: "HeraldEventSourceTests",
             dependencies: [
+                "HeraldTesting",
                 "HeraldEventSource",
                 "HeraldTestSupport",
                 "ServerSentEvents",
@@ -232,6 +257,17 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "HeraldTestingTests",
+            dependencies: [
+                "HeraldTesting",
+                "HeraldHTTP",
+                "HeraldHub",
+                "HeraldEventSource",
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict
         ),

@@ -227,7 +227,7 @@ public final class Hub: Sendable {
 
     /// Returns once no shard is behind (at once when none is now, or after shutdown); shutdown
     /// and cancellation release it too.
-    public func waitForFanOut() async {
+    package func waitForFanOut() async {
         guard isFanOutBacklogged else { return }
         let wake = WakeOnce()
         await withTaskCancellationHandler {
@@ -242,12 +242,12 @@ public final class Hub: Sendable {
 
     /// Whether some shard has more fan-out work queued than `configuration.maxFanOutBacklog`:
     /// publishers should hold back (stop reading the connection) until `whenFanOutCatchesUp`.
-    public var isFanOutBacklogged: Bool { backlogged.load(ordering: .relaxed) }
+    package var isFanOutBacklogged: Bool { backlogged.load(ordering: .relaxed) }
 
     /// Calls `resume` (on a shard's event loop) once every shard's fan-out work is back under
     /// half the bound, or at shutdown, and returns true; returns false, never calling it, when
     /// there is no backlog now or the hub has shut down.
-    public func whenFanOutCatchesUp(_ resume: @escaping @Sendable () -> Void) -> Bool {
+    package func whenFanOutCatchesUp(_ resume: @escaping @Sendable () -> Void) -> Bool {
         self.state.withLockedValue { state in
             // After shutdown nothing waits: the shards may never run again.
             guard state.backlog.isBacklogged, !state.isShutDown else { return false }
@@ -259,7 +259,7 @@ public final class Hub: Sendable {
     /// Publishes without suspending when the broker can (in memory); nil when it cannot (use
     /// `publish(_:)`), and nil too for an invalid update or a hub shutting down, so that the
     /// caller's regular path reports the error.
-    public func publishImmediately(_ update: Update) -> String? {
+    package func publishImmediately(_ update: Update) -> String? {
         guard (try? update.validate(maxTopicLength: configuration.maxTopicLength)) != nil else { return nil }
         if self.state.withLockedValue({ $0.isShutDown }) { return nil }
         return broker.publishImmediately(update)
@@ -284,7 +284,7 @@ public final class Hub: Sendable {
     public static let gapEventType = "herald-gap"
 
     /// The comment that opens a padded stream (`SubscribeRequest.padded`): 2 KiB in all.
-    public static let paddingComment = EncodedEvent(
+    package static let paddingComment = EncodedEvent(
         ByteBuffer(string: ":" + String(repeating: " ", count: 2046) + "\n")
     )
 
@@ -577,7 +577,7 @@ public final class Hub: Sendable {
     /// within this hub's limits (`maxSelectors`, `maxTopicLength`, and the templates' own
     /// complexity bounds); a template already in use is not compiled again. Throws
     /// `invalidSubscription` with a short reason.
-    public func selectors(_ raw: [String]) throws(HubError) -> [TopicSelector] {
+    package func selectors(_ raw: [String]) throws(HubError) -> [TopicSelector] {
         try selectors(raw.map { (text: $0, syntax: TopicSelector.Syntax.topic) })
     }
 
@@ -585,7 +585,7 @@ public final class Hub: Sendable {
     /// `match_urlpattern=`), each read as its `syntax` says, within this hub's limits (checked
     /// over all of them); a relative URL pattern is resolved against `baseURL` (the hub's public
     /// URL). A selector already in use is not compiled again. Throws `invalidSubscription`.
-    public func selectors(
+    package func selectors(
         _ raw: [(text: String, syntax: TopicSelector.Syntax)],
         baseURL: String? = nil
     ) throws(HubError) -> [TopicSelector] {
@@ -610,14 +610,14 @@ public final class Hub: Sendable {
     /// The selectors of an authorization claim (`mercure.subscribe`), sharing templates already
     /// in use; invalid ones are skipped (the claim was signed by a trusted party, and an
     /// unusable selector grants nothing).
-    public func claimSelectors(_ raw: [String]) -> [TopicSelector] {
+    package func claimSelectors(_ raw: [String]) -> [TopicSelector] {
         raw.compactMap { try? selectorCache.selector(for: $0, maxLength: TopicSelector.maximumLength) }
     }
 
     /// The selectors of a 1.0 authorization (`authorization_details` topics: `match` read as its
     /// `match_type` says), sharing compiled selectors already in use; invalid ones are skipped
     /// like ``claimSelectors(_:)``'s.
-    public func claimSelectors(
+    package func claimSelectors(
         _ raw: [(text: String, syntax: TopicSelector.Syntax)],
         baseURL: String? = nil
     ) -> [TopicSelector] {
@@ -661,7 +661,7 @@ public final class Hub: Sendable {
     /// The active subscriptions (of every node, when the broker keeps a shared registry) and
     /// the newest event id, taken together: replaying from that id after applying the list
     /// yields a consistent view (Mercure's subscriptions API contract).
-    public func subscriptionsSnapshot() async -> (lastEventID: String?, subscriptions: [ActiveSubscription]) {
+    package func subscriptionsSnapshot() async -> (lastEventID: String?, subscriptions: [ActiveSubscription]) {
         let (lastID, local) = self.state.withLockedValue { ($0.history.lastID, Array($0.subscriptions.values)) }
         do {
             if let shared = try await broker.activeSubscriptions() { return (lastID, shared) }
@@ -714,7 +714,7 @@ public final class Hub: Sendable {
 
     private var finalNotices: [StreamCloseReason: ByteBuffer] {
         var notices: [StreamCloseReason: ByteBuffer] = [:]
-        for reason in [StreamCloseReason.shutdown, .authorizationExpired, .tooSlow, .cancelled] {
+        for reason in StreamCloseReason.allCases {
             notices[reason] = finalNotice(for: reason)?.bytes
         }
         return notices

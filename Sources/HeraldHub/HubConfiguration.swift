@@ -67,7 +67,7 @@ public struct HubConfiguration: Sendable {
     public init() {}
 
     /// The `retry: N` field that opens every stream, or nil without a retry hint.
-    public var retryField: ByteBuffer? {
+    package var retryField: ByteBuffer? {
         retryHint.map { ByteBuffer(string: "retry: \($0)\n\n") }
     }
 }

@@ -45,7 +45,7 @@ public final class InMemoryBroker: Broker {
     }
 
     /// A fresh `urn:uuid:` id (random, version 4), the form Mercure hubs use.
-    public static func newID() -> String {
+    package static func newID() -> String {
         RandomUUID.urn()
     }
 }

@@ -30,7 +30,7 @@ public struct SubscriptionResource: Sendable, Hashable {
     }
 
     /// Where subscription resources live (also the prefix of presence topics).
-    public static let basePath = "/.well-known/mercure/subscriptions"
+    package static let basePath = "/.well-known/mercure/subscriptions"
 
     /// The resource's IRI, which is also the topic its presence updates are published to
     /// (relative: the hub's own path). Each variable is percent-encoded once, as a whole.
@@ -68,7 +68,7 @@ public struct SubscriptionResource: Sendable, Hashable {
     }
 
     /// Percent-encodes everything but RFC 3986 unreserved characters (so `/` and `:` too).
-    public static func percentEncode(_ string: String) -> String {
+    package static func percentEncode(_ string: String) -> String {
         var out = ""
         out.reserveCapacity(string.utf8.count)
         for byte in string.utf8 {
@@ -88,7 +88,7 @@ public struct SubscriptionResource: Sendable, Hashable {
     }
 
     /// A JSON string literal with the required escapes.
-    public static func jsonString(_ string: String) -> String {
+    package static func jsonString(_ string: String) -> String {
         var out = "\""
         for scalar in string.unicodeScalars {
             switch scalar {

@@ -167,7 +167,7 @@ public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
     public static let maxExpressions = 16
     /// Most variables a template selector may have, over all its expressions.
     public static let maxVariables = 32
-    /// Most automaton states (``URITemplate/matchingStates``, ``URLPattern/matchingStates``) a
+    /// Most automaton states (``URITemplate/matchingStates``, `URLPattern.matchingStates`) a
     /// template or URL Pattern selector may have. Bounds one match to O(topic length × 256)
     /// steps and a compiled selector to a few KiB.
     public static let maxMatchingStates = 256

@@ -78,10 +78,10 @@ public final class RedisBroker: Broker {
 
     /// Whether the pub/sub connection is left unread because the hub's fan-out is behind (Redis
     /// holds what is published meanwhile, or drops the connection, and the stream fills the gap).
-    public var isLiveIntakePaused: Bool { liveSubscriber.withLockedValue { $0?.isReadingPaused ?? false } }
+    package var isLiveIntakePaused: Bool { liveSubscriber.withLockedValue { $0?.isReadingPaused ?? false } }
 
     /// Updates delivered from the stream after reconnects (missed on pub/sub), since start.
-    public var caughtUpCount: Int { progress.withLockedValue { $0.caughtUp } }
+    package var caughtUpCount: Int { progress.withLockedValue { $0.caughtUp } }
 
     // MARK: publishing and history
 
