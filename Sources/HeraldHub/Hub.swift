@@ -268,7 +268,7 @@ public final class Hub: Sendable {
     /// Starts a publish that waits on the broker without a task (see
     /// `Broker.publishOnLoop(_:)`); nil when the broker cannot, and nil too for an invalid
     /// update or a hub shutting down, so that the caller's regular path reports the error.
-    public func publishOnLoop(_ update: Update) -> EventLoopFuture<String>? {
+    package func publishOnLoop(_ update: Update) -> EventLoopFuture<String>? {
         guard (try? update.validate(maxTopicLength: configuration.maxTopicLength)) != nil else { return nil }
         if self.state.withLockedValue({ $0.isShutDown }) { return nil }
         return broker.publishOnLoop(update)
