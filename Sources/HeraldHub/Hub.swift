@@ -84,7 +84,8 @@ public final class Hub: Sendable {
                 eventLoop: loops[index],
                 heartbeatInterval: configuration.heartbeatInterval,
                 onRemove: { subscriber in owner.hub?.forget(subscriber, shard: index) },
-                onDrop: { owner.hub?.countDrop() }
+                onDrop: { owner.hub?.countDrop() },
+                onBatchFlushed: { batch in owner.hub?.batchFlushed(batch, shard: index) }
             )
         }
         self.state = NIOLockedValueBox(
@@ -353,24 +354,36 @@ public final class Hub: Sendable {
         for index in toSchedule { scheduleDrain(index) }
     }
 
+    /// Hands shard `index` what waits in its inbox, on its loop. `drainScheduled[index]` stays
+    /// true from here until the shard has flushed the batch (`batchFlushed`): one batch at a
+    /// time per shard, and what arrives meanwhile waits for the next.
     private func scheduleDrain(_ index: Int) {
         let shard = shards[index]
         shard.eventLoop.execute {
             let commands = self.state.withLockedValue { state -> [ShardCommand] in
-                state.drainScheduled[index] = false
                 defer { state.inboxes[index] = [] }
                 return state.inboxes[index]
             }
-            let (updates, deliveries) = shard.process(commands)
-            guard updates > 0 else { return }
-            let resumed = self.state.withLockedValue { state -> [@Sendable () -> Void] in
-                state.delivered += UInt64(deliveries)
-                let resumed = state.backlog.processed(updates, deliveries: deliveries, on: index)
-                if !state.backlog.isBacklogged { self.backlogged.store(false, ordering: .relaxed) }
-                return resumed
-            }
-            for resume in resumed { resume() }
+            shard.process(commands)
         }
+    }
+
+    /// Shard `index` flushed its batch (on its loop): counts it, resumes publishers held back by
+    /// a backlog that is over, and hands the shard its next batch when one is waiting.
+    private func batchFlushed(_ batch: ShardBatch, shard index: Int) {
+        let (resumed, next) = self.state.withLockedValue { state -> ([@Sendable () -> Void], Bool) in
+            var resumed: [@Sendable () -> Void] = []
+            if batch.updates > 0 {
+                state.delivered += UInt64(batch.deliveries)
+                resumed = state.backlog.processed(batch.updates, writes: batch.writes, on: index)
+                if !state.backlog.isBacklogged { self.backlogged.store(false, ordering: .relaxed) }
+            }
+            let next = !state.inboxes[index].isEmpty
+            if !next { state.drainScheduled[index] = false }
+            return (resumed, next)
+        }
+        for resume in resumed { resume() }
+        if next { scheduleDrain(index) }
     }
 
     private func enqueue(_ command: ShardCommand, shard index: Int, in state: inout State) -> Bool {
@@ -482,11 +495,9 @@ public final class Hub: Sendable {
                 id: id,
                 selectors: selectors,
                 privateSelectors: privateSelectors,
-                sink: sink,
-                expiry: request.authorizationExpiry.map(Self.deadline(at:))
+                sink: sink
             )
             subscriber.skipUpTo = skipUpTo
-            subscriber.padded = request.padded
             let active = ActiveSubscription(
                 id: subscriptionID,
                 topics: request.selectors.map(\.rawValue),
@@ -503,7 +514,17 @@ public final class Hub: Sendable {
             state.shardSubscribers[index] += 1
             state.opened += 1
             let gap = found ? nil : lastEventID
-            let schedule = enqueue(.register(subscriber, replay: replay, gapAfter: gap), shard: index, in: &state)
+            let schedule = enqueue(
+                .register(
+                    subscriber,
+                    replay: replay,
+                    gapAfter: gap,
+                    padded: request.padded,
+                    expiry: request.authorizationExpiry.map(Self.deadline(at:))
+                ),
+                shard: index,
+                in: &state
+            )
             return (id, index, state.history.lastID, found, schedule)
         }
         guard let (id, index, lastID, found, schedule) = result else {
