@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import struct Foundation.Date
 import NIOConcurrencyHelpers
@@ -29,7 +30,12 @@ public final class Hub: Sendable {
     private let presenceBell: AsyncStream<Void>.Continuation
     private let presenceRings: AsyncStream<Void>
     /// Compiled selectors, shared by every subscription that uses the same text.
-    let selectorCache = TopicSelectorCache()
+    let selectorCache: TopicSelectorCache
+    /// The swift-metrics instruments; nil with the no-op backend (nothing is recorded).
+    let metrics: HubMetrics?
+    /// The metrics backend this hub reports to; nil when it is the no-op one, so that the
+    /// other modules make no instrument either.
+    package var metricsFactory: (any MetricsFactory)? { metrics?.factory }
     /// Mirrors `State.backlog.isBacklogged`, readable without the lock on every publish.
     private let backlogged = Atomic<Bool>(false)
     /// Failed catch-up reads the broker retried (see `BrokerIntake.countCatchUpRetry()`).
@@ -44,6 +50,8 @@ public final class Hub: Sendable {
         var nextSequence: UInt64 = 0
         var inboxes: [[ShardCommand]]
         var drainScheduled: [Bool]
+        /// Per shard, when the oldest update of its batch in flight was accepted (metrics only).
+        var batchAccepted: [NIODeadline?]
         var nextShard = 0
         var nextSubscriberID: UInt64 = 0
         var isShutDown = false
@@ -72,6 +80,9 @@ public final class Hub: Sendable {
         self.configuration = configuration
         self.broker = broker
         self.logger = logger
+        let metrics = HubMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
+        self.metrics = metrics
+        self.selectorCache = TopicSelectorCache(matchingStates: metrics?.matchingStates)
         self.shutdownNotice = EncodedEvent(ServerSentEventComment.encoded("herald: shutting down, please reconnect"))
         self.expiryNotice = EncodedEvent(
             ServerSentEventComment.encoded("herald: authorization expired, reconnect with a fresh token")
@@ -93,6 +104,7 @@ public final class Hub: Sendable {
                 history: History(capacity: configuration.historySize),
                 inboxes: Array(repeating: [], count: loops.count),
                 drainScheduled: Array(repeating: false, count: loops.count),
+                batchAccepted: Array(repeating: nil, count: loops.count),
                 presence: PresenceChanges(limit: configuration.maxPendingPresenceChanges),
                 shardSubscribers: Array(repeating: 0, count: loops.count),
                 backlog: FanOutBacklog(shards: loops.count, limit: configuration.maxFanOutBacklog)
@@ -327,20 +339,29 @@ public final class Hub: Sendable {
             return
         }
         let idKey = update.id?.hashValue  // hashed before taking the lock
-        let (toSchedule, evicted) = self.state.withLockedValue { state -> ([Int], StoredUpdate?) in
+        let metrics = self.metrics
+        let accepted = metrics == nil ? NIODeadline.uptimeNanoseconds(0) : .now()
+        let dispatched = self.state.withLockedValue { state -> (toSchedule: [Int], evicted: StoredUpdate?, grew: Bool)? in
             if update.position == nil, let id = update.id, let idKey, state.history.contains(id, key: idKey) {
-                self.publishDuplicates.add(1, ordering: .relaxed)
-                return ([], nil)  // a retried publish: already stored and delivered
+                return nil  // a retried publish: already stored and delivered
             }
-            let stored = StoredUpdate(sequence: state.nextSequence, update: update, encoded: encoded, idKey: idKey)
+            let stored = StoredUpdate(
+                sequence: state.nextSequence,
+                update: update,
+                encoded: encoded,
+                idKey: idKey,
+                accepted: accepted
+            )
             state.nextSequence += 1
             state.dispatched += 1
             // Presence is live-only: stored, it would push real updates out of the history.
+            let retained = state.history.ring.count
             let evicted = update.isSubscriptionEvent ? nil : state.history.append(stored)
             var toSchedule: [Int] = []
             for index in state.inboxes.indices where state.shardSubscribers[index] > 0 {
                 if state.backlog.queued(on: index, subscribers: state.shardSubscribers[index]) {
                     self.backlogged.store(true, ordering: .relaxed)
+                    metrics?.backlogged.record(1)  // a transition: under the lock, in order with 0
                 }
                 state.inboxes[index].append(.deliver(stored))
                 if !state.drainScheduled[index] {
@@ -348,9 +369,17 @@ public final class Hub: Sendable {
                     toSchedule.append(index)
                 }
             }
-            return (toSchedule, evicted)
+            return (toSchedule, evicted, state.history.ring.count > retained)
+        }
+        guard let (toSchedule, evicted, grew) = dispatched else {
+            countDuplicatePublish()
+            return
         }
         withExtendedLifetime(evicted) {}  // freed here, outside the lock
+        if let metrics {
+            metrics.updates.increment()
+            if grew { metrics.history.increment() }
+        }
         for index in toSchedule { scheduleDrain(index) }
     }
 
@@ -364,6 +393,12 @@ public final class Hub: Sendable {
                 defer { state.inboxes[index] = [] }
                 return state.inboxes[index]
             }
+            if let metrics = self.metrics {
+                // When the batch's oldest update was accepted: its publish-to-write time is
+                // recorded once the shard has flushed the batch (`batchFlushed`).
+                let accepted = metrics.oldestAccepted(commands)
+                self.state.withLockedValue { $0.batchAccepted[index] = accepted }
+            }
             shard.process(commands)
         }
     }
@@ -371,17 +406,23 @@ public final class Hub: Sendable {
     /// Shard `index` flushed its batch (on its loop): counts it, resumes publishers held back by
     /// a backlog that is over, and hands the shard its next batch when one is waiting.
     private func batchFlushed(_ batch: ShardBatch, shard index: Int) {
-        let (resumed, next) = self.state.withLockedValue { state -> ([@Sendable () -> Void], Bool) in
+        let (resumed, next, accepted) = self.state.withLockedValue { state -> ([@Sendable () -> Void], Bool, NIODeadline?) in
             var resumed: [@Sendable () -> Void] = []
             if batch.updates > 0 {
                 state.delivered += UInt64(batch.deliveries)
                 resumed = state.backlog.processed(batch.updates, writes: batch.writes, on: index)
-                if !state.backlog.isBacklogged { self.backlogged.store(false, ordering: .relaxed) }
+                if !state.backlog.isBacklogged, self.backlogged.load(ordering: .relaxed) {
+                    self.backlogged.store(false, ordering: .relaxed)
+                    self.metrics?.backlogged.record(0)  // a transition: under the lock, in order with 1
+                }
             }
+            let accepted = state.batchAccepted[index]
+            state.batchAccepted[index] = nil
             let next = !state.inboxes[index].isEmpty
             if !next { state.drainScheduled[index] = false }
-            return (resumed, next)
+            return (resumed, next, accepted)
         }
+        self.metrics?.fanOutBatch(writes: batch.writes, deliveries: batch.deliveries, oldestAccepted: accepted)  // the one call per batch
         for resume in resumed { resume() }
         if next { scheduleDrain(index) }
     }
@@ -513,6 +554,8 @@ public final class Hub: Sendable {
             }
             state.shardSubscribers[index] += 1
             state.opened += 1
+            // Under the lock, before the shard can see it: its decrement (`forget`) comes after.
+            self.metrics?.subscribers.increment()
             let gap = found ? nil : lastEventID
             let schedule = enqueue(
                 .register(
@@ -534,8 +577,10 @@ public final class Hub: Sendable {
         }
         if schedule { scheduleDrain(index) }
         presenceBell.yield()
+        metrics?.subscriptionsOpened.increment()
         if !found {
             gapEvents.add(1, ordering: .relaxed)
+            metrics?.gapEvents.increment()
             logger.debug(
                 "Last-Event-ID not in history; the stream starts with \(Self.gapEventType)",
                 metadata: ["lastEventID": "\(lastEventID ?? "")"]
@@ -562,14 +607,17 @@ public final class Hub: Sendable {
 
     func countCatchUpRetry() {
         catchUpRetries.add(1, ordering: .relaxed)
+        metrics?.catchUpRetries.increment()
     }
 
     func countDuplicatePublish() {
         publishDuplicates.add(1, ordering: .relaxed)
+        metrics?.publishDuplicates.increment()
     }
 
     private func countDrop() {
         self.state.withLockedValue { $0.dropped += 1 }
+        metrics?.dropped.increment()
     }
 
     /// Called by the shard once per subscriber that leaves it; releases the shared selectors the
@@ -589,6 +637,7 @@ public final class Hub: Sendable {
             selectorCache.release(subscriber.selectors)
             if let privateSelectors = subscriber.privateSelectors { selectorCache.release(privateSelectors) }
         }
+        metrics?.subscribers.decrement()
         presenceBell.yield()
     }
 
@@ -759,8 +808,11 @@ public final class Hub: Sendable {
         for index in schedule { scheduleDrain(index) }
         for waiter in waiters { waiter.resume() }
         // Publishers held back by a backlog go on (their shards may never run again).
-        let held = self.state.withLockedValue { $0.backlog.release() }
-        self.backlogged.store(false, ordering: .relaxed)
+        let held = self.state.withLockedValue { state in
+            if self.backlogged.load(ordering: .relaxed) { self.metrics?.backlogged.record(0) }
+            self.backlogged.store(false, ordering: .relaxed)
+            return state.backlog.release()
+        }
         for resume in held { resume() }
     }
 

@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOCore
 import NIOPosix
 
@@ -62,6 +63,11 @@ public struct HubConfiguration: Sendable {
     /// shards have caught up to half of it. This bounds the hub's memory and the delay of
     /// events under overload; nil lets publishers run ahead without limit.
     public var maxFanOutBacklog: Int? = 2048
+    /// Where the hub's metrics go (`HeraldMetric` lists them); nil: the process's backend,
+    /// `MetricsSystem.factory`, as it is when the hub is made (bootstrap it first). With the
+    /// no-op backend (nothing bootstrapped) the hub makes no instrument and counts nothing
+    /// beyond `Hub.statistics`. Set it to give one hub its own backend (a test's recorder, say).
+    public var metricsFactory: (any MetricsFactory)?
 
     /// Creates the default configuration.
     public init() {}
