@@ -145,6 +145,15 @@ struct PipelineEquivalenceTests {
             Row(name: "id starting with #", request: post("topic=t&id=%23x"), status: 400),
             Row(name: "id earliest", request: post("topic=t&id=earliest"), status: 400),
             Row(name: "type mercure", request: post("topic=t&type=mercure"), status: 400),
+            // The hub's own namespace (subscription events) cannot be published to, by any spelling.
+            Row(name: "topic in the hub's namespace", request: post("topic=%2F.well-known%2Fmercure%2Fsubscriptions%2Fx"), status: 403),
+            Row(
+                name: "absolute topic in the hub's namespace",
+                request: post("topic=https%3A%2F%2Fexample.com%2F.well-known%2FMercure%2Fsubscriptions%2Fx"),
+                status: 403
+            ),
+            Row(name: "second topic in the hub's namespace", request: post("topic=t&topic=%2F.well-known%2Fmercure%2F%2573"), status: 403),
+            Row(name: "a topic merely mentioning the namespace", request: post("topic=https%3A%2F%2Fexample.com%2Fdocs%2F.well-known%2Fmercure%2F&id=mentions-the-namespace"), status: 200),
             Row(name: "id with a newline", request: post("topic=t&id=a%0Ab"), status: 400),
             Row(name: "topic too long", request: post("topic=" + String(repeating: "a", count: 2049)), status: 400),
             Row(name: "declared body over the limit", request: "POST \(hub) HTTP/1.1\r\nHost: hub.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 99999999\r\n\r\n", status: 413),

@@ -270,12 +270,32 @@ struct HubProtocol: Sendable {
         // publish, since one hub serves both versions to the same subscribers).
         if update.id?.first == "#" { throw .badRequest("id must not start with #") }
         if update.type == "mercure" { throw .badRequest("type 'mercure' is reserved for subscription events") }
+        // The hub's own namespace (its subscription events live under it): a publisher, even one
+        // allowed every topic, must not forge them (Mercure: 403).
+        if let topic = topics.first(where: { Self.isHubNamespace($0) }) {
+            throw .forbidden("topic \(topic) is in the hub's own namespace (\(Self.hubNamespace))")
+        }
         do {
             try update.validate(maxTopicLength: maxTopicLength)
         } catch {
             throw .badRequest(error.reason)
         }
         return update
+    }
+
+    /// Where the hub's subscription events live; no publisher may use it.
+    static let hubNamespace = "/.well-known/mercure/"
+
+    /// Whether `topic` (a relative IRI, or an absolute URL: its path) is in `hubNamespace`,
+    /// compared without case (a percent-encoded or differently-cased spelling is the same place).
+    static func isHubNamespace(_ topic: String) -> Bool {
+        var path = Substring(topic)
+        if let scheme = path.range(of: "://") {
+            let rest = path[scheme.upperBound...]
+            path = rest.firstIndex(of: "/").map { rest[$0...] } ?? ""
+        }
+        let plain = path.removingPercentEncoding ?? String(path)
+        return plain.lowercased().hasPrefix(hubNamespace)
     }
 
     private static func single(_ name: String, of form: FormFields) throws(Refusal) -> String? {
