@@ -105,7 +105,10 @@ final class RecordingMetrics: MetricsFactory, Sendable {
         #expect(metrics.value(.updates) == 3)
         #expect(metrics.value(.historyUpdates) == 2, "bounded by the history, like statistics.historyCount")
         let sizes = metrics.observations(.fanOutBatchSize)
-        #expect(sizes.reduce(0, +) == 6, "every write is in exactly one batch")
+        // A batch's size is its subscriber writes: updates that reach a shard together share a
+        // write, so 3 updates to 2 subscribers take between 2 writes (all in one batch per
+        // subscriber) and 6 (each update alone), whatever the timing.
+        #expect((2...6).contains(Int(sizes.reduce(0, +))), "writes in all: \(sizes)")
         #expect(sizes.count >= 1 && sizes.count <= 3 * 2, "per batch, not per delivery: \(sizes)")
         let latencies = metrics.observations(.publishToWrite)
         #expect(latencies.count == sizes.count, "one latency per batch that wrote")
