@@ -389,15 +389,13 @@ public final class Hub: Sendable {
     private func scheduleDrain(_ index: Int) {
         let shard = shards[index]
         shard.eventLoop.execute {
+            let metrics = self.metrics
             let commands = self.state.withLockedValue { state -> [ShardCommand] in
                 defer { state.inboxes[index] = [] }
+                // When the batch's oldest update was accepted (metrics only): its publish-to-write
+                // time is recorded once the shard has flushed the batch (`batchFlushed`).
+                if let metrics { state.batchAccepted[index] = metrics.oldestAccepted(state.inboxes[index]) }
                 return state.inboxes[index]
-            }
-            if let metrics = self.metrics {
-                // When the batch's oldest update was accepted: its publish-to-write time is
-                // recorded once the shard has flushed the batch (`batchFlushed`).
-                let accepted = metrics.oldestAccepted(commands)
-                self.state.withLockedValue { $0.batchAccepted[index] = accepted }
             }
             shard.process(commands)
         }

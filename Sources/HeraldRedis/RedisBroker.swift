@@ -168,8 +168,8 @@ public final class RedisBroker: Broker {
         if let sha = scriptHashes.withLockedValue({ $0[name] }) {
             do {
                 return try await command(["EVALSHA", sha] + tail, passing: "NOSCRIPT")
-            } catch let error as RedisError {
-                _ = error  // NOSCRIPT: Redis forgot the script; load it again below.
+            } catch is RedisError {
+                // NOSCRIPT (the only error reply let through): Redis forgot the script; load it again below.
             }
         }
         let loaded = try await command(["SCRIPT", "LOAD", script])
