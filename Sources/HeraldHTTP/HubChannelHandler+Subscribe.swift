@@ -74,15 +74,18 @@ extension HubChannelHandler {
         held = []
         releaseRouter()
         deadlines?.streamOpened()
+        let framing = self.framing
         // HTTP/1.0 clients cannot read chunks: their stream is close-delimited.
         let chunked = !(codec?.isHTTP10 ?? false)
-        sink.watch(rawHTTP1: true, chunked: chunked) { subscription.cancel(reason: $0) }
+        sink.watch(rawHTTP1: framing == .http1, chunked: chunked) { subscription.cancel(reason: $0) }
         endpoint.logStreamOpened(subscription, topics: intent.rawSelectors, remoteAddress: context.channel.remoteAddress)
         var headers = endpoint.core.streamHeaders(subscription, intent, origin: origin)
-        // One stream per connection, and the connection ends with it: say so up front, so a
-        // client with a connection pool (AsyncHTTPClient, browsers) never reuses it for its next
-        // request after the stream's last chunk (it would meet a closed socket).
-        headers[.connection] = "close"
+        if framing == .http1 {
+            // One stream per connection, and the connection ends with it: say so up front, so a
+            // client with a connection pool (AsyncHTTPClient, browsers) never reuses it for its
+            // next request after the stream's last chunk (it would meet a closed socket).
+            headers[.connection] = "close"
+        }
         let head = HTTPResponse(status: .ok, headerFields: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let retry = endpoint.hub.configuration.retryField {
@@ -96,8 +99,9 @@ extension HubChannelHandler {
         sink.run().whenComplete { result in
             let reason = (try? result.get()) ?? .cancelled
             endpoint.logStreamClosed(subscription, reason: "\(reason)")
-            // One stream per connection: once it ends, so does the connection. A client that
-            // fell behind is cut off at once; the others get the body's last chunk first.
+            // One stream per connection (HTTP/2: the stream itself): once it ends, so does the
+            // connection. A client that fell behind is cut off at once (HTTP/2: a reset); the
+            // others get the body's end first.
             guard reason != .tooSlow, channel.isActive else {
                 channel.close(promise: nil)
                 return
@@ -109,14 +113,22 @@ extension HubChannelHandler {
                     channel.close(promise: nil)
                 }
             }
-            let end = chunked ? ByteBuffer(staticString: "0\r\n\r\n") : ByteBuffer()
-            channel.writeAndFlush(end).whenComplete { _ in
+            let ended: EventLoopFuture<Void>
+            switch framing {
+            case .http1:
+                ended = channel.writeAndFlush(chunked ? ByteBuffer(staticString: "0\r\n\r\n") : ByteBuffer())
+            case .http2:
+                // END_STREAM; with the client's request ended too, the stream is closed.
+                ended = channel.writeAndFlush(HTTPResponsePart.end(nil))
+            }
+            ended.whenComplete { _ in
                 channel.close(promise: nil)
             }
         }
     }
 
-    /// Removes the HTTP codec and this handler from a connection that has become a stream.
+    /// Removes the HTTP codec and this handler from a connection that has become a stream (an
+    /// HTTP/2 stream channel keeps its codec: there is none of these there).
     private static func removeHTTPHandlers(from channel: any Channel, hubHandler: ChannelHandlerContext) {
         let pipeline = channel.pipeline.syncOperations
         let codecs: [ChannelHandlerContext?] = [
