@@ -103,7 +103,6 @@ struct HeraldSecureChannel: ServerChildChannel {
             )
         )
         let pipeline = channel.pipeline.syncOperations
-        try pipeline.addHandler(HTTP2ConnectionEnd(shutdownTimeout: TimeAmount(endpoint.configuration.shutdownTimeout)))
         try pipeline.addHandler(FlushCoalescer())
         _ = try pipeline.configureHTTP2Pipeline(
             mode: .server,
@@ -137,6 +136,7 @@ struct HeraldSecureChannel: ServerChildChannel {
             }
         }
         try pipeline.addHandler(lifecycle)
+        try pipeline.addHandler(HTTP2ConnectionEnd(shutdownTimeout: TimeAmount(endpoint.configuration.shutdownTimeout)))
         channel.closeFuture.whenComplete { _ in continuation.finish() }
         return routerStreams
     }
@@ -164,14 +164,18 @@ struct HeraldSecureChannel: ServerChildChannel {
     }
 }
 
-/// Ends an HTTP/2 connection where NIO's lifecycle handler would leave it open: when the client
-/// closed its side (the server allows half-closure, so that arrives as an event, not a close:
-/// without this every stream on the connection would stay subscribed) and when a graceful
+/// Ends an HTTP/2 connection where NIO's handlers would leave it open: when the client closed its
+/// side (the server allows half-closure, so that arrives as an event, not a close: without this
+/// every stream on the connection would stay subscribed), on a connection error (not a stream's:
+/// NIO has sent
+/// its GOAWAY, for example ENHANCE_YOUR_CALM after a storm of stream resets, and leaves the close
+/// to the pipeline, as Hummingbird's HTTP/2 channel does on any error) and when a graceful
 /// shutdown outlasts the grace period (NIO's bound only starts once the client answers the PING
-/// that follows the first GOAWAY; a client that never does would hold the server).
+/// that follows the first GOAWAY; a client that never does would hold the server). At the end
+/// of the connection's pipeline.
 final class HTTP2ConnectionEnd: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
+    typealias InboundIn = HTTP2Frame
+    typealias InboundOut = HTTP2Frame
     private let shutdownTimeout: TimeAmount
 
     init(shutdownTimeout: TimeAmount) {
@@ -188,6 +192,13 @@ final class HTTP2ConnectionEnd: ChannelInboundHandler, RemovableChannelHandler {
             context.eventLoop.scheduleTask(in: shutdownTimeout) { channel.close(promise: nil) }
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A stream's error, or a stream over the concurrency limit (NIO refuses it with
+        // REFUSED_STREAM), ends that stream only.
+        if error is NIOHTTP2Errors.StreamError || error is NIOHTTP2Errors.MaxStreamsViolation { return }
+        context.close(promise: nil)
     }
 }
 
