@@ -6,14 +6,7 @@ extension HeraldEndpoint {
     /// reading this connection (TCP then slows the publisher down) and read again once the
     /// shards have caught up. The answer already went out; only the next request waits.
     func holdBackWhileFanOutLags(_ context: ChannelHandlerContext) {
-        holdBackWhileFanOutLags(context.channel)
-    }
-
-    /// The same for `channel` (called on its loop): for a publish in an HTTP/2 stream, the
-    /// connection the stream belongs to (pausing the stream, which has ended, would hold back
-    /// nothing: the publisher's next POST is a new stream).
-    func holdBackWhileFanOutLags(_ channel: any Channel) {
-        guard hub.isFanOutBacklogged, let options = channel.syncOptions,
+        guard hub.isFanOutBacklogged, let options = context.channel.syncOptions,
             (try? options.getOption(.autoRead)) == true
         else { return }
         do {
@@ -21,7 +14,8 @@ extension HeraldEndpoint {
         } catch {
             return
         }
-        // The channel, not a handler's context: the handler may have left the pipeline by then.
+        // The channel, not this handler's context: the handler may have left the pipeline by then.
+        let channel = context.channel
         let waiting = hub.whenFanOutCatchesUp {
             channel.eventLoop.execute { Self.resumeReading(channel) }
         }

@@ -156,7 +156,7 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             switch publish(head, body: body, remoteAddress: context.channel.remoteAddress) {
             case .published(let id):
                 respondPublished(id, context: context)
-                holdBackWhileFanOutLags(context)
+                endpoint.holdBackWhileFanOutLags(context)
             case .pending(let answer):
                 state = .publishing
                 answer.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
@@ -389,7 +389,7 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch result {
         case .success(let id):
             respondPublished(id, context: context)
-            holdBackWhileFanOutLags(context)
+            endpoint.holdBackWhileFanOutLags(context)
         case .failure(let error):
             respond(endpoint.core.refusal(error).answer, context: context)
         }
@@ -403,15 +403,6 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if inputClosed, !isRouterPresent, case .idle = state {
             // The client half-closed while its publish was in flight: it has every answer now.
             closeWhenWritten(context: context)
-        }
-    }
-
-    /// Stops reading new requests while the hub's fan-out lags (publisher backpressure): on
-    /// HTTP/2 the whole connection's, since each publish is a stream of its own.
-    private func holdBackWhileFanOutLags(_ context: ChannelHandlerContext) {
-        switch framing {
-        case .http1: endpoint.holdBackWhileFanOutLags(context)
-        case .http2: endpoint.holdBackWhileFanOutLags(context.channel.parent ?? context.channel)
         }
     }
 
