@@ -422,6 +422,8 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The HTTP/1 response encoder's place in the pipeline: bytes written there go straight out.
     private func responseEncoder(_ context: ChannelHandlerContext) -> ChannelHandlerContext? {
+        // An HTTP/2 stream has none (and would look for it on every publish).
+        guard framing == .http1 else { return nil }
         if encoderContext == nil {
             encoderContext = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         }
