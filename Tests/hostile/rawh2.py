@@ -56,8 +56,11 @@ class H2:
                 if len(self.buf) < 9 + n: break
                 kind, flags = self.buf[3], self.buf[4]; sid = int.from_bytes(self.buf[5:9], "big") & 0x7fffffff
                 payload = self.buf[9:9 + n]; self.buf = self.buf[9 + n:]
-                if kind == 4 and not flags & 1: self.send(self.frame(4, 1, 0, b""))
-                if kind == 6 and not flags & 1: self.send(self.frame(6, 1, 0, payload))
+                try:  # acks; the server may have closed the connection already
+                    if kind == 4 and not flags & 1: self.send(self.frame(4, 1, 0, b""))
+                    if kind == 6 and not flags & 1: self.send(self.frame(6, 1, 0, payload))
+                except OSError:
+                    pass
                 frames.append((kind, flags, sid, payload))
         return frames
     def close(self):
