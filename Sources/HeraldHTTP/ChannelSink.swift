@@ -142,14 +142,20 @@ final class ChannelSink: SubscriberSink, ChannelInboundHandler, RemovableChannel
         }
     }
 
-    /// The event-loop path's stream (`HubChannelHandler`): the response head is written and the
-    /// HTTP handlers are gone, so events go in as raw chunks (`chunked`; false for an HTTP/1.0
-    /// client's close-delimited body) from the pipeline's front. Watches the connection, writes
-    /// until the stream ends, then ends the connection (`HubChannelHandler.streamEnded`).
-    func streamRaw(_ subscription: Subscription, endpoint: HeraldEndpoint, chunked: Bool) {
+    /// The event-loop path's stream (`HubChannelHandler`), its response head written. On HTTP/1
+    /// the HTTP handlers are gone, so events go in as raw chunks (`chunked`; false for an
+    /// HTTP/1.0 client's close-delimited body) from the pipeline's front; in an HTTP/2 stream
+    /// channel they go through its codec as body parts. Watches the connection (the stream),
+    /// writes until the stream ends, then ends it (`HubChannelHandler.streamEnded`).
+    func streamRaw(
+        _ subscription: Subscription,
+        endpoint: HeraldEndpoint,
+        framing: HubChannelHandler.Framing,
+        chunked: Bool
+    ) {
         eventLoop.execute {
             self.chunked = chunked
-            self.isHTTP1 = true
+            self.isHTTP1 = framing == .http1
             self.raw = (subscription, endpoint)
             if self.channel.isActive {
                 try? self.channel.pipeline.syncOperations.addHandler(self, position: .first)
@@ -259,7 +265,12 @@ final class ChannelSink: SubscriberSink, ChannelInboundHandler, RemovableChannel
         ended?.succeed(reason)
         if let raw {
             HubChannelHandler.streamEnded(
-                raw.subscription, reason: reason, endpoint: raw.endpoint, channel: channel, chunked: chunked
+                raw.subscription,
+                reason: reason,
+                endpoint: raw.endpoint,
+                channel: channel,
+                framing: isHTTP1 ? .http1 : .http2,
+                chunked: chunked
             )
         }
     }

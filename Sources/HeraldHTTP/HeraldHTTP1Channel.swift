@@ -99,35 +99,44 @@ struct HeraldHTTP1Channel: ServerChildChannel {
     }
 }
 
-/// Sets up the router's part of a connection when its first request for the router arrives,
-/// and tells the connection's waiting task what came of it. Used on the connection's loop only.
+/// Sets up the router's part of a connection (or HTTP/2 stream) when its first request for the
+/// router arrives, and tells the task that runs the router what came of it. Used on the
+/// channel's loop only.
 final class RouterHandover {
-    typealias Install = (any Channel, any ChannelHandler) throws -> NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
-    private var promise: EventLoopPromise<NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?>?
+    typealias RouterChannel = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+    typealias Install = (any Channel, any ChannelHandler) throws -> RouterChannel
+    /// Takes the router's channel, or nil when there will be none; called once.
+    typealias Deliver = (RouterChannel?) -> Void
+    private var deliver: Deliver?
     private let installHandlers: Install
 
-    init(promise: EventLoopPromise<NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?>, install: @escaping Install) {
-        self.promise = promise
+    init(deliver: @escaping Deliver, install: @escaping Install) {
+        self.deliver = deliver
         self.installHandlers = install
+    }
+
+    /// An HTTP/1 connection's: its task waits on `promise`.
+    convenience init(promise: EventLoopPromise<RouterChannel?>, install: @escaping Install) {
+        self.init(deliver: { promise.succeed($0) }, install: install)
     }
 
     /// Adds the router's handlers after `handler`; false (and the task released) on failure.
     func install(after handler: any ChannelHandler, on channel: any Channel) -> Bool {
-        guard let promise else { return false }
-        self.promise = nil
+        guard let deliver else { return false }
+        self.deliver = nil
         do {
-            promise.succeed(try installHandlers(channel, handler))
+            deliver(try installHandlers(channel, handler))
             return true
         } catch {
-            promise.succeed(nil)
+            deliver(nil)
             return false
         }
     }
 
     /// No router on this connection after all.
     func release() {
-        promise?.succeed(nil)
-        promise = nil
+        deliver?(nil)
+        deliver = nil
     }
 }
 

@@ -74,14 +74,17 @@ extension HubChannelHandler {
         held = []
         releaseRouter()
         deadlines?.streamOpened()
+        let framing = self.framing
         // HTTP/1.0 clients cannot read chunks: their stream is close-delimited.
         let chunked = !(codec?.isHTTP10 ?? false)
         endpoint.logStreamOpened(subscription, topics: intent.rawSelectors, remoteAddress: context.channel.remoteAddress)
         var headers = endpoint.core.streamHeaders(subscription, intent, origin: origin)
-        // One stream per connection, and the connection ends with it: say so up front, so a
-        // client with a connection pool (AsyncHTTPClient, browsers) never reuses it for its next
-        // request after the stream's last chunk (it would meet a closed socket).
-        headers[.connection] = "close"
+        if framing == .http1 {
+            // One stream per connection, and the connection ends with it: say so up front, so a
+            // client with a connection pool (AsyncHTTPClient, browsers) never reuses it for its
+            // next request after the stream's last chunk (it would meet a closed socket).
+            headers[.connection] = "close"
+        }
         let head = HTTPResponse(status: .ok, headerFields: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let retry = endpoint.hub.configuration.retryField {
@@ -90,17 +93,19 @@ extension HubChannelHandler {
         context.flush()
         if quiescing { subscription.cancel(reason: .shutdown) }
         Self.removeHTTPHandlers(from: context.channel, hubHandler: context)
-        sink.streamRaw(subscription, endpoint: endpoint, chunked: chunked)
+        sink.streamRaw(subscription, endpoint: endpoint, framing: framing, chunked: chunked)
     }
 
     /// The end of an event-loop path's stream (`ChannelSink.streamRaw`): one stream per
-    /// connection, so once it ends, so does the connection. A client that fell behind is cut
-    /// off at once; the others get the body's last chunk first.
+    /// connection (HTTP/2: the stream itself), so once it ends, so does the connection. A
+    /// client that fell behind is cut off at once (HTTP/2: a reset); the others get the body's
+    /// end first.
     static func streamEnded(
         _ subscription: Subscription,
         reason: StreamCloseReason,
         endpoint: HeraldEndpoint,
         channel: any Channel,
+        framing: Framing,
         chunked: Bool
     ) {
         endpoint.logStreamClosed(subscription, reason: "\(reason)")
@@ -115,13 +120,21 @@ extension HubChannelHandler {
                 channel.close(promise: nil)
             }
         }
-        let end = chunked ? ByteBuffer(staticString: "0\r\n\r\n") : ByteBuffer()
-        channel.writeAndFlush(end).whenComplete { _ in
+        let ended: EventLoopFuture<Void>
+        switch framing {
+        case .http1:
+            ended = channel.writeAndFlush(chunked ? ByteBuffer(staticString: "0\r\n\r\n") : ByteBuffer())
+        case .http2:
+            // END_STREAM; with the client's request ended too, the stream is closed.
+            ended = channel.writeAndFlush(HTTPResponsePart.end(nil))
+        }
+        ended.whenComplete { _ in
             channel.close(promise: nil)
         }
     }
 
-    /// Removes the HTTP codec and this handler from a connection that has become a stream.
+    /// Removes the HTTP codec and this handler from a connection that has become a stream (an
+    /// HTTP/2 stream channel keeps its codec: there is none of these there).
     private static func removeHTTPHandlers(from channel: any Channel, hubHandler: ChannelHandlerContext) {
         let pipeline = channel.pipeline.syncOperations
         let codecs: [ChannelHandlerContext?] = [

@@ -17,6 +17,10 @@ import NIOHTTPTypes
 ///   connection then needs no Swift task at all, which is most of an idle stream's memory.
 ///   The router's part of the pipeline (and the task that runs it) is only set up when a
 ///   request needs it (`RouterHandover`).
+/// - In an HTTP/2 stream channel (`framing: .http2`, `HTTPServerBuilder.herald(_:tls:)`) it does
+///   the same for the stream's one request: the protocol's answers are the same, only the
+///   framing differs (no `Connection` header, the response ends with an `.end` part, the stream
+///   codec stays, and "closing the connection" resets the stream, never the connection).
 final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -52,7 +56,16 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case released
     }
 
+    /// How responses are framed on this channel.
+    enum Framing {
+        /// An HTTP/1 connection: raw writes go below the HTTP codec, which leaves with a stream.
+        case http1
+        /// An HTTP/2 stream channel: every write is an `HTTPResponsePart` through the stream's codec.
+        case http2
+    }
+
     let endpoint: HeraldEndpoint
+    let framing: Framing
     var state = State.idle
     var router: Router
     /// Parts that arrived while a subscription was being opened.
@@ -70,12 +83,21 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let deadlines: ConnectionDeadlines?
     /// The HTTP/1 codec, for the request's version (`.herald` connections only).
     let codec: HeraldHTTP1Codec?
+    /// HTTP/2: the last answer's `.end` write, which a stream reset must not overtake.
+    private var lastAnswerWritten: EventLoopFuture<Void>?
 
-    init(endpoint: HeraldEndpoint, router: Router, deadlines: ConnectionDeadlines? = nil, codec: HeraldHTTP1Codec? = nil) {
+    init(
+        endpoint: HeraldEndpoint,
+        router: Router,
+        deadlines: ConnectionDeadlines? = nil,
+        codec: HeraldHTTP1Codec? = nil,
+        framing: Framing = .http1
+    ) {
         self.endpoint = endpoint
         self.router = router
         self.deadlines = deadlines
         self.codec = codec
+        self.framing = framing
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -100,7 +122,10 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                         return
                     }
                     // Nothing to refuse early: the client may send its body now.
-                    writeRaw(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"), context: context)
+                    switch framing {
+                    case .http1: writeRaw(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n"), context: context)
+                    case .http2: context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+                    }
                 }
             }
             if routerResponsesPending == 0, isHub, head.headerFields[.connection] == nil {
@@ -197,9 +222,10 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        if event is ChannelShouldQuiesceEvent, deadlines == nil {
+        if event is ChannelShouldQuiesceEvent, deadlines == nil, framing == .http1 {
             // An `.http1` connection (`makePublishChannelHandler`) has no `ConnectionDeadlines`
-            // to end it with the grace period: this handler does.
+            // to end it with the grace period: this handler does. (An HTTP/2 connection's
+            // management handler bounds its graceful close for all its streams.)
             let channel = context.channel
             context.eventLoop.scheduleTask(in: TimeAmount(endpoint.configuration.shutdownTimeout)) {
                 channel.close(promise: nil)
@@ -260,9 +286,18 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Closes the connection once everything written so far is out.
+    /// Closes the connection (HTTP/2: resets the stream) once everything written so far is out.
     func closeWhenWritten(context: ChannelHandlerContext) {
         let channel = context.channel
+        if framing == .http2 {
+            // A reset would drop the answer's DATA still waiting in the connection's buffers.
+            guard let written = lastAnswerWritten else {
+                channel.close(promise: nil)
+                return
+            }
+            written.whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
         guard let front = responseEncoder(context) else {
             channel.close(promise: nil)
             return
@@ -293,7 +328,7 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let declared = head.headerFields[.contentLength].flatMap { Int($0) } ?? 0
         let close = closing || head.headerFields[.expect] != nil || declared > endpoint.configuration.maxBodySize
         var answer = endpoint.core.withCORS(refusal.answer, origin: head.headerFields[.origin])
-        if close { answer.headers[.connection] = "close" }
+        if close, framing == .http1 { answer.headers[.connection] = "close" }
         respond(answer, context: context)
         if close { closeWhenWritten(context: context) }
     }
@@ -387,6 +422,8 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The HTTP/1 response encoder's place in the pipeline: bytes written there go straight out.
     private func responseEncoder(_ context: ChannelHandlerContext) -> ChannelHandlerContext? {
+        // An HTTP/2 stream has none (and would look for it on every publish).
+        guard framing == .http1 else { return nil }
         if encoderContext == nil {
             encoderContext = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         }
@@ -400,7 +437,14 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         headerFields[.contentLength] = String(body.readableBytes)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: headerFields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        switch framing {
+        case .http1:
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        case .http2:
+            let written = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+            lastAnswerWritten = written.futureResult
+        }
         deadlines?.responseSent()
         if (quiescing || inputClosed), !isRouterPresent { closeWhenWritten(context: context) }
     }

@@ -19,6 +19,9 @@ package enum LoopbackServer {
         /// Any other server (`.http2Upgrade(tlsConfiguration:)`, what `herald serve` runs with
         /// a certificate): requests through the router over whatever it negotiates.
         case server(HTTPServerBuilder)
+        /// A server built around the hub's endpoint (`.herald(endpoint, tls:)`, what `herald
+        /// serve` runs with a certificate).
+        case endpointServer(@Sendable (HeraldEndpoint) -> HTTPServerBuilder)
     }
 
     /// Warnings and errors only.
@@ -54,6 +57,7 @@ package enum LoopbackServer {
                 case .publishHandler: .http1(configuration: .init(additionalChannelHandlers: [endpoint.makePublishChannelHandler()]))
                 case .router: .http1()
                 case .server(let builder): builder
+                case .endpointServer(let build): build(endpoint)
                 }
             }(),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),

@@ -156,8 +156,8 @@ struct Serve: AsyncParsableCommand {
         let app = Application(
             router: router,
             // Over plain HTTP/1, hub requests are answered on the event loop, before the router;
-            // over TLS, HTTP/2 streams (and HTTP/1.1 for clients without it) go through the router.
-            server: try settings.tls.map { try .http2Upgrade(tlsConfiguration: $0) } ?? .herald(endpoint),
+            // over TLS, so are they in HTTP/2 streams (HTTP/1.1 over TLS goes through the router).
+            server: try settings.tls.map { try ServeTLS.server($0, endpoint: endpoint) } ?? .herald(endpoint),
             configuration: .init(address: .hostname(host, port: settings.port), serverName: "herald"),
             onServerRunning: { channel in
                 do {

@@ -1,4 +1,7 @@
+import HeraldHTTP
+import HummingbirdCore
 import HummingbirdHTTP2
+import NIOSSL
 
 /// HTTPS for `herald serve`: a PEM certificate chain and private key. ALPN offers HTTP/2 (one
 /// connection carries every stream of a page, where HTTP/1.1 browsers stop at 6 per origin)
@@ -23,5 +26,14 @@ enum ServeTLS {
             certificateChain: chain.map { .certificate($0) },
             privateKey: .privateKey(privateKey)
         )
+    }
+
+    /// The HTTPS server: ALPN offers h2 and http/1.1; hub requests in HTTP/2 streams are answered
+    /// on the event loop (`.herald(_:tls:)`), everything else goes to the router.
+    static func server(_ configuration: TLSConfiguration, endpoint: HeraldEndpoint) throws -> HTTPServerBuilder {
+        var configuration = configuration
+        configuration.applicationProtocols = ["h2", "http/1.1"]
+        let context = try NIOSSLContext(configuration: configuration)
+        return .herald(endpoint, tls: { NIOSSLServerHandler(context: context) })
     }
 }

@@ -62,15 +62,26 @@ extension PipelineEquivalenceTests {
         return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
     }
 
-    /// Sends every row (but the exceptions) over one HTTP/2 connection, in order.
-    static func h2Answers(_ rows: [Row], http: HeraldHTTPConfiguration) async throws -> [Answer?] {
+    /// Sends every row (but the exceptions) over one HTTP/2 connection, in order: to
+    /// `.http2Upgrade` (every stream through the router), or with `fastPath` to `.herald(_:tls:)`
+    /// (hub requests answered in the stream channel, on the event loop), what `herald serve` runs.
+    static func h2Answers(_ rows: [Row], http: HeraldHTTPConfiguration, fastPath: Bool = false) async throws -> [Answer?] {
         let tls = try throwawayCertificate()
+        let pipeline: TestServer.Pipeline
+        if fastPath {
+            var alpn = tls
+            alpn.applicationProtocols = ["h2", "http/1.1"]
+            let context = try NIOSSLContext(configuration: alpn)
+            pipeline = .endpointServer { .herald($0, tls: { NIOSSLServerHandler(context: context) }) }
+        } else {
+            pipeline = .server(try .http2Upgrade(tlsConfiguration: tls))
+        }
         var client = TLSConfiguration.makeClientConfiguration()
         client.certificateVerification = .none
         let httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(tlsConfiguration: client))
         var answers: [Answer?] = []
         do {
-            try await TestServer.run(http: http, pipeline: .server(try .http2Upgrade(tlsConfiguration: tls))) { server in
+            try await TestServer.run(http: http, pipeline: pipeline) { server in
                 for row in rows {
                     if h2Exception(row) != nil {
                         answers.append(nil)
@@ -118,9 +129,9 @@ extension PipelineEquivalenceTests {
         return Answer(status: Int(response.status.code), headers: headers, body: text)
     }
 
-    static func checkH2(_ rows: [Row], http: HeraldHTTPConfiguration) async throws {
+    static func checkH2(_ rows: [Row], http: HeraldHTTPConfiguration, fastPath: Bool = false) async throws {
         let http1 = try await answers(rows, http: http, pipeline: .herald)
-        let h2 = try await h2Answers(rows, http: http)
+        let h2 = try await h2Answers(rows, http: http, fastPath: fastPath)
         var compared = 0
         for (index, row) in rows.enumerated() {
             guard let answer = h2[index] else { continue }
@@ -140,5 +151,15 @@ extension PipelineEquivalenceTests {
     @Test(.enabled(if: openssl != nil))
     func aKeyedHubAnswersEveryRowTheSameOverHTTP2() async throws {
         try await Self.checkH2(try await Self.keyedRows(), http: Self.configuration(keys: true))
+    }
+
+    @Test(.enabled(if: openssl != nil))
+    func aKeylessHubAnswersEveryRowTheSameOnTheHTTP2FastPath() async throws {
+        try await Self.checkH2(Self.keylessRows(), http: Self.configuration(keys: false), fastPath: true)
+    }
+
+    @Test(.enabled(if: openssl != nil))
+    func aKeyedHubAnswersEveryRowTheSameOnTheHTTP2FastPath() async throws {
+        try await Self.checkH2(try await Self.keyedRows(), http: Self.configuration(keys: true), fastPath: true)
     }
 }

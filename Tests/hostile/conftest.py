@@ -65,7 +65,7 @@ def find_binary() -> Path | None:
 class Herald:
     """One `herald serve` process on a free loopback port (read from its start-up line)."""
 
-    STARTUP = re.compile(r"Herald listening on http://127\.0\.0\.1:(\d+)")
+    STARTUP = re.compile(r"Herald listening on https?://127\.0\.0\.1:(\d+)")
 
     def __init__(self, binary: Path, workdir: Path, args=(), env=None, nofile: int | None = None):
         self.binary = binary
