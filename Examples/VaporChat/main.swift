@@ -44,8 +44,9 @@ func chatRequest(_ request: Request) async -> ChatRequest {
         body = nil
     }
     var headers = HTTPFields(request.headers, splitCookie: false)  // `Host` becomes the authority
-    let host = headers[.host]
-    headers[.host] = nil
+    let hostField = HTTPField.Name("Host")!
+    let host = headers[hostField]
+    headers[hostField] = nil
     return ChatRequest(headers: headers, authority: host, body: body)
 }
 

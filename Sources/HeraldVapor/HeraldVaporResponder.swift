@@ -42,8 +42,9 @@ struct HeraldVaporResponder: Sendable {
         if let query = request.url.query { path += "?" + query }
         // As HTTPTypes' own conversion does: `Host` becomes the authority.
         var fields = HTTPFields(request.headers, splitCookie: false)
-        let host = fields[.host]
-        fields[.host] = nil
+        let hostField = HTTPField.Name("Host")!
+        let host = fields[hostField]
+        fields[hostField] = nil
         let method = (try? HTTPRequest.Method(request.method)) ?? HTTPRequest.Method("UNKNOWN")!
         return HubRequest(
             method: method,

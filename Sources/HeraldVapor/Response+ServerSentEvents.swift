@@ -1,5 +1,6 @@
 #if Vapor
 import NIOConcurrencyHelpers
+import NIOCore
 import ServerSentEvents
 import Vapor
 

@@ -1,3 +1,0 @@
-#if Vapor
-import Vapor
-#endif
