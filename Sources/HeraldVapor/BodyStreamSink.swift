@@ -115,6 +115,10 @@ final class BodyStreamSink: SubscriberSink, Sendable {
     func attach(_ writer: any BodyStreamWriter) {
         eventLoop.execute {
             self.state.value.writer = writer
+            // Vapor writes the head without flushing it: an empty body write (no chunk on the
+            // wire) sends it now rather than with the first event, and its mark tells at once
+            // whether the connection is still there.
+            self.write(ByteBuffer(), to: writer)
             if let retry = self.endpoint.hub.configuration.retryField {
                 self.write(retry, to: writer)
             }

@@ -84,6 +84,8 @@ struct HeraldVaporResponder: Sendable {
                 headers: HTTPHeaders(headers),
                 body: .init(asyncStream: { writer in
                     do {
+                        // Sends the head now (Vapor does not flush it): an empty write is no chunk.
+                        try await writer.write(.buffer(ByteBuffer()))
                         if let retry { try await writer.write(.buffer(retry)) }
                         let reason = try await subscription.stream { buffers in
                             for buffer in buffers { try await writer.write(.buffer(buffer)) }

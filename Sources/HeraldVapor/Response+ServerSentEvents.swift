@@ -38,6 +38,8 @@ extension Response {
         let body = Body(asyncStream: { writer in
             let quiet = NIOLockedValueBox(true)
             do {
+                // Sends the head now (Vapor does not flush it): an empty write is no chunk.
+                try await writer.write(.buffer(ByteBuffer()))
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         for try await event in events {

@@ -194,7 +194,9 @@ public enum PipelineTable {
     public static func parse(_ text: String, stream: Bool) -> Answer {
         let parts = text.components(separatedBy: "\r\n\r\n")
         var lines = parts[0].components(separatedBy: "\r\n")
-        let status = Int(lines.removeFirst().split(separator: " ")[1]) ?? 0
+        // No answer at all (the server closed the connection, or said nothing in time): status 0.
+        let statusLine = lines.removeFirst().split(separator: " ")
+        let status = statusLine.count > 1 ? Int(statusLine[1]) ?? 0 : 0
         var headers: [String: String] = [:]
         for line in lines {
             guard let colon = line.firstIndex(of: ":") else { continue }

@@ -21,7 +21,8 @@ struct VaporTestApp: Sendable {
     ) async throws {
         var logger = Logger(label: "herald.vapor.test")
         logger.logLevel = .warning
-        let app = try await Application.make(.testing, .singleton, logger: logger)
+        // Not `.testing`: its arguments are the test runner's, which Vapor's command parser refuses.
+        let app = try await Application.make(Environment(name: "testing", arguments: ["vapor"]), .singleton, logger: logger)
         app.http.server.configuration.hostname = "127.0.0.1"
         app.http.server.configuration.port = 0
         let hub = Hub(configuration: hubConfiguration, logger: logger)
