@@ -51,7 +51,7 @@ python3 Tests/chaos/chaos.py --quick
 if [ -d Tests/e2e ]; then
     echo "== end-to-end browser tests"
     swift build --product herald
-    # The chat served by Vapor needs the `Vapor` trait: it runs last, below.
+    # The chat served by Vapor (needs the `Vapor` trait) is not in this run; see the Vapor part below.
     python3 -m pytest -q Tests/e2e --ignore=Tests/e2e/test_vapor_chat.py
 fi
 
