@@ -67,9 +67,9 @@ if [ -d Tests/hostile ]; then
     python3 -m pytest -q Tests/hostile
 fi
 
-# Last, because flipping the `Vapor` trait recompiles Herald's own modules (a trait is a
-# compilation condition of every target of the package; the dependencies are kept): building it
-# in the middle would cost that twice. HERALD_VAPOR=0 skips it.
+# Last, because flipping the `Vapor` trait changes the build's configuration (a trait is a
+# compilation condition of the package's targets; not yet measured how much of .build it
+# rebuilds): flipping it in the middle and back would pay that twice. HERALD_VAPOR=0 skips it.
 if [ "${HERALD_VAPOR:-1}" != 0 ]; then
     echo "== Vapor (package trait Vapor): HeraldVapor's tests"
     vapor_start=$(date +%s)
