@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "HeraldClient", targets: ["HeraldClient"]),
         .library(name: "HeraldEventSource", targets: ["HeraldEventSource"]),
         .library(name: "HeraldChat", targets: ["HeraldChat"]),
+        .library(name: "HeraldTesting", targets: ["HeraldTesting"]),
         .executable(name: "herald", targets: ["herald"]),
         .executable(name: "herald-bench", targets: ["HeraldBench"]),
         // Needs the `Vapor` trait: without it the module is empty.
@@ -49,6 +50,12 @@ let package = Package(
         .package(url: "https://github.com/vapor/vapor.git", from: "4.122.3"),
         // Already in the graph (Hummingbird); named so that HeraldVapor can convert Vapor's heads.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.3.0"),
+        // `swift package generate-documentation` (scripts/docs.sh): a command plugin, never linked.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
+        // The metrics API the library modules report to (an embedder bootstraps the backend);
+        // only `herald serve` uses swift-prometheus, to render /metrics.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -68,6 +75,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -93,6 +101,7 @@ let package = Package(
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             resources: [.copy("Resources/herald.js")],
             swiftSettings: strict
@@ -127,6 +136,25 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: strict
         ),
+        // For apps that embed Herald: a hub on a free loopback port (or in-process) for their
+        // own tests, subscriptions that collect events with a timeout, publishing, tokens.
+        .target(
+            name: "HeraldTesting",
+            dependencies: [
+                "HeraldHTTP",
+                "HeraldHub",
+                "HeraldEventSource",
+                "ServerSentEvents",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "herald",
             dependencies: [
@@ -139,6 +167,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
@@ -214,13 +244,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "HeraldRedisTests",
             dependencies: [
+                "HeraldTesting",
                 "HeraldRedis",
+                "HeraldHTTP",
                 "HeraldTestSupport",
                 "HeraldHub",
                 "ServerSentEvents",
@@ -235,9 +268,11 @@ let package = Package(
             name: "HeraldTestSupport",
             dependencies: [
                 "HeraldHTTP",
+                "HeraldTesting",
                 "ServerSentEvents",
                 "HeraldClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -253,6 +288,9 @@ let package = Package(
                 "HeraldTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -262,6 +300,7 @@ let package = Package(
         .testTarget(
             name: "HeraldEventSourceTests",
             dependencies: [
+                "HeraldTesting",
                 "HeraldEventSource",
                 "HeraldTestSupport",
                 "ServerSentEvents",
@@ -271,6 +310,17 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "HeraldTestingTests",
+            dependencies: [
+                "HeraldTesting",
+                "HeraldHTTP",
+                "HeraldHub",
+                "HeraldEventSource",
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict
         ),

@@ -109,7 +109,7 @@ class Herald:
         while time.time() < deadline and self.process.poll() is None:
             with open(self.log_path) as text:
                 for line in text:
-                    if "listening on http://127.0.0.1:" in line:
+                    if "listening on http://127.0.0.1:" in line or "listening on https://127.0.0.1:" in line:
                         self.port = int(line.split("127.0.0.1:")[1].split("/")[0])
                         self.pid = self.process.pid
                         return

@@ -52,11 +52,40 @@ class RedisNode(compare.Herald):
         self.extra_args = ["--redis", f"redis://127.0.0.1:{redis_port}"]
 
 
+class NchanRedisNode(compare.Nchan):
+    """nginx + nchan with its Redis store (`nchan_use_redis on`, `nchan_redis_url`): the same
+    two-node shape as Herald's, for issue 14's Redis against Redis."""
+
+    def __init__(self, case, redis_port):
+        super().__init__(case)
+        self.redis_port = redis_port
+
+    def start(self):
+        plain = compare.NGINX_CONF
+        compare.NGINX_CONF = plain.replace(
+            "nchan_use_redis off;", f'nchan_use_redis on; nchan_redis_url "redis://127.0.0.1:{self.redis_port}";')
+        try:
+            super().start()
+        finally:
+            compare.NGINX_CONF = plain
+
+
 def run(bench_bin, label, subscribe_port, publish_port, pids, bench_args, limit):
     command = [os.path.join(bench_bin, "herald-bench"), "--port", str(subscribe_port), "--publish-port",
                str(publish_port), "--label", label] + [arg for pid in pids for arg in ("--server-pid", str(pid))]
     command += ["--subscribe-path", "/.well-known/mercure?topic=bench", "--publish-path", "/.well-known/mercure",
                 "--format", "mercure"] + [str(arg) for arg in bench_args]
+    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, timeout=limit)
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
+    return json.loads(lines[-1][len("RESULT "):]) if lines else {"error": f"exit {completed.returncode}"}
+
+
+def run_nchan(bench_bin, label, subscribe_port, publish_port, pids, bench_args, limit):
+    """herald-bench against nchan's URL shape (/sub/bench, /pub/bench, raw bodies)."""
+    command = [os.path.join(bench_bin, "herald-bench"), "--port", str(subscribe_port), "--publish-port",
+               str(publish_port), "--label", label] + [arg for pid in pids for arg in ("--server-pid", str(pid))]
+    command += ["--subscribe-path", "/sub/bench", "--publish-path", "/pub/bench", "--format", "raw"]
+    command += [str(arg) for arg in bench_args]
     completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, timeout=limit)
     lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
     return json.loads(lines[-1][len("RESULT "):]) if lines else {"error": f"exit {completed.returncode}"}
@@ -68,6 +97,10 @@ def main():
     parser.add_argument("--bin", help="directory of the herald binary (default: .build-bench/release), e.g. an"
                                       " older build for a before/after")
     parser.add_argument("--bench-bin", help="directory of herald-bench (default: .build-bench/release)")
+    parser.add_argument("--nchan", action="store_true",
+                        help="also two nginx+nchan nodes on the same kind of redis-server (nchan's Redis mode)")
+    parser.add_argument("--fanout", action="store_true",
+                        help="also max-rate fan-out, S=1000 (4 publishers, at most 100 events in flight per subscriber)")
     args = parser.parse_args()
     bench_bin = args.bench_bin or compare.BIN
     if args.bin:
@@ -76,6 +109,8 @@ def main():
     duration = 3 if args.quick else 10
     loads = [("S=1000 x 10/s", ["--subscribers", 1000, "--rate", 10, "--publishers", 2, "--duration", duration]),
              ("S=100 x 100/s", ["--subscribers", 100, "--rate", 100, "--publishers", 2, "--duration", duration])]
+    if args.fanout:
+        loads.append(("S=1000 max", ["--subscribers", 1000, "--publishers", 4, "--window", 100, "--duration", duration]))
     results = []
     for load, bench_args in loads:
         # memory
@@ -98,13 +133,31 @@ def main():
             a.stop()
             b.stop()
             redis.stop()
-        results.append((load, memory, cluster))
+        nchan = {}
+        if args.nchan:
+            redis = RedisServer()
+            redis.start()
+            a, b = NchanRedisNode(f"nchan-redis-a-{len(results)}", redis.port), NchanRedisNode(
+                f"nchan-redis-b-{len(results)}", redis.port)
+            a.start()
+            b.start()
+            try:
+                time.sleep(0.5)
+                nchan = run_nchan(bench_bin, f"nchan-redis/{load}", b.port, a.port,
+                                  [a.pid, *compare.children_of(a.pid), b.pid, *compare.children_of(b.pid), redis.pid],
+                                  bench_args, duration + 60)
+            finally:
+                a.stop()
+                b.stop()
+                redis.stop()
+        results.append((load, memory, cluster, nchan))
 
     print("\nPublish -> receive latency (ms), one run; redis = publish on node A, receive on node B")
     header = ("load", "mode", "p50", "p90", "p99", "max", "delivered", "lost", "reord", "srv CPU µs/deliv")
     rows = []
-    for load, memory, cluster in results:
-        for mode, r in (("memory", memory), ("redis 2 nodes", cluster)):
+    for load, memory, cluster, nchan in results:
+        modes = [("memory", memory), ("redis 2 nodes", cluster)] + ([("nchan redis 2 nodes", nchan)] if nchan else [])
+        for mode, r in modes:
             lat = r.get("latency", {})
             rows.append((load, mode, *(compare.fmt(lat.get(k, 0) / 1000, 2) for k in ("p50_us", "p90_us", "p99_us",
                                                                                         "max_us")),
@@ -113,10 +166,17 @@ def main():
         ratio = [(cluster.get("latency", {}).get(k, 0) / max(memory.get("latency", {}).get(k, 0), 1)) for k in
                  ("p50_us", "p90_us", "p99_us", "max_us")]
         rows.append((load, "redis/memory", *(f"{value:.2f}x" for value in ratio), "", "", "", ""))
+        if nchan:
+            def cpu(r):
+                return r.get("server_cpu_us_per_delivery") or float("nan")
+            ratio = [(cluster.get("latency", {}).get(k, 0) / max(nchan.get("latency", {}).get(k, 0), 1)) for k in
+                     ("p50_us", "p90_us", "p99_us", "max_us")]
+            rows.append((load, "herald/nchan redis", *(f"{value:.2f}x" for value in ratio), "", "", "",
+                         f"{cpu(cluster) / cpu(nchan):.2f}x"))
     widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
     for row in [header] + rows:
         print("  ".join(str(cell).rjust(width) for cell, width in zip(row, widths)))
-    print("(srv CPU counts node A + node B + redis-server for the redis rows)")
+    print("(srv CPU counts node A + node B + redis-server for the redis rows; nginx masters and workers for nchan)")
 
 
 if __name__ == "__main__":

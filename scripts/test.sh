@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Herald: installs what the tests need (redis-server; chromium, its driver
 # and selenium for the browser tests, openssl for the HTTPS one, nginx for the reverse-proxy one),
-# then `swift test`, then the fuzz targets for a short time, then the end-to-end browser tests,
-# the Mercure conformance cases, then the hostile-client tests.
+# then `swift test`, then the DocC documentation (no warnings), then the fuzz targets for a short
+# time, then the end-to-end browser tests, the Mercure conformance cases, then the hostile-client tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -30,12 +30,22 @@ if ! python3 -c 'import selenium, pytest' 2>/dev/null; then
         || echo "!! could not install selenium/pytest"
 fi
 
+# A merge conflict left in a committed file (it happened once, in the README) fails the run.
+if git rev-parse --git-dir >/dev/null 2>&1 \
+    && git grep -n -E '^(<<<<<<< |>>>>>>> |=======$)' -- ':!*.pem' >/dev/null 2>&1; then
+    echo "!! merge conflict markers in committed files:"
+    git grep -n -E '^(<<<<<<< |>>>>>>> |=======$)' -- ':!*.pem'
+    exit 1
+fi
+
 echo "== swift test"
 # The cost-growth tests (50,000 updates each) load both cores for half a minute: they run on
 # their own, after the rest, so they do not starve the timing-bounded tests beside them.
 swift test --skip CostGrowthTests
 echo "== swift test: cost growth over 50,000 updates (alone)"
 swift test --skip-build --filter CostGrowthTests
+echo "== documentation (DocC for every public module; fails on any warning)"
+scripts/docs.sh
 
 # Every fuzz target for a short, fixed time (scripts/fuzz.sh: own build in .build-fuzz; a
 # finding fails the run). HERALD_FUZZ_SECONDS=0 skips it.

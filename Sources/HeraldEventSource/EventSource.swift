@@ -13,7 +13,7 @@ import ServerSentEvents
 ///
 /// What it does, as the standard says:
 /// - Sends `Accept: text/event-stream` and, once the stream has given an id, `Last-Event-ID`.
-/// - Parses the stream with ``ServerSentEventParser`` (UTF-8, BOM, CR/LF/CRLF, comments, `retry`).
+/// - Parses the stream with `ServerSentEventParser` (ServerSentEvents) (UTF-8, BOM, CR/LF/CRLF, comments, `retry`).
 /// - The last event id is carried across connections: an event without an `id` field after a
 ///   reconnect still has the id in force, and an empty `id:` field resets it, so the next
 ///   reconnect sends no `Last-Event-ID` at all.

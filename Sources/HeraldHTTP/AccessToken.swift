@@ -100,7 +100,7 @@ public enum AccessTokenCredential {
         return nil
     }
 
-    /// The token of the request, as ``find(in:cookieName:)`` reads it; public for embedders
+    /// The token of the request, as `find(in:cookieName:)` reads it; public for embedders
     /// checking credentials themselves.
     public static func token(in headers: HTTPFields, cookieName: String = AccessTokenRules.defaultCookieName) throws(BearerError) -> String? {
         try find(in: headers, cookieName: cookieName)?.token

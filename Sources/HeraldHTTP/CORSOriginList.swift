@@ -1,7 +1,7 @@
 /// A mistake in a list of CORS origins, such as a path after the host.
-public struct CORSOriginError: Error, CustomStringConvertible, Equatable {
+package struct CORSOriginError: Error, CustomStringConvertible, Equatable {
     /// What is wrong, naming the entry.
-    public let description: String
+    package let description: String
 }
 
 extension HeraldHTTPConfiguration {
@@ -9,7 +9,7 @@ extension HeraldHTTPConfiguration {
     /// each `*` or `scheme://host[:port]`. An entry with a path, query or no scheme is refused
     /// up front: browsers send bare origins, so it would silently never match. So is `null`,
     /// the origin of sandboxed frames and `data:` pages on any site.
-    public static func parseCORSOrigins(_ text: String) throws(CORSOriginError) -> [String] {
+    package static func parseCORSOrigins(_ text: String) throws(CORSOriginError) -> [String] {
         let entries = text.split { $0 == "," || $0 == " " }.map(String.init)
         for entry in entries where entry != "*" {
             if entry == "null" {

@@ -8,7 +8,7 @@ import NIOHTTPTypes
 /// channel, on the channel's own event loop, with no task, lock or thread hop per event.
 ///
 /// On HTTP/1 the response is chunked, and each event goes in as the hub's pre-framed chunk,
-/// written at the front of the pipeline: one shared buffer per event, no per-subscriber
+/// written just below the HTTP codec (above TLS): one shared buffer per event, no per-subscriber
 /// framing, allocation or trip through the HTTP handlers. Elsewhere (HTTP/2) events go through
 /// the pipeline as response body parts.
 ///
@@ -21,7 +21,7 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
     private let hub: Hub
     var eventLoop: any EventLoop { channel.eventLoop }
 
-    /// Where raw chunks are written (the front of the pipeline), once watching an HTTP/1 channel.
+    /// Where raw chunks are written (just below the HTTP codec), once watching an HTTP/1 channel.
     private var front: ChannelHandlerContext?
     /// Whether the response head is out, so events may go straight to the channel.
     private var attached = false
@@ -119,8 +119,17 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
                 return
             }
             self.onEnd = onEnd
-            let isHTTP1 = rawHTTP1 || (try? pipeline.handler(type: HTTPResponseEncoder.self)) != nil
-            try? pipeline.addHandler(ChannelSinkHandler(sink: self, isHTTP1: isHTTP1), position: .first)
+            let encoder = try? pipeline.handler(type: HTTPResponseEncoder.self)
+            let isHTTP1 = rawHTTP1 || encoder != nil
+            // Raw chunks enter right at the socket side of the HTTP codec: through every handler
+            // between it and the socket (TLS encrypts them) and through no HTTP handler. At the
+            // very front they would skip TLS: plaintext inside the encrypted stream, which the
+            // client rejects (HTTP/1.1 over TLS lost every event that way).
+            let codec: (any ChannelHandler)? = encoder ?? (try? pipeline.handler(type: HeraldHTTP1Codec.self))
+            try? pipeline.addHandler(
+                ChannelSinkHandler(sink: self, isHTTP1: isHTTP1),
+                position: codec.map { .before($0) } ?? .first
+            )
         }
     }
 

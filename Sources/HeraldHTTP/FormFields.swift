@@ -1,14 +1,14 @@
 /// Fields of an `application/x-www-form-urlencoded` body or a URL query, decoded strictly:
 /// `+` is a space, `%XX` is a byte, and malformed escapes or invalid UTF-8 are errors.
-public struct FormFields: Sendable, Hashable {
+package struct FormFields: Sendable, Hashable {
     /// The fields in their order of appearance; a name may repeat (e.g. `topic`).
-    public let fields: [(name: String, value: String)]
+    package let fields: [(name: String, value: String)]
 
     /// Why a form could not be decoded; `reason` is short and safe to show.
-    public struct DecodingError: Error, Hashable, CustomStringConvertible {
+    package struct DecodingError: Error, Hashable, CustomStringConvertible {
         /// A short human-readable reason.
-        public let reason: String
-        public var description: String { reason }
+        package let reason: String
+        package var description: String { reason }
     }
 
     /// No fields: a request without a query string.
@@ -19,7 +19,7 @@ public struct FormFields: Sendable, Hashable {
     }
 
     /// Decodes `encoded` (the bytes after `?`, or a request body).
-    public init(decoding encoded: some Collection<UInt8>) throws(DecodingError) {
+    package init(decoding encoded: some Collection<UInt8>) throws(DecodingError) {
         let decoded =
             encoded.withContiguousStorageIfAvailable(Self.decode)
             ?? Array(encoded).withUnsafeBufferPointer(Self.decode)
@@ -96,18 +96,18 @@ public struct FormFields: Sendable, Hashable {
     }
 
     /// Every value of `name`, in order.
-    public func values(_ name: String) -> [String] {
+    package func values(_ name: String) -> [String] {
         fields.compactMap { $0.name == name ? $0.value : nil }
     }
 
     /// Whether a field named `name` is present, whatever its value (empty too); a bare
     /// `name` without `=` counts.
-    public func contains(_ name: String) -> Bool {
+    package func contains(_ name: String) -> Bool {
         fields.contains { $0.name == name }
     }
 
     /// The single value of `name`; nil when absent, an error when given more than once.
-    public func single(_ name: String) throws(DecodingError) -> String? {
+    package func single(_ name: String) throws(DecodingError) -> String? {
         var found: String?
         for field in fields where field.name == name {
             if found != nil { throw DecodingError(reason: "field '\(name)' given more than once") }
@@ -117,7 +117,7 @@ public struct FormFields: Sendable, Hashable {
     }
 
     /// Decodes `%XX` escapes (and nothing else: `+` stays `+`), as in a URL path segment.
-    public static func percentDecode(_ text: some StringProtocol) throws(DecodingError) -> String {
+    package static func percentDecode(_ text: some StringProtocol) throws(DecodingError) -> String {
         var bytes: [UInt8] = []
         var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {
@@ -145,11 +145,11 @@ public struct FormFields: Sendable, Hashable {
         }
     }
 
-    public static func == (lhs: FormFields, rhs: FormFields) -> Bool {
+    package static func == (lhs: FormFields, rhs: FormFields) -> Bool {
         lhs.fields.elementsEqual(rhs.fields) { $0.name == $1.name && $0.value == $1.value }
     }
 
-    public func hash(into hasher: inout Hasher) {
+    package func hash(into hasher: inout Hasher) {
         for field in fields {
             hasher.combine(field.name)
             hasher.combine(field.value)

@@ -1,3 +1,4 @@
+import CoreMetrics
 import HTTPTypes
 import HeraldHub
 import Hummingbird
@@ -18,6 +19,8 @@ public final class HeraldEndpoint: Sendable {
     let logger: Logger
     /// An atomic, not a lock: both event loops bump it on every fast publish.
     private let fastPublishes = Atomic<UInt64>(0)
+    /// `herald_fast_path_publishes_total` in the hub's metrics backend (nil: none).
+    private let fastPublishesCounter: Counter?
 
     /// Creates the endpoint; `Router.addHerald` is the usual way to get one.
     public init(hub: Hub, configuration: HeraldHTTPConfiguration, logger: Logger = Logger(label: "herald.http")) {
@@ -30,6 +33,9 @@ public final class HeraldEndpoint: Sendable {
             logger: logger
         )
         self.logger = logger
+        self.fastPublishesCounter = hub.metricsFactory.map {
+            Counter(label: HeraldMetric.fastPathPublishes.name, factory: $0)
+        }
     }
 
     /// The CORS policy built from `configuration.corsOrigins`.
@@ -51,7 +57,31 @@ public final class HeraldEndpoint: Sendable {
     func publishNow(_ request: HubRequest) -> String? {
         guard let update = core.publishNow(request), let id = hub.publishImmediately(update) else { return nil }
         fastPublishes.add(1, ordering: .relaxed)
+        fastPublishesCounter?.increment()
         return id
+    }
+
+    /// What a fast path's publish came to.
+    enum FastPublish {
+        /// Published; answer with the id.
+        case published(String)
+        /// The broker is on it (Redis): answer when the future completes (a `HubError` becomes
+        /// the core's refusal, as on the router).
+        case pending(EventLoopFuture<String>)
+    }
+
+    /// `publishNow`, and for a broker that must wait (Redis) the publish started without a
+    /// task; nil when the router should handle the request. Only for a caller that can hold the
+    /// connection's later requests until the answer is written (`HubChannelHandler`).
+    func publishFast(_ request: HubRequest) -> FastPublish? {
+        guard let update = core.publishNow(request) else { return nil }
+        if let id = hub.publishImmediately(update) {
+            fastPublishes.add(1, ordering: .relaxed)
+            return .published(id)
+        }
+        guard let pending = hub.publishOnLoop(update) else { return nil }
+        fastPublishes.add(1, ordering: .relaxed)
+        return .pending(pending)
     }
 }
 

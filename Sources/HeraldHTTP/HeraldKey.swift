@@ -42,7 +42,7 @@ public struct HeraldKey: Sendable, Hashable {
     }
 
     /// A key collection holding this key, for verification (and, for HS256, signing).
-    public func makeKeyCollection() async throws -> JWTKeyCollection {
+    package func makeKeyCollection() async throws -> JWTKeyCollection {
         try validate()
         let keys = JWTKeyCollection()
         switch algorithm {

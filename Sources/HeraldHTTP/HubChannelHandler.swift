@@ -32,6 +32,8 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case subscribing(HTTPRequest)
         /// The subscription is being opened; parts that arrive meanwhile wait in `held`.
         case opening
+        /// A publish waits for the broker (Redis); parts that arrive meanwhile wait in `held`.
+        case publishing
         /// The connection is a stream; anything the client sends now is ignored.
         case streaming(Subscription)
         /// A request the router handles; its parts pass through until its end.
@@ -126,10 +128,16 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.collecting(let head, let body), .end(let trailers)):
             state = .idle
             deadlines?.requestReceived()
-            if let id = publish(head, body: body, remoteAddress: context.channel.remoteAddress) {
+            switch publish(head, body: body, remoteAddress: context.channel.remoteAddress) {
+            case .published(let id):
                 respondPublished(id, context: context)
                 endpoint.holdBackWhileFanOutLags(context)
-            } else {
+            case .pending(let answer):
+                state = .publishing
+                answer.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+                    self.published(result, context: context)
+                }
+            case nil:
                 giveUp(head, body: body, context: context)
                 forward(.end(trailers), context: context)
             }
@@ -142,7 +150,7 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             giveUp(head, body: context.channel.allocator.buffer(capacity: 0), context: context)
             forward(part, context: context)
             state = .forwarding
-        case (.opening, _):
+        case (.opening, _), (.publishing, _):
             if held.count >= Self.maxHeldParts {
                 context.close(promise: nil)
             } else {
@@ -241,12 +249,13 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The client closed its side. With the router on the connection, its request handling
     /// ends the connection (its inbound stream finishes); otherwise this handler does: at once
     /// between requests or with a request that can no longer complete, after the answer when a
-    /// subscription is being opened (`stream` and `refuse` look at `inputClosed`).
+    /// subscription is being opened or a publish waits for the broker (`stream`, `refuse` and
+    /// `published` look at `inputClosed`).
     private func clientClosed(context: ChannelHandlerContext) {
         inputClosed = true
         guard !isRouterPresent else { return }
         switch state {
-        case .opening, .streaming: break
+        case .opening, .publishing, .streaming: break
         case .idle, .collecting, .subscribing, .forwarding, .refused: closeWhenWritten(context: context)
         }
     }
@@ -331,9 +340,35 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return endpoint.core.resource(path) == .hub
     }
 
-    /// The new update's id, or nil when the router should handle the request.
-    private func publish(_ head: HTTPRequest, body: ByteBuffer, remoteAddress: SocketAddress?) -> String? {
-        endpoint.publishNow(HubRequest(head: head, body: body, peerIsLoopback: remoteAddress?.isLoopback == true))
+    /// The new update's id (or its pending answer), or nil when the router should handle the request.
+    private func publish(_ head: HTTPRequest, body: ByteBuffer, remoteAddress: SocketAddress?) -> HeraldEndpoint.FastPublish? {
+        endpoint.publishFast(HubRequest(head: head, body: body, peerIsLoopback: remoteAddress?.isLoopback == true))
+    }
+
+    /// The broker answered a pending publish: answer the client (the id, or the core's
+    /// refusal for the broker's error), then go on with what it sent meanwhile.
+    private func published(_ result: Result<String, any Error>, context: ChannelHandlerContext) {
+        guard case .publishing = state else { return }
+        state = .idle
+        guard context.channel.isActive else { return }
+        switch result {
+        case .success(let id):
+            respondPublished(id, context: context)
+            endpoint.holdBackWhileFanOutLags(context)
+        case .failure(let error):
+            respond(endpoint.core.refusal(error).answer, context: context)
+        }
+        let waiting = held
+        held = []
+        for part in waiting {
+            channelRead(context: context, data: wrapInboundOut(part))
+        }
+        // Outside a read, the router's channel only takes what it was given at a read's end.
+        if !waiting.isEmpty { context.fireChannelReadComplete() }
+        if inputClosed, !isRouterPresent, case .idle = state {
+            // The client half-closed while its publish was in flight: it has every answer now.
+            closeWhenWritten(context: context)
+        }
     }
 
     /// A publish's answer, 200 with the id. Written as finished bytes at the front of the

@@ -12,9 +12,9 @@ import Foundation
 /// The request layer decides with this alone, so one rule serves both protocol versions:
 /// publishing needs every topic of the update covered by ``publish``; a private update reaches
 /// a subscriber when one of its topics is covered by ``subscribe``.
-public struct MercureGrant: Sendable, Hashable {
+package struct MercureGrant: Sendable, Hashable {
     /// Which kind of token produced the grant.
-    public enum TokenKind: Sendable, Hashable {
+    package enum TokenKind: Sendable, Hashable {
         /// A Mercure 0.x JWT carrying the `mercure` claim.
         case legacy
         /// A Mercure 1.0 JWT access token (RFC 9068, `typ: at+jwt`).
@@ -23,40 +23,40 @@ public struct MercureGrant: Sendable, Hashable {
 
     /// One grant of the `subscribe` action: its selectors and the payload attached to the
     /// subscriptions it covers (1.0: each `authorization_details` entry has its own).
-    public struct SubscribeDetail: Sendable, Hashable {
+    package struct SubscribeDetail: Sendable, Hashable {
         /// The selectors this entry grants.
-        public var selectors: [TopicSelector]
+        package var selectors: [TopicSelector]
         /// The `payload` of the entry, shown by the subscriptions API and subscription events.
-        public var payload: JSONValue?
+        package var payload: JSONValue?
 
         /// Creates an entry.
-        public init(selectors: [TopicSelector], payload: JSONValue? = nil) {
+        package init(selectors: [TopicSelector], payload: JSONValue? = nil) {
             self.selectors = selectors
             self.payload = payload
         }
     }
 
     /// The kind of token the grant comes from.
-    public var kind: TokenKind
+    package var kind: TokenKind
     /// Selectors the bearer may publish to; nil when the token grants no publishing at all.
-    public var publish: [TopicSelector]?
+    package var publish: [TopicSelector]?
     /// Selectors whose private updates the bearer may receive; nil when it grants none.
-    public var subscribe: [TopicSelector]? {
+    package var subscribe: [TopicSelector]? {
         subscribeDetails.map { details in details.flatMap(\.selectors) }
     }
     /// The `subscribe` grants, in token order (payload selection is first match wins); nil
     /// when the token grants no subscribing.
-    public var subscribeDetails: [SubscribeDetail]?
+    package var subscribeDetails: [SubscribeDetail]?
     /// 0.x: `mercure.payload`, the payload of every subscription of the bearer. 1.0: nil (each
     /// detail has its own, see ``payload(forSubscription:)``).
-    public var payload: JSONValue?
+    package var payload: JSONValue?
     /// `sub`, when the token has one.
-    public var subject: String?
+    package var subject: String?
     /// When the token stops being valid (`exp`); nil for a 0.x token without `exp`.
-    public var expiresAt: Date?
+    package var expiresAt: Date?
 
     /// Creates a grant.
-    public init(
+    package init(
         kind: TokenKind,
         publish: [TopicSelector]?,
         subscribeDetails: [SubscribeDetail]?,
@@ -75,7 +75,7 @@ public struct MercureGrant: Sendable, Hashable {
     /// The grant of a verified 0.x token: its `mercure.publish` and `mercure.subscribe`
     /// selectors parsed as 0.x selectors (`*`, exact topics, RFC 6570 templates; entries that do
     /// not parse grant nothing, as before), and `mercure.payload` for every subscription.
-    public init(claims: MercureClaims) {
+    package init(claims: MercureClaims) {
         let mercure = claims.mercure
         self.init(
             kind: .legacy,
@@ -93,19 +93,19 @@ public struct MercureGrant: Sendable, Hashable {
 
     /// The first of `topics` that no ``publish`` selector matches; nil when the grant covers
     /// them all (an update is published only when every one of its topics is granted).
-    public func firstTopicNotPublishable(_ topics: [String]) -> String? {
+    package func firstTopicNotPublishable(_ topics: [String]) -> String? {
         let allowed = publish ?? []
         return topics.first { topic in !allowed.contains { $0.matches(topic) } }
     }
 
     /// Whether the grant lets the bearer publish to every one of `topics`.
-    public func mayPublish(to topics: [String]) -> Bool {
+    package func mayPublish(to topics: [String]) -> Bool {
         publish != nil && firstTopicNotPublishable(topics) == nil
     }
 
     /// Whether a private update with these topics may reach the bearer: one of them is
     /// matched by a ``subscribe`` selector.
-    public func mayReceive(privateUpdateWith topics: [String]) -> Bool {
+    package func mayReceive(privateUpdateWith topics: [String]) -> Bool {
         guard let details = subscribeDetails else { return false }
         return details.contains { detail in
             detail.selectors.contains { selector in topics.contains { selector.matches($0) } }
@@ -115,7 +115,7 @@ public struct MercureGrant: Sendable, Hashable {
     /// The payload of a subscription made with `selector`: 0.x, `mercure.payload`; 1.0, the
     /// payload of the first `subscribe` detail one of whose selectors matches the
     /// subscription's own selector text (`*` matches every subscription).
-    public func payload(forSubscription selector: TopicSelector) -> JSONValue? {
+    package func payload(forSubscription selector: TopicSelector) -> JSONValue? {
         if kind == .legacy { return payload }
         for detail in subscribeDetails ?? [] where detail.selectors.contains(where: { $0.matches(selector.rawValue) }) {
             return detail.payload

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Carries updates from publishers to every hub that shares them: in-process, or across nodes.
 ///
 /// The hub calls `attach` once, then `publish` for each update. The broker hands every update
@@ -20,6 +22,12 @@ public protocol Broker: Sendable {
     /// Publishes at once, without suspending, when the broker can (the in-memory one can);
     /// nil means "use `publish(_:)`". Lets a server answer a publish on its event loop.
     func publishImmediately(_ update: Update) -> String?
+    /// Starts a publish without a task when the broker can (Redis, once connected and its
+    /// script loaded): the id arrives as a future completed on the broker's connection loop;
+    /// nil means "use `publish(_:)`". Lets a server answer a publish from its event loop
+    /// while the broker round trip is in flight, with no task or thread hop per publish.
+    /// Failures are `HubError`s, as from `publish(_:)`.
+    func publishOnLoop(_ update: Update) -> EventLoopFuture<String>?
     /// Background work (connections, resubscription) until the task is cancelled.
     func run() async throws
     /// Records a subscription of this node in a registry shared by all nodes (if the broker has one).
@@ -30,6 +38,16 @@ public protocol Broker: Sendable {
     /// start, `removed` (ids) end. The hub calls this instead of `register`/`unregister`, with
     /// whatever changed since its previous call, so a broker can write a batch in a few commands.
     func updateRegistry(added: [ActiveSubscription], removed: [String]) async throws
+    /// Replaces everything the shared registry holds for this node with `subscriptions` (its
+    /// live ones). The hub calls it instead of `updateRegistry` when changes were lost (a
+    /// failed write, more changes waiting than `HubConfiguration.maxPendingPresenceChanges`,
+    /// or a registry the broker found gone): after it the registry is exact again.
+    func replaceRegistry(with subscriptions: [ActiveSubscription]) async throws
+    /// Delivers presence updates (`Update.isSubscriptionEvent`) to the hub of every node, live
+    /// only: never stored in the broker's history (no replay, no id), so churn costs no history
+    /// space; a node that is disconnected from the broker meanwhile misses them (the
+    /// subscriptions API has the state). The hub calls it once per batch of changes.
+    func announce(_ updates: [Update]) async throws
     /// Every node's active subscriptions; nil when the broker keeps no shared registry.
     func activeSubscriptions() async throws -> [ActiveSubscription]?
 }
@@ -37,6 +55,8 @@ public protocol Broker: Sendable {
 extension Broker {
     /// By default publishing goes through `publish(_:)`.
     public func publishImmediately(_ update: Update) -> String? { nil }
+    /// By default publishing that waits goes through `publish(_:)`.
+    public func publishOnLoop(_ update: Update) -> EventLoopFuture<String>? { nil }
     /// By default there is no shared registry: each node lists its own subscriptions.
     public func register(_ subscription: ActiveSubscription) async throws {}
     /// By default there is no shared registry.
@@ -45,6 +65,16 @@ extension Broker {
     public func updateRegistry(added: [ActiveSubscription], removed: [String]) async throws {
         for subscription in added { try await register(subscription) }
         for id in removed { try await unregister(id) }
+    }
+    /// By default the live subscriptions are recorded again (a broker whose registry may hold
+    /// subscriptions that ended meanwhile should drop them too).
+    public func replaceRegistry(with subscriptions: [ActiveSubscription]) async throws {
+        try await updateRegistry(added: subscriptions, removed: [])
+    }
+    /// By default each presence update is published like any other update (the hub keeps
+    /// presence out of its own history and writes it without an id either way).
+    public func announce(_ updates: [Update]) async throws {
+        for update in updates { _ = try await publish(update) }
     }
     /// By default there is no shared registry.
     public func activeSubscriptions() async throws -> [ActiveSubscription]? { nil }

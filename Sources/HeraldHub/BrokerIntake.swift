@@ -36,6 +36,13 @@ public final class BrokerIntake: Sendable {
         hub?.countCatchUpRetry()
     }
 
+    /// Tells the hub that the shared registry lost this node's entries (the broker found them
+    /// gone, e.g. after a Redis restart without persistence): its next batch rewrites them from
+    /// the live subscriptions (`Broker.replaceRegistry(with:)`).
+    public func registryLost() {
+        hub?.registryLost()
+    }
+
     /// Counts one publish the broker recognised as a retry of an id it still holds (and so
     /// neither stored nor published again); shown as `HubStatistics.publishDuplicates`.
     public func countDuplicatePublish() {
@@ -74,6 +81,11 @@ public final class BrokerIntakeSlot: Sendable {
     /// Counts a catch-up retry on the attached hub (see `BrokerIntake.countCatchUpRetry()`).
     public func countCatchUpRetry() {
         current?.countCatchUpRetry()
+    }
+
+    /// Reports a lost registry to the attached hub (see `BrokerIntake.registryLost()`).
+    public func registryLost() {
+        current?.registryLost()
     }
 
     /// Counts a retried publish on the attached hub (see `BrokerIntake.countDuplicatePublish()`).

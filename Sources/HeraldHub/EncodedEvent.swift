@@ -5,7 +5,7 @@ import NIOCore
 /// per-subscriber framing or allocation.
 public struct EncodedEvent: Sendable, Hashable {
     /// `<hex length>\r\n` + the SSE bytes + `\r\n`.
-    public let chunk: ByteBuffer
+    package let chunk: ByteBuffer
     /// The SSE bytes alone: a slice of `chunk`, sharing its storage.
     public let bytes: ByteBuffer
 
@@ -17,7 +17,7 @@ public struct EncodedEvent: Sendable, Hashable {
     /// Lets `encode` write the SSE bytes into one buffer with room left in front for the chunk's
     /// size line: one allocation and no copy per event (the hub's publish path). The bytes
     /// written must not be empty.
-    public init<Failure: Error>(encoding encode: (inout ByteBuffer) throws(Failure) -> Void) throws(Failure) {
+    package init<Failure: Error>(encoding encode: (inout ByteBuffer) throws(Failure) -> Void) throws(Failure) {
         try self.init(capacity: 256, encoding: encode)
     }
 

@@ -31,11 +31,12 @@ struct FanOutBacklog {
         return true
     }
 
-    /// `shard` delivered `updates` with `deliveries` writes; returns the waiters to resume
-    /// when that ended the backlog.
-    mutating func processed(_ updates: Int, deliveries: Int, on shard: Int) -> [@Sendable () -> Void] {
+    /// `shard` delivered `updates` with `writes` subscriber writes (a subscriber getting several
+    /// updates of one batch is one write); returns the waiters to resume when that ended the
+    /// backlog.
+    mutating func processed(_ updates: Int, writes: Int, on shard: Int) -> [@Sendable () -> Void] {
         waiting[shard] = max(0, waiting[shard] - updates)
-        writesPerUpdate[shard] = Double(deliveries) / Double(max(updates, 1))
+        writesPerUpdate[shard] = Double(writes) / Double(max(updates, 1))
         guard isBacklogged, let limit else { return [] }
         let low = Double(limit) / 2
         guard waiting.indices.allSatisfy({ estimate($0) <= low }) else { return [] }

@@ -3,9 +3,9 @@ import ServerSentEvents
 
 /// One answer to a client that cannot stream (long-polling): what a stream would have sent it
 /// first, and the id to ask for next time.
-public struct PollBatch: Sendable {
+package struct PollBatch: Sendable {
     /// Why the wait ended.
-    public enum End: Sendable, Hashable {
+    package enum End: Sendable, Hashable {
         /// Events came (replayed or live).
         case events
         /// None came within the wait.
@@ -18,16 +18,16 @@ public struct PollBatch: Sendable {
 
     /// The events as a stream would carry them, oldest first: the gap event first when the id
     /// asked for is not in history, then replayed or live updates. Empty when none came.
-    public var events: [EncodedEvent]
+    package var events: [EncodedEvent]
     /// The id to resume from with the next poll: the last id among `events` (what the client's
     /// own parser holds after reading them), else the newest id in history when the wait
     /// started (nothing newer matched since, so nothing is skipped), else `earliest` (the
     /// history was empty: whatever it holds next is new).
-    public var nextEventID: String
+    package var nextEventID: String
     /// False when the id asked for was not in history (the batch starts with the gap event).
-    public var replayFound: Bool
+    package var replayFound: Bool
     /// Why the wait ended.
-    public var end: End
+    package var end: End
 }
 
 extension Hub {
@@ -42,7 +42,7 @@ extension Hub {
     /// A batch holds at most `maxBytes` of events (at least one event): a long replay is cut
     /// there and `nextEventID` continues it on the next poll. Heartbeats and other comments
     /// are not part of a batch.
-    public func poll(
+    package func poll(
         _ request: SubscribeRequest,
         timeout: TimeAmount,
         maxBytes: Int? = nil

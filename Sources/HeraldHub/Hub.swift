@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import struct Foundation.Date
 import NIOConcurrencyHelpers
@@ -29,7 +30,12 @@ public final class Hub: Sendable {
     private let presenceBell: AsyncStream<Void>.Continuation
     private let presenceRings: AsyncStream<Void>
     /// Compiled selectors, shared by every subscription that uses the same text.
-    let selectorCache = TopicSelectorCache()
+    let selectorCache: TopicSelectorCache
+    /// The swift-metrics instruments; nil with the no-op backend (nothing is recorded).
+    let metrics: HubMetrics?
+    /// The metrics backend this hub reports to; nil when it is the no-op one, so that the
+    /// other modules make no instrument either.
+    package var metricsFactory: (any MetricsFactory)? { metrics?.factory }
     /// Mirrors `State.backlog.isBacklogged`, readable without the lock on every publish.
     private let backlogged = Atomic<Bool>(false)
     /// Failed catch-up reads the broker retried (see `BrokerIntake.countCatchUpRetry()`).
@@ -44,6 +50,8 @@ public final class Hub: Sendable {
         var nextSequence: UInt64 = 0
         var inboxes: [[ShardCommand]]
         var drainScheduled: [Bool]
+        /// Per shard, when the oldest update of its batch in flight was accepted (metrics only).
+        var batchAccepted: [NIODeadline?]
         var nextShard = 0
         var nextSubscriberID: UInt64 = 0
         var isShutDown = false
@@ -51,9 +59,8 @@ public final class Hub: Sendable {
         var subscriptions: [UInt64: ActiveSubscription] = [:]
         /// Subscribers neither listed nor announced (`SubscribeRequest.isAnnounced`: long-polls).
         var unannounced: Set<UInt64> = []
-        /// The shared selectors each subscriber holds (released when it goes).
         /// Subscription starts and ends not yet recorded in the registry nor announced.
-        var presence = PresenceChanges()
+        var presence: PresenceChanges
         /// Subscribers registered (or being registered) per shard: a shard with none is not
         /// woken up for a publish.
         var shardSubscribers: [Int]
@@ -73,6 +80,9 @@ public final class Hub: Sendable {
         self.configuration = configuration
         self.broker = broker
         self.logger = logger
+        let metrics = HubMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
+        self.metrics = metrics
+        self.selectorCache = TopicSelectorCache(matchingStates: metrics?.matchingStates)
         self.shutdownNotice = EncodedEvent(ServerSentEventComment.encoded("herald: shutting down, please reconnect"))
         self.expiryNotice = EncodedEvent(
             ServerSentEventComment.encoded("herald: authorization expired, reconnect with a fresh token")
@@ -85,7 +95,8 @@ public final class Hub: Sendable {
                 eventLoop: loops[index],
                 heartbeatInterval: configuration.heartbeatInterval,
                 onRemove: { subscriber in owner.hub?.forget(subscriber, shard: index) },
-                onDrop: { owner.hub?.countDrop() }
+                onDrop: { owner.hub?.countDrop() },
+                onBatchFlushed: { batch in owner.hub?.batchFlushed(batch, shard: index) }
             )
         }
         self.state = NIOLockedValueBox(
@@ -93,6 +104,8 @@ public final class Hub: Sendable {
                 history: History(capacity: configuration.historySize),
                 inboxes: Array(repeating: [], count: loops.count),
                 drainScheduled: Array(repeating: false, count: loops.count),
+                batchAccepted: Array(repeating: nil, count: loops.count),
+                presence: PresenceChanges(limit: configuration.maxPendingPresenceChanges),
                 shardSubscribers: Array(repeating: 0, count: loops.count),
                 backlog: FanOutBacklog(shards: loops.count, limit: configuration.maxFanOutBacklog)
             )
@@ -105,31 +118,51 @@ public final class Hub: Sendable {
     /// Records subscription starts and ends in the broker's registry and announces them
     /// (presence), in batches, until cancelled; runs as part of `run()`.
     ///
-    /// Whatever piled up while the previous batch was being written goes in the next one, and a
-    /// subscription that started and ended in between is neither recorded nor announced: churn
-    /// costs work per change that lasted, and the pending set is bounded by the live subscriptions.
+    /// A batch gathers what changed during `presenceBatchInterval` (and while the previous
+    /// batch was being written); a subscription that started and ended in between is neither
+    /// recorded nor announced. Each batch costs the broker one registry update and one
+    /// announcement, whatever its size: churn costs work per change that lasted, never per
+    /// change and selector. Pending changes are bounded (`maxPendingPresenceChanges`); when
+    /// some were dropped, or a write failed, the next batch rewrites the registry whole.
     private func recordSubscriptions() async {
         for await _ in presenceRings {
-            let batch = self.state.withLockedValue { $0.presence.take() }
-            if batch.isEmpty { continue }
-            let added = batch.filter(\.active).map(\.subscription)
-            let removed = batch.filter { !$0.active }.map(\.subscription.id)
-            do {
-                try await broker.updateRegistry(added: added, removed: removed)
-            } catch {
-                logger.debug("subscription registry not updated", metadata: ["error": "\(error)"])
+            if configuration.presenceBatchInterval > .zero {
+                // Not synchronisation: the batching window (cancellation ends it early).
+                try? await Task.sleep(for: configuration.presenceBatchInterval)
             }
-            for change in batch {
-                for resource in change.subscription.resources where announces(resource.topic) {
-                    let announced = SubscriptionResource(
-                        topic: resource.topic,
-                        subscriber: resource.subscriber,
-                        active: change.active,
-                        payload: resource.payload
-                    )
-                    await announce(announced)
-                }
+            let (batch, live) = self.state.withLockedValue { state in
+                let batch = state.presence.take()
+                // The live subscriptions as of this batch: later changes come in later batches.
+                return (batch, batch.rewritesRegistry ? Array(state.subscriptions.values) : [])
             }
+            if batch.changes.isEmpty && !batch.rewritesRegistry { continue }
+            let recorded = await record(batch, live: live)
+            await announce(batch.changes)
+            if !recorded {
+                // The registry missed this batch: the next one rewrites it, after a pause (the
+                // broker is failing; changes meanwhile wait, within their bound).
+                self.state.withLockedValue { $0.presence.rewriteRegistry() }
+                try? await Task.sleep(for: .seconds(1))
+                presenceBell.yield()
+            }
+        }
+    }
+
+    /// Writes one batch to the broker's registry; false when the write failed.
+    private func record(_ batch: PresenceChanges.Batch, live: [ActiveSubscription]) async -> Bool {
+        do {
+            if batch.rewritesRegistry {
+                try await broker.replaceRegistry(with: live)
+            } else {
+                try await broker.updateRegistry(
+                    added: batch.changes.filter(\.active).map(\.subscription),
+                    removed: batch.changes.filter { !$0.active }.map(\.subscription.id)
+                )
+            }
+            return true
+        } catch {
+            logger.debug("subscription registry not updated", metadata: ["error": "\(error)"])
+            return false
         }
     }
 
@@ -139,19 +172,54 @@ public final class Hub: Sendable {
             || configuration.subscriptionEventSelectors.contains { $0.matches(selector) }
     }
 
-    /// Publishes one presence update. Its topic embeds the (percent-encoded) selector, so it
-    /// may exceed `maxTopicLength`: the hub makes it itself, and it is private, so only
-    /// subscribers holding a claim (never anonymous ones) match templates against it.
-    private func announce(_ resource: SubscriptionResource) async {
-        let update = Update(topics: [resource.iri], data: resource.json, isPrivate: true)
+    /// Announces one batch of changes: one presence update per announced selector of each, all
+    /// handed to the broker at once (`Broker.announce`). Their topics embed the
+    /// (percent-encoded) selector, so they may exceed `maxTopicLength`: the hub makes them
+    /// itself, and they are private, so only subscribers holding a claim (never anonymous ones)
+    /// match templates against them.
+    private func announce(_ changes: [PresenceChanges.Change]) async {
+        var updates: [Update] = []
+        for change in changes {
+            for resource in change.subscription.resources where announces(resource.topic) {
+                let announced = SubscriptionResource(
+                    topic: resource.topic,
+                    subscriber: resource.subscriber,
+                    active: change.active,
+                    payload: resource.payload,
+                    matchType: resource.matchType
+                )
+                let update = Update(topics: [announced.iri], data: announced.json, isPrivate: true)
+                guard (try? update.validate()) != nil else { continue }
+                updates.append(update)
+            }
+        }
+        if updates.isEmpty || self.state.withLockedValue({ $0.isShutDown }) { return }
         do {
-            try update.validate()
-            if self.state.withLockedValue({ $0.isShutDown }) { return }
-            _ = try await broker.publish(update)
+            try await broker.announce(updates)
             await waitForFanOut()
         } catch {
-            logger.debug("presence update not published", metadata: ["error": "\(error)"])
+            logger.debug("presence updates not published", metadata: ["error": "\(error)", "count": "\(updates.count)"])
         }
+    }
+
+    /// The broker found this node's registry entries gone: the next batch rewrites them.
+    func registryLost() {
+        let ring = self.state.withLockedValue { state -> Bool in
+            guard !state.subscriptions.isEmpty else { return false }
+            state.presence.rewriteRegistry()
+            return true
+        }
+        if ring { presenceBell.yield() }
+    }
+
+    /// Subscription starts and ends waiting for their batch (at most `maxPendingPresenceChanges`).
+    package var pendingPresenceChanges: Int {
+        self.state.withLockedValue { $0.presence.count }
+    }
+
+    /// Subscription starts and ends dropped unannounced because too many were waiting.
+    package var droppedPresenceChanges: UInt64 {
+        self.state.withLockedValue { $0.presence.dropped }
     }
 
     // MARK: publishing
@@ -172,7 +240,7 @@ public final class Hub: Sendable {
 
     /// Returns once no shard is behind (at once when none is now, or after shutdown); shutdown
     /// and cancellation release it too.
-    public func waitForFanOut() async {
+    package func waitForFanOut() async {
         guard isFanOutBacklogged else { return }
         let wake = WakeOnce()
         await withTaskCancellationHandler {
@@ -187,12 +255,12 @@ public final class Hub: Sendable {
 
     /// Whether some shard has more fan-out work queued than `configuration.maxFanOutBacklog`:
     /// publishers should hold back (stop reading the connection) until `whenFanOutCatchesUp`.
-    public var isFanOutBacklogged: Bool { backlogged.load(ordering: .relaxed) }
+    package var isFanOutBacklogged: Bool { backlogged.load(ordering: .relaxed) }
 
     /// Calls `resume` (on a shard's event loop) once every shard's fan-out work is back under
     /// half the bound, or at shutdown, and returns true; returns false, never calling it, when
     /// there is no backlog now or the hub has shut down.
-    public func whenFanOutCatchesUp(_ resume: @escaping @Sendable () -> Void) -> Bool {
+    package func whenFanOutCatchesUp(_ resume: @escaping @Sendable () -> Void) -> Bool {
         self.state.withLockedValue { state in
             // After shutdown nothing waits: the shards may never run again.
             guard state.backlog.isBacklogged, !state.isShutDown else { return false }
@@ -204,10 +272,19 @@ public final class Hub: Sendable {
     /// Publishes without suspending when the broker can (in memory); nil when it cannot (use
     /// `publish(_:)`), and nil too for an invalid update or a hub shutting down, so that the
     /// caller's regular path reports the error.
-    public func publishImmediately(_ update: Update) -> String? {
+    package func publishImmediately(_ update: Update) -> String? {
         guard (try? update.validate(maxTopicLength: configuration.maxTopicLength)) != nil else { return nil }
         if self.state.withLockedValue({ $0.isShutDown }) { return nil }
         return broker.publishImmediately(update)
+    }
+
+    /// Starts a publish that waits on the broker without a task (see
+    /// `Broker.publishOnLoop(_:)`); nil when the broker cannot, and nil too for an invalid
+    /// update or a hub shutting down, so that the caller's regular path reports the error.
+    package func publishOnLoop(_ update: Update) -> EventLoopFuture<String>? {
+        guard (try? update.validate(maxTopicLength: configuration.maxTopicLength)) != nil else { return nil }
+        if self.state.withLockedValue({ $0.isShutDown }) { return nil }
+        return broker.publishOnLoop(update)
     }
 
     /// The SSE event type of the in-band gap signal: a subscription whose `Last-Event-ID` is not
@@ -220,7 +297,7 @@ public final class Hub: Sendable {
     public static let gapEventType = "herald-gap"
 
     /// The comment that opens a padded stream (`SubscribeRequest.padded`): 2 KiB in all.
-    public static let paddingComment = EncodedEvent(
+    package static let paddingComment = EncodedEvent(
         ByteBuffer(string: ":" + String(repeating: " ", count: 2046) + "\n")
     )
 
@@ -262,20 +339,29 @@ public final class Hub: Sendable {
             return
         }
         let idKey = update.id?.hashValue  // hashed before taking the lock
-        let (toSchedule, evicted) = self.state.withLockedValue { state -> ([Int], StoredUpdate?) in
+        let metrics = self.metrics
+        let accepted = metrics == nil ? NIODeadline.uptimeNanoseconds(0) : .now()
+        let dispatched = self.state.withLockedValue { state -> (toSchedule: [Int], evicted: StoredUpdate?, grew: Bool)? in
             if update.position == nil, let id = update.id, let idKey, state.history.contains(id, key: idKey) {
-                self.publishDuplicates.add(1, ordering: .relaxed)
-                return ([], nil)  // a retried publish: already stored and delivered
+                return nil  // a retried publish: already stored and delivered
             }
-            let stored = StoredUpdate(sequence: state.nextSequence, update: update, encoded: encoded, idKey: idKey)
+            let stored = StoredUpdate(
+                sequence: state.nextSequence,
+                update: update,
+                encoded: encoded,
+                idKey: idKey,
+                accepted: accepted
+            )
             state.nextSequence += 1
             state.dispatched += 1
             // Presence is live-only: stored, it would push real updates out of the history.
+            let retained = state.history.ring.count
             let evicted = update.isSubscriptionEvent ? nil : state.history.append(stored)
             var toSchedule: [Int] = []
             for index in state.inboxes.indices where state.shardSubscribers[index] > 0 {
                 if state.backlog.queued(on: index, subscribers: state.shardSubscribers[index]) {
                     self.backlogged.store(true, ordering: .relaxed)
+                    metrics?.backlogged.record(1)  // a transition: under the lock, in order with 0
                 }
                 state.inboxes[index].append(.deliver(stored))
                 if !state.drainScheduled[index] {
@@ -283,30 +369,60 @@ public final class Hub: Sendable {
                     toSchedule.append(index)
                 }
             }
-            return (toSchedule, evicted)
+            return (toSchedule, evicted, state.history.ring.count > retained)
+        }
+        guard let (toSchedule, evicted, grew) = dispatched else {
+            countDuplicatePublish()
+            return
         }
         withExtendedLifetime(evicted) {}  // freed here, outside the lock
+        if let metrics {
+            metrics.updates.increment()
+            if grew { metrics.history.increment() }
+        }
         for index in toSchedule { scheduleDrain(index) }
     }
 
+    /// Hands shard `index` what waits in its inbox, on its loop. `drainScheduled[index]` stays
+    /// true from here until the shard has flushed the batch (`batchFlushed`): one batch at a
+    /// time per shard, and what arrives meanwhile waits for the next.
     private func scheduleDrain(_ index: Int) {
         let shard = shards[index]
         shard.eventLoop.execute {
+            let metrics = self.metrics
             let commands = self.state.withLockedValue { state -> [ShardCommand] in
-                state.drainScheduled[index] = false
                 defer { state.inboxes[index] = [] }
+                // When the batch's oldest update was accepted (metrics only): its publish-to-write
+                // time is recorded once the shard has flushed the batch (`batchFlushed`).
+                if let metrics { state.batchAccepted[index] = metrics.oldestAccepted(state.inboxes[index]) }
                 return state.inboxes[index]
             }
-            let (updates, deliveries) = shard.process(commands)
-            guard updates > 0 else { return }
-            let resumed = self.state.withLockedValue { state -> [@Sendable () -> Void] in
-                state.delivered += UInt64(deliveries)
-                let resumed = state.backlog.processed(updates, deliveries: deliveries, on: index)
-                if !state.backlog.isBacklogged { self.backlogged.store(false, ordering: .relaxed) }
-                return resumed
-            }
-            for resume in resumed { resume() }
+            shard.process(commands)
         }
+    }
+
+    /// Shard `index` flushed its batch (on its loop): counts it, resumes publishers held back by
+    /// a backlog that is over, and hands the shard its next batch when one is waiting.
+    private func batchFlushed(_ batch: ShardBatch, shard index: Int) {
+        let (resumed, next, accepted) = self.state.withLockedValue { state -> ([@Sendable () -> Void], Bool, NIODeadline?) in
+            var resumed: [@Sendable () -> Void] = []
+            if batch.updates > 0 {
+                state.delivered += UInt64(batch.deliveries)
+                resumed = state.backlog.processed(batch.updates, writes: batch.writes, on: index)
+                if !state.backlog.isBacklogged, self.backlogged.load(ordering: .relaxed) {
+                    self.backlogged.store(false, ordering: .relaxed)
+                    self.metrics?.backlogged.record(0)  // a transition: under the lock, in order with 1
+                }
+            }
+            let accepted = state.batchAccepted[index]
+            state.batchAccepted[index] = nil
+            let next = !state.inboxes[index].isEmpty
+            if !next { state.drainScheduled[index] = false }
+            return (resumed, next, accepted)
+        }
+        self.metrics?.fanOutBatch(writes: batch.writes, deliveries: batch.deliveries, oldestAccepted: accepted)  // the one call per batch
+        for resume in resumed { resume() }
+        if next { scheduleDrain(index) }
     }
 
     private func enqueue(_ command: ShardCommand, shard index: Int, in state: inout State) -> Bool {
@@ -418,15 +534,15 @@ public final class Hub: Sendable {
                 id: id,
                 selectors: selectors,
                 privateSelectors: privateSelectors,
-                sink: sink,
-                expiry: request.authorizationExpiry.map(Self.deadline(at:))
+                sink: sink
             )
             subscriber.skipUpTo = skipUpTo
-            subscriber.padded = request.padded
             let active = ActiveSubscription(
                 id: subscriptionID,
                 topics: request.selectors.map(\.rawValue),
-                payload: request.payload
+                payload: request.payload,
+                matchTypes: request.matcherPayloads == nil ? nil : request.selectors.map(SubscriptionResource.matchType(of:)),
+                matcherPayloads: request.matcherPayloads
             )
             if request.isAnnounced {
                 state.subscriptions[id] = active
@@ -436,8 +552,20 @@ public final class Hub: Sendable {
             }
             state.shardSubscribers[index] += 1
             state.opened += 1
+            // Under the lock, before the shard can see it: its decrement (`forget`) comes after.
+            self.metrics?.subscribers.increment()
             let gap = found ? nil : lastEventID
-            let schedule = enqueue(.register(subscriber, replay: replay, gapAfter: gap), shard: index, in: &state)
+            let schedule = enqueue(
+                .register(
+                    subscriber,
+                    replay: replay,
+                    gapAfter: gap,
+                    padded: request.padded,
+                    expiry: request.authorizationExpiry.map(Self.deadline(at:))
+                ),
+                shard: index,
+                in: &state
+            )
             return (id, index, state.history.lastID, found, schedule)
         }
         guard let (id, index, lastID, found, schedule) = result else {
@@ -447,8 +575,10 @@ public final class Hub: Sendable {
         }
         if schedule { scheduleDrain(index) }
         presenceBell.yield()
+        metrics?.subscriptionsOpened.increment()
         if !found {
             gapEvents.add(1, ordering: .relaxed)
+            metrics?.gapEvents.increment()
             logger.debug(
                 "Last-Event-ID not in history; the stream starts with \(Self.gapEventType)",
                 metadata: ["lastEventID": "\(lastEventID ?? "")"]
@@ -475,14 +605,17 @@ public final class Hub: Sendable {
 
     func countCatchUpRetry() {
         catchUpRetries.add(1, ordering: .relaxed)
+        metrics?.catchUpRetries.increment()
     }
 
     func countDuplicatePublish() {
         publishDuplicates.add(1, ordering: .relaxed)
+        metrics?.publishDuplicates.increment()
     }
 
     private func countDrop() {
         self.state.withLockedValue { $0.dropped += 1 }
+        metrics?.dropped.increment()
     }
 
     /// Called by the shard once per subscriber that leaves it; releases the shared selectors the
@@ -502,6 +635,7 @@ public final class Hub: Sendable {
             selectorCache.release(subscriber.selectors)
             if let privateSelectors = subscriber.privateSelectors { selectorCache.release(privateSelectors) }
         }
+        metrics?.subscribers.decrement()
         presenceBell.yield()
     }
 
@@ -511,7 +645,7 @@ public final class Hub: Sendable {
     /// within this hub's limits (`maxSelectors`, `maxTopicLength`, and the templates' own
     /// complexity bounds); a template already in use is not compiled again. Throws
     /// `invalidSubscription` with a short reason.
-    public func selectors(_ raw: [String]) throws(HubError) -> [TopicSelector] {
+    package func selectors(_ raw: [String]) throws(HubError) -> [TopicSelector] {
         try selectors(raw.map { (text: $0, syntax: TopicSelector.Syntax.topic) })
     }
 
@@ -519,7 +653,7 @@ public final class Hub: Sendable {
     /// `match_urlpattern=`), each read as its `syntax` says, within this hub's limits (checked
     /// over all of them); a relative URL pattern is resolved against `baseURL` (the hub's public
     /// URL). A selector already in use is not compiled again. Throws `invalidSubscription`.
-    public func selectors(
+    package func selectors(
         _ raw: [(text: String, syntax: TopicSelector.Syntax)],
         baseURL: String? = nil
     ) throws(HubError) -> [TopicSelector] {
@@ -544,14 +678,14 @@ public final class Hub: Sendable {
     /// The selectors of an authorization claim (`mercure.subscribe`), sharing templates already
     /// in use; invalid ones are skipped (the claim was signed by a trusted party, and an
     /// unusable selector grants nothing).
-    public func claimSelectors(_ raw: [String]) -> [TopicSelector] {
+    package func claimSelectors(_ raw: [String]) -> [TopicSelector] {
         raw.compactMap { try? selectorCache.selector(for: $0, maxLength: TopicSelector.maximumLength) }
     }
 
     /// The selectors of a 1.0 authorization (`authorization_details` topics: `match` read as its
     /// `match_type` says), sharing compiled selectors already in use; invalid ones are skipped
     /// like ``claimSelectors(_:)``'s.
-    public func claimSelectors(
+    package func claimSelectors(
         _ raw: [(text: String, syntax: TopicSelector.Syntax)],
         baseURL: String? = nil
     ) -> [TopicSelector] {
@@ -595,7 +729,7 @@ public final class Hub: Sendable {
     /// The active subscriptions (of every node, when the broker keeps a shared registry) and
     /// the newest event id, taken together: replaying from that id after applying the list
     /// yields a consistent view (Mercure's subscriptions API contract).
-    public func subscriptionsSnapshot() async -> (lastEventID: String?, subscriptions: [ActiveSubscription]) {
+    package func subscriptionsSnapshot() async -> (lastEventID: String?, subscriptions: [ActiveSubscription]) {
         let (lastID, local) = self.state.withLockedValue { ($0.history.lastID, Array($0.subscriptions.values)) }
         do {
             if let shared = try await broker.activeSubscriptions() { return (lastID, shared) }
@@ -648,7 +782,7 @@ public final class Hub: Sendable {
 
     private var finalNotices: [StreamCloseReason: ByteBuffer] {
         var notices: [StreamCloseReason: ByteBuffer] = [:]
-        for reason in [StreamCloseReason.shutdown, .authorizationExpired, .tooSlow, .cancelled] {
+        for reason in StreamCloseReason.allCases {
             notices[reason] = finalNotice(for: reason)?.bytes
         }
         return notices
@@ -672,8 +806,11 @@ public final class Hub: Sendable {
         for index in schedule { scheduleDrain(index) }
         for waiter in waiters { waiter.resume() }
         // Publishers held back by a backlog go on (their shards may never run again).
-        let held = self.state.withLockedValue { $0.backlog.release() }
-        self.backlogged.store(false, ordering: .relaxed)
+        let held = self.state.withLockedValue { state in
+            if self.backlogged.load(ordering: .relaxed) { self.metrics?.backlogged.record(0) }
+            self.backlogged.store(false, ordering: .relaxed)
+            return state.backlog.release()
+        }
         for resume in held { resume() }
     }
 
@@ -723,18 +860,43 @@ private final class HubReference: Sendable {
     func set(_ hub: Hub) { box.withLockedValue { $0.hub = hub } }
 }
 
-/// Subscription starts and ends waiting to be recorded and announced, oldest first. A
-/// subscription that ends before its start was taken cancels out: neither is announced.
+/// Subscription starts and ends waiting to be recorded and announced, oldest first, at most
+/// `limit` of them. A subscription that ends before its start was taken cancels out: neither is
+/// announced. When full, the oldest change is dropped for the newest (and counted), and the
+/// batch that follows rewrites the registry whole (`rewritesRegistry`), since it missed one.
 struct PresenceChanges {
     struct Change {
         var subscription: ActiveSubscription
         var active: Bool
     }
 
+    /// What one batch records and announces.
+    struct Batch {
+        /// The changes, oldest first.
+        var changes: [Change]
+        /// Whether the registry missed changes (dropped, or a write failed): write it whole.
+        var rewritesRegistry: Bool
+    }
+
+    let limit: Int
     private var changes: [String: Change] = [:]
+    /// Ids in the order their change came; ids before `head` were dropped, and ids without a
+    /// change cancelled out (both are compacted away as they pile up).
     private var order: [String] = []
+    private var head = 0
+    private var mustRewrite = false
+    /// Changes dropped because `limit` were waiting, since the start.
+    private(set) var dropped: UInt64 = 0
+
+    init(limit: Int = .max) {
+        self.limit = max(limit, 1)
+    }
+
+    /// Changes waiting.
+    var count: Int { changes.count }
 
     mutating func started(_ subscription: ActiveSubscription) {
+        makeRoom()
         changes[subscription.id] = Change(subscription: subscription, active: true)
         order.append(subscription.id)
     }
@@ -742,19 +904,49 @@ struct PresenceChanges {
     mutating func ended(_ subscription: ActiveSubscription) {
         if changes[subscription.id]?.active == true {
             changes[subscription.id] = nil  // never announced: nothing to take back
-            if order.count > 2 * changes.count + 1024 { order.removeAll { changes[$0] == nil } }
+            compact()
         } else {
+            makeRoom()
             changes[subscription.id] = Change(subscription: subscription, active: false)
             order.append(subscription.id)
         }
     }
 
+    /// The registry missed changes: the next batch rewrites it whole.
+    mutating func rewriteRegistry() {
+        mustRewrite = true
+    }
+
     /// The pending changes in order; leaves none.
-    mutating func take() -> [Change] {
+    mutating func take() -> Batch {
         defer {
             changes = [:]
             order = []
+            head = 0
+            mustRewrite = false
         }
-        return order.compactMap { changes.removeValue(forKey: $0) }
+        return Batch(changes: order[head...].compactMap { changes.removeValue(forKey: $0) }, rewritesRegistry: mustRewrite)
+    }
+
+    /// When `limit` changes wait, drops the oldest (the newest state of each subscription wins).
+    private mutating func makeRoom() {
+        guard changes.count >= limit else { return }
+        mustRewrite = true
+        while head < order.count {
+            let id = order[head]
+            head += 1
+            if changes.removeValue(forKey: id) != nil {
+                dropped += 1
+                break
+            }
+        }
+        compact()
+    }
+
+    /// Keeps `order` within a constant factor of the changes it orders.
+    private mutating func compact() {
+        guard order.count > 2 * changes.count + 1024 else { return }
+        order = order[head...].filter { changes[$0] != nil }
+        head = 0
     }
 }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOCore
 import NIOPosix
 
@@ -22,6 +23,18 @@ public struct HubConfiguration: Sendable {
     /// is off: a subscription's selector `s` is announced when one of these matches `s` as a
     /// topic (the demo chat passes its room template, so only chat rooms have presence).
     public var subscriptionEventSelectors: [TopicSelector] = []
+    /// How long subscription starts and ends are gathered before they are recorded in the
+    /// broker's registry and announced (presence), as one batch: with Redis a batch costs a few
+    /// commands whatever its size, so churn costs O(subscriptions) commands, not one per
+    /// selector; a subscription that starts and ends within one batch is neither recorded nor
+    /// announced. Presence updates arrive this much later at most (plus the batch's own write).
+    public var presenceBatchInterval: Duration = .milliseconds(25)
+    /// Most subscription starts and ends waiting for their batch. Past it (a broker that is slow
+    /// or unreachable while subscribers keep coming and going) the waiting changes are dropped:
+    /// their presence updates are never sent, and the next batch rewrites this node's whole
+    /// registry entry from the live subscriptions instead, so the subscriptions API stays exact
+    /// and memory stays bounded. Changes to one subscription never take two places (the newest wins).
+    public var maxPendingPresenceChanges = 4096
     /// Most topic selectors one subscription may ask for; more is refused (HTTP 400).
     public var maxSelectors = 64
     /// Longest topic selector a subscription may use and longest topic an update may have, in
@@ -50,12 +63,17 @@ public struct HubConfiguration: Sendable {
     /// shards have caught up to half of it. This bounds the hub's memory and the delay of
     /// events under overload; nil lets publishers run ahead without limit.
     public var maxFanOutBacklog: Int? = 2048
+    /// Where the hub's metrics go (`HeraldMetric` lists them); nil: the process's backend,
+    /// `MetricsSystem.factory`, as it is when the hub is made (bootstrap it first). With the
+    /// no-op backend (nothing bootstrapped) the hub makes no instrument and counts nothing
+    /// beyond `Hub.statistics`. Set it to give one hub its own backend (a test's recorder, say).
+    public var metricsFactory: (any MetricsFactory)?
 
     /// Creates the default configuration.
     public init() {}
 
     /// The `retry: N` field that opens every stream, or nil without a retry hint.
-    public var retryField: ByteBuffer? {
+    package var retryField: ByteBuffer? {
         retryHint.map { ByteBuffer(string: "retry: \($0)\n\n") }
     }
 }

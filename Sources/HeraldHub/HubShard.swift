@@ -4,14 +4,34 @@ import NIOCore
 enum ShardCommand {
     case deliver(StoredUpdate)
     /// `gapAfter`: the `Last-Event-ID` history did not hold; the gap event for it goes out
-    /// before the replay, whatever the subscriber's topics.
-    case register(HubSubscriber, replay: [StoredUpdate], gapAfter: String?)
+    /// before the replay, whatever the subscriber's topics. `padded`: the stream starts with
+    /// `Hub.paddingComment`. `expiry`: when the subscriber's authorization runs out (its
+    /// token's `exp`); the shard then closes the stream with `.authorizationExpired`.
+    case register(HubSubscriber, replay: [StoredUpdate], gapAfter: String?, padded: Bool, expiry: NIODeadline?)
     case unregister(UInt64, StreamCloseReason)
     case shutdown
 }
 
+/// What one batch of shard commands did, told to the hub once its last subscriber was flushed.
+struct ShardBatch {
+    /// Updates delivered.
+    var updates = 0
+    /// Events handed to subscribers (an update reaching 500 subscribers counts 500).
+    var deliveries = 0
+    /// Subscribers flushed: each is one socket write, carrying every event of the batch for it.
+    var writes = 0
+}
+
 /// The subscribers living on one event loop. A publish reaches each shard once (one hop per
 /// loop), and the shard writes the one encoded buffer to each matching subscriber.
+///
+/// A batch is written in two steps: every event of the batch is queued on every matching
+/// subscriber (no system call), then the subscribers are flushed in slices (`sliceSize`), with
+/// the loop going back to its I/O between two slices. The loop thus reads the next publishes
+/// while a large batch goes out, and they arrive in the next batch together: each subscriber
+/// then gets all of them in one write, instead of one write (and one wake-up of its reader)
+/// per event. The next batch starts once the last slice is flushed, so a subscriber's events
+/// stay in order and no subscriber is flushed twice in one batch.
 final class HubShard: @unchecked Sendable {
     let eventLoop: any EventLoop
     private let heartbeatInterval: TimeAmount?
@@ -19,6 +39,8 @@ final class HubShard: @unchecked Sendable {
     /// Told of every subscriber that leaves (on the loop), once.
     private let onRemove: @Sendable (HubSubscriber) -> Void
     private let onDrop: @Sendable () -> Void
+    /// Told (on the loop) when a batch's last slice is flushed; the hub then hands over the next.
+    private let onBatchFlushed: @Sendable (ShardBatch) -> Void
 
     // Loop-affine state.
     private var subscribers: [UInt64: HubSubscriber] = [:]
@@ -27,13 +49,16 @@ final class HubShard: @unchecked Sendable {
     /// text): a pattern is matched once per topic, however many subscribers share it. Exact
     /// selectors (an exact `a{b}` included) are in `byExactTopic`.
     private var patterns: [SelectorKey: PatternSubscribers] = [:]
+    /// Subscribers with queued bytes, flushed in slices from `flushed` on.
     private var toFlush: [HubSubscriber] = []
-    /// Subscriber writes in the batch being processed.
-    private var deliveries = 0
+    private var flushed = 0
+    /// The batch being processed or flushed.
+    private var batch = ShardBatch()
     private var heartbeatTask: RepeatedTask?
     private var isShutDown = false
-    /// Subscribers whose authorization expires; the timer is set for the earliest of them.
-    private var expiring = 0
+    /// When each subscriber whose authorization expires must go; the timer is set for the
+    /// earliest of them.
+    private var expiries: [UInt64: NIODeadline] = [:]
     private var expiryTimer: Scheduled<Void>?
     private var expiryTimerDeadline: NIODeadline?
 
@@ -41,48 +66,78 @@ final class HubShard: @unchecked Sendable {
         eventLoop: any EventLoop,
         heartbeatInterval: TimeAmount?,
         onRemove: @escaping @Sendable (HubSubscriber) -> Void,
-        onDrop: @escaping @Sendable () -> Void
+        onDrop: @escaping @Sendable () -> Void,
+        onBatchFlushed: @escaping @Sendable (ShardBatch) -> Void
     ) {
         self.eventLoop = eventLoop
         self.heartbeatInterval = heartbeatInterval
         self.heartbeat = EncodedEvent(ByteBuffer(string: ":\n"))
         self.onRemove = onRemove
         self.onDrop = onDrop
+        self.onBatchFlushed = onBatchFlushed
     }
 
-    /// Runs a batch of commands. A subscriber's bytes go out once per batch: with its write of
-    /// the batch's last update (so the first subscribers are not kept waiting for the writes to
-    /// all the others), or at the end for those the last update does not concern.
-    /// Returns how many updates it delivered and how many subscriber writes that took.
-    func process(_ commands: [ShardCommand]) -> (updates: Int, deliveries: Int) {
+    /// Subscribers flushed per slice of a batch: a quarter of the batch's subscribers, at least
+    /// 16 and at most 128, so a batch for more than 16 subscribers takes at least two loop turns
+    /// (the loop reads what came meanwhile), and a slice of 128 socket writes (~0.5 ms) delays
+    /// the loop's other work no more than that.
+    static func sliceSize(flushing subscribers: Int) -> Int {
+        min(128, max(16, subscribers / 4))
+    }
+
+    /// Between two slices the loop waits this long at most for I/O before the next slice: a
+    /// task scheduled for later (not `execute`, which would run in the same loop turn) lets it
+    /// go through its I/O first. It sleeps only when no socket is ready.
+    static let sliceYield = TimeAmount.microseconds(10)
+
+    /// Runs a batch of commands (the hub hands over the next only after `onBatchFlushed`):
+    /// queues each update on its subscribers, then flushes each subscriber once, in slices.
+    func process(_ commands: [ShardCommand]) {
         self.eventLoop.assertInEventLoop()
-        deliveries = 0
-        var updates = 0
-        let lastDelivery = commands.lastIndex { command in
-            if case .deliver = command { return true }
-            return false
-        }
-        for (index, command) in commands.enumerated() {
+        batch = ShardBatch()
+        for command in commands {
             switch command {
             case .deliver(let stored):
-                updates += 1
-                deliver(stored, flushing: index == lastDelivery)
-            case .register(let subscriber, let replay, let gap): register(subscriber, replay: replay, gapAfter: gap)
+                batch.updates += 1
+                deliver(stored)
+            case .register(let subscriber, let replay, let gap, let padded, let expiry):
+                register(subscriber, replay: replay, gapAfter: gap, padded: padded, expiry: expiry)
             case .unregister(let id, let reason): remove(id, reason: reason)
             case .shutdown: shutdown()
             }
         }
-        flushTouched()
-        return (updates, deliveries)
+        flushSlices(Self.sliceSize(flushing: toFlush.count))
     }
 
-    private func deliver(_ stored: StoredUpdate, flushing: Bool) {
+    /// Flushes the next `size` subscribers of `toFlush`; schedules the rest after the loop's I/O,
+    /// or ends the batch.
+    private func flushSlices(_ size: Int) {
+        let end = min(toFlush.count, flushed + size)
+        while flushed < end {
+            let subscriber = toFlush[flushed]
+            flushed += 1
+            // Not when a heartbeat flushed it meanwhile. (One that left has a closed sink: a no-op.)
+            guard subscriber.needsFlush else { continue }
+            subscriber.needsFlush = false
+            subscriber.sink.flush()
+            batch.writes += 1
+        }
+        if flushed < toFlush.count {
+            eventLoop.scheduleTask(in: Self.sliceYield) { self.flushSlices(size) }
+            return
+        }
+        toFlush.removeAll(keepingCapacity: true)
+        flushed = 0
+        onBatchFlushed(batch)
+    }
+
+    private func deliver(_ stored: StoredUpdate) {
         let update = stored.update
         for topic in update.topics {
             guard let exact = byExactTopic[topic] else { continue }
             for subscriber in exact.values where subscriber.lastSequence != stored.sequence {
                 guard subscriber.isAuthorized(for: update) else { continue }
-                send(stored, to: subscriber, flushing: flushing)
+                send(stored, to: subscriber)
             }
         }
         for pattern in patterns.values {
@@ -93,18 +148,18 @@ final class HubShard: @unchecked Sendable {
             }
             for subscriber in pattern.subscribers.values where subscriber.lastSequence != stored.sequence {
                 guard subscriber.isAuthorized(for: update) else { continue }
-                send(stored, to: subscriber, flushing: flushing)
+                send(stored, to: subscriber)
             }
         }
     }
 
-    private func send(_ stored: StoredUpdate, to subscriber: HubSubscriber, flushing: Bool) {
+    private func send(_ stored: StoredUpdate, to subscriber: HubSubscriber) {
         subscriber.lastSequence = stored.sequence
         if let skip = subscriber.skipUpTo {
             if let position = stored.update.position, position <= skip { return }
             subscriber.skipUpTo = nil  // past the replayed range: nothing more to skip
         }
-        if write(stored.encoded, to: subscriber, flushing: flushing) { deliveries += 1 }
+        if write(stored.encoded, to: subscriber) { batch.deliveries += 1 }
     }
 
     /// Writes (or queues) `event` for `subscriber`; false when that dropped it as too slow.
@@ -125,22 +180,19 @@ final class HubShard: @unchecked Sendable {
         return true
     }
 
-    private func flushTouched() {
-        guard !toFlush.isEmpty else { return }
-        for subscriber in toFlush where subscriber.needsFlush {
-            subscriber.needsFlush = false
-            subscriber.sink.flush()
-        }
-        toFlush.removeAll(keepingCapacity: true)
-    }
-
-    private func register(_ subscriber: HubSubscriber, replay: [StoredUpdate], gapAfter: String?) {
+    private func register(
+        _ subscriber: HubSubscriber,
+        replay: [StoredUpdate],
+        gapAfter: String?,
+        padded: Bool,
+        expiry: NIODeadline?
+    ) {
         if isShutDown {
             subscriber.sink.close(.shutdown)
             onRemove(subscriber)
             return
         }
-        var buffers: [EncodedEvent] = subscriber.padded ? [Hub.paddingComment] : []
+        var buffers: [EncodedEvent] = padded ? [Hub.paddingComment] : []
         if let gapAfter { buffers.append(Hub.gapEvent(lastEventID: gapAfter)) }
         for stored in replay where subscriber.canReceive(stored.update) {
             buffers.append(stored.encoded)
@@ -163,15 +215,15 @@ final class HubShard: @unchecked Sendable {
             }
         }
         startHeartbeatIfNeeded()
-        if let expiry = subscriber.expiry {
-            expiring += 1
+        if let expiry {
+            expiries[subscriber.id] = expiry
             armExpiryTimer(for: expiry)
         }
     }
 
     private func remove(_ id: UInt64, reason: StreamCloseReason) {
         guard let subscriber = subscribers.removeValue(forKey: id) else { return }
-        if subscriber.expiry != nil { expiring -= 1 }
+        expiries[id] = nil
         for selector in subscriber.selectors {
             if selector.isPattern {
                 let key = SelectorKey(selector)
@@ -201,7 +253,7 @@ final class HubShard: @unchecked Sendable {
     /// Sets the one expiry timer of this shard for `deadline` when that comes before the one set.
     /// Subscribers that leave early leave no trace: when the timer fires, the shard looks for who
     /// has expired and sets it again for the earliest remaining expiry (at most once a second,
-    /// so a scan of the shard's subscribers costs at most that often).
+    /// so a scan of the expiring subscribers costs at most that often).
     private func armExpiryTimer(for deadline: NIODeadline) {
         if let set = expiryTimerDeadline, set <= deadline { return }
         expiryTimer?.cancel()
@@ -214,14 +266,13 @@ final class HubShard: @unchecked Sendable {
     private func closeExpired() {
         expiryTimer = nil
         expiryTimerDeadline = nil
-        guard expiring > 0, !isShutDown else { return }
+        guard !expiries.isEmpty, !isShutDown else { return }
         let now = NIODeadline.now()
         var next: NIODeadline?
         var expired: [UInt64] = []
-        for subscriber in subscribers.values {
-            guard let expiry = subscriber.expiry else { continue }
+        for (id, expiry) in expiries {
             if expiry <= now {
-                expired.append(subscriber.id)
+                expired.append(id)
             } else if next.map({ expiry < $0 }) ?? true {
                 next = expiry
             }
@@ -238,17 +289,17 @@ final class HubShard: @unchecked Sendable {
         }
     }
 
-    /// Sends a comment to every subscriber that got nothing since the previous tick.
+    /// Sends a comment to every subscriber that got nothing since the previous tick, flushed at
+    /// once (it may run between two slices of a batch, whose flush list it leaves alone).
     private func beat() {
         for subscriber in Array(subscribers.values) {
             if subscriber.activeSinceHeartbeat {
                 subscriber.activeSinceHeartbeat = false
             } else {
-                write(heartbeat, to: subscriber)
+                write(heartbeat, to: subscriber, flushing: true)
                 subscriber.activeSinceHeartbeat = false
             }
         }
-        flushTouched()
     }
 }
 

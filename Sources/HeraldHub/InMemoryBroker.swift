@@ -22,6 +22,11 @@ public final class InMemoryBroker: Broker {
         assignIDAndDeliver(update)
     }
 
+    /// Hands presence updates to this process's hub as they are (no id: they are never stored).
+    public func announce(_ updates: [Update]) async throws {
+        for update in updates { intake.deliver(update) }
+    }
+
     private func assignIDAndDeliver(_ update: Update) -> String {
         var update = update
         let id = update.id ?? Self.newID()
@@ -40,7 +45,7 @@ public final class InMemoryBroker: Broker {
     }
 
     /// A fresh `urn:uuid:` id (random, version 4), the form Mercure hubs use.
-    public static func newID() -> String {
+    package static func newID() -> String {
         RandomUUID.urn()
     }
 }

@@ -18,11 +18,16 @@ public struct SubscribeRequest: Sendable {
     /// Start the stream with a 2 KiB comment (`Hub.paddingComment`): old Internet Explorer and
     /// Android browsers deliver nothing of a streamed XHR response before its first 2 KiB
     /// (the EventSource polyfills' server-side requirement).
-    public var padded = false
+    package var padded = false
     /// Whether the subscription is listed (subscriptions API) and announced (presence). A
     /// long-poll is not: it is only subscribed between two polls, and announcing each would
     /// wake every poller that follows presence, whose next poll would be announced in turn.
-    public var isAnnounced = true
+    package var isAnnounced = true
+    /// Marks a Mercure 1.0 subscription (`match=`, `match_urlpattern=`): the payload of each
+    /// selector's subscription, in `selectors` order (each 1.0 `subscribe` grant has its own).
+    /// Nil for 0.x, whose subscriptions all share `payload`. The subscriptions API and the
+    /// subscription events show 1.0 subscriptions in the 1.0 shape (`match_type`, `match`).
+    package var matcherPayloads: [String?]? = nil
 
     /// Creates a request.
     public init(
@@ -48,12 +53,19 @@ public struct ActiveSubscription: Sendable, Hashable, Codable {
     public let topics: [String]
     /// The JSON payload from its authorization, if any.
     public let payload: String?
+    /// Mercure 1.0: each selector's matcher type (`exact`, `urlpattern`), in `topics` order;
+    /// nil for a 0.x subscription.
+    public let matchTypes: [String]?
+    /// Mercure 1.0: each selector's payload, in `topics` order; nil for 0.x (`payload` serves all).
+    public let matcherPayloads: [String?]?
 
     /// Creates a record (brokers rebuild them from their shared registry).
-    public init(id: String, topics: [String], payload: String?) {
+    public init(id: String, topics: [String], payload: String?, matchTypes: [String]? = nil, matcherPayloads: [String?]? = nil) {
         self.id = id
         self.topics = topics
         self.payload = payload
+        self.matchTypes = matchTypes
+        self.matcherPayloads = matcherPayloads
     }
 }
 

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// Why the hub stopped serving a subscriber.
-public enum StreamCloseReason: String, Sendable, Hashable {
+public enum StreamCloseReason: String, Sendable, Hashable, CaseIterable {
     /// The hub is shutting down; the client should reconnect (to another node, or later).
     case shutdown
     /// The client fell behind past its bound; it can reconnect and catch up from history.

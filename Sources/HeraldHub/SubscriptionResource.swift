@@ -1,45 +1,74 @@
-/// The Mercure view of a subscription: one resource per (selector, subscriber) pair, at
-/// `/.well-known/mercure/subscriptions/{topic}/{subscriber}`, as JSON-LD. The subscriptions API
-/// lists these, and presence updates carry them.
+/// The Mercure view of a subscription: one resource per (selector, subscriber) pair, as JSON-LD.
+/// The subscriptions API lists these, and subscription events (presence) carry them.
+///
+/// Two shapes, after the protocol the subscription was made with. Mercure 0.x (`topic=`): at
+/// `/.well-known/mercure/subscriptions/{topic}/{subscriber}` with a `topic` property. Mercure 1.0
+/// (`match=`, `match_urlpattern=`): at
+/// `/.well-known/mercure/subscriptions/{match_type}/{match}/{subscriber}` with `match_type` and
+/// `match` (the specification's "Active Subscriptions" section; `match_type` is `exact` or
+/// `urlpattern`).
 public struct SubscriptionResource: Sendable, Hashable {
-    /// The topic selector subscribed to.
+    /// The topic selector subscribed to (1.0: the matcher, `match`).
     public let topic: String
     /// The subscriber's id (`urn:uuid:...`).
     public let subscriber: String
     /// Whether the subscription is live (presence updates say false when it ends).
     public let active: Bool
-    /// JSON text from the subscriber's authorization (`mercure.payload`), if any.
+    /// JSON text from the subscriber's authorization (0.x `mercure.payload`; 1.0 the payload of
+    /// the first `subscribe` detail matching this matcher), if any.
     public let payload: String?
+    /// The matcher type of a Mercure 1.0 subscription (`exact`, `urlpattern`); nil for 0.x.
+    public let matchType: String?
 
-    /// Creates a resource.
-    public init(topic: String, subscriber: String, active: Bool, payload: String?) {
+    /// Creates a resource (`matchType` nil: a 0.x subscription).
+    public init(topic: String, subscriber: String, active: Bool, payload: String?, matchType: String? = nil) {
         self.topic = topic
         self.subscriber = subscriber
         self.active = active
         self.payload = payload
+        self.matchType = matchType
     }
 
     /// Where subscription resources live (also the prefix of presence topics).
-    public static let basePath = "/.well-known/mercure/subscriptions"
+    package static let basePath = "/.well-known/mercure/subscriptions"
 
-    /// The resource's IRI, which is also the topic its presence updates are published to.
+    /// The resource's IRI, which is also the topic its presence updates are published to
+    /// (relative: the hub's own path). Each variable is percent-encoded once, as a whole.
     public var iri: String {
-        Self.basePath + "/" + Self.percentEncode(topic) + "/" + Self.percentEncode(subscriber)
+        var iri = Self.basePath + "/"
+        if let matchType { iri += Self.percentEncode(matchType) + "/" }
+        return iri + Self.percentEncode(topic) + "/" + Self.percentEncode(subscriber)
     }
 
-    /// The JSON-LD object.
-    public var json: String {
+    /// The JSON-LD object (with `last_event_id` when given: the 1.0 API's single-subscription
+    /// document carries it at its root).
+    public func document(lastEventID: String? = nil) -> String {
         var text = "{\"@context\":\"https://mercure.rocks/\",\"id\":"
         text += Self.jsonString(iri)
-        text += ",\"type\":\"Subscription\",\"topic\":" + Self.jsonString(topic)
+        text += ",\"type\":\"Subscription\""
+        if let matchType {
+            text += ",\"match_type\":" + Self.jsonString(matchType) + ",\"match\":" + Self.jsonString(topic)
+        } else {
+            text += ",\"topic\":" + Self.jsonString(topic)
+        }
         text += ",\"subscriber\":" + Self.jsonString(subscriber)
         text += ",\"active\":" + (active ? "true" : "false")
         if let payload { text += ",\"payload\":" + payload }
+        if let lastEventID { text += ",\"last_event_id\":" + Self.jsonString(lastEventID) }
         return text + "}"
     }
 
+    /// The JSON-LD object, as subscription events carry it.
+    public var json: String { document() }
+
+    /// The matcher type name of a 1.0 selector (`exact` for `match=` / `match_exact=` and the
+    /// wildcard, `urlpattern` for `match_urlpattern=`).
+    public static func matchType(of selector: TopicSelector) -> String {
+        selector.kind == .urlPattern ? "urlpattern" : "exact"
+    }
+
     /// Percent-encodes everything but RFC 3986 unreserved characters (so `/` and `:` too).
-    public static func percentEncode(_ string: String) -> String {
+    package static func percentEncode(_ string: String) -> String {
         var out = ""
         out.reserveCapacity(string.utf8.count)
         for byte in string.utf8 {
@@ -59,7 +88,7 @@ public struct SubscriptionResource: Sendable, Hashable {
     }
 
     /// A JSON string literal with the required escapes.
-    public static func jsonString(_ string: String) -> String {
+    package static func jsonString(_ string: String) -> String {
         var out = "\""
         for scalar in string.unicodeScalars {
             switch scalar {
@@ -79,8 +108,16 @@ public struct SubscriptionResource: Sendable, Hashable {
 }
 
 extension ActiveSubscription {
-    /// One resource per selector of this subscription.
+    /// One resource per selector of this subscription (1.0 shape when it has matcher types).
     public var resources: [SubscriptionResource] {
-        topics.map { SubscriptionResource(topic: $0, subscriber: id, active: true, payload: payload) }
+        topics.indices.map { index in
+            SubscriptionResource(
+                topic: topics[index],
+                subscriber: id,
+                active: true,
+                payload: matcherPayloads.map { index < $0.count ? $0[index] : nil } ?? payload,
+                matchType: matchTypes.flatMap { index < $0.count ? $0[index] : nil }
+            )
+        }
     }
 }

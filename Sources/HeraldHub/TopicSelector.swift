@@ -49,10 +49,25 @@ public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
     public let kind: Kind
 
     /// The compiled template of a ``Kind/template`` selector; nil for other kinds.
-    public let template: URITemplate?
+    public var template: URITemplate? {
+        if case .template(let template) = compiled { template } else { nil }
+    }
 
     /// The compiled pattern of a ``Kind/urlPattern`` selector; nil for other kinds.
-    public let urlPattern: URLPattern?
+    public var urlPattern: URLPattern? {
+        if case .urlPattern(let pattern) = compiled { pattern } else { nil }
+    }
+
+    /// A compiled matcher, boxed (`indirect`): inline, the two would make every selector, and
+    /// so every subscriber's selector array, ~100 bytes larger, though most selectors are
+    /// exact topics with nothing compiled.
+    private indirect enum Compiled: Sendable {
+        case template(URITemplate)
+        case urlPattern(URLPattern)
+    }
+
+    /// Nil for "*" and exact selectors.
+    private let compiled: Compiled?
 
     /// Validates `rawValue` as a Mercure 0.x `topic=` selector and compiles it when it contains a
     /// template expression.
@@ -167,7 +182,7 @@ public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
     public static let maxExpressions = 16
     /// Most variables a template selector may have, over all its expressions.
     public static let maxVariables = 32
-    /// Most automaton states (``URITemplate/matchingStates``, ``URLPattern/matchingStates``) a
+    /// Most automaton states (``URITemplate/matchingStates``, `URLPattern.matchingStates`) a
     /// template or URL Pattern selector may have. Bounds one match to O(topic length × 256)
     /// steps and a compiled selector to a few KiB.
     public static let maxMatchingStates = 256
@@ -189,8 +204,11 @@ public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
     private init(validated rawValue: String, kind: Kind, template: URITemplate? = nil, urlPattern: URLPattern? = nil) {
         self.rawValue = rawValue
         self.kind = kind
-        self.template = template
-        self.urlPattern = urlPattern
+        if let template {
+            self.compiled = .template(template)
+        } else {
+            self.compiled = urlPattern.map { .urlPattern($0) }
+        }
     }
 
     /// Whether this is the 0.x "*", which matches every topic.
@@ -212,14 +230,19 @@ public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
     /// Automaton states one match runs (0 for "*" and exact selectors); a match costs
     /// O(topic length × this).
     public var matchingStates: Int {
-        template?.matchingStates ?? urlPattern?.matchingStates ?? 0
+        switch compiled {
+        case .template(let template): template.matchingStates
+        case .urlPattern(let pattern): pattern.matchingStates
+        case nil: 0
+        }
     }
 
     /// Whether an update published to `topic` is selected.
     ///
     /// "*" matches everything; an exact selector matches the byte-for-byte equal topic; a
     /// template also matches its own text (as Mercure 0.x requires) and its expansions; a URL
-    /// pattern matches topics it accepts as URLs. Comparison is on UTF-8 bytes, not Unicode
+    /// pattern matches topics it accepts as URLs (a relative topic resolved against the base
+    /// the pattern was compiled with, if any). Comparison is on UTF-8 bytes, not Unicode
     /// canonical equivalence, as topics are identifiers.
     public func matches(_ topic: String) -> Bool {
         switch kind {
@@ -227,8 +250,13 @@ public struct TopicSelector: Sendable, Hashable, CustomStringConvertible {
         case .exact: return rawValue.utf8.elementsEqual(topic.utf8)
         case .template:
             if rawValue.utf8.elementsEqual(topic.utf8) { return true }
-            return template?.matches(topic) ?? false
-        case .urlPattern: return urlPattern?.test(topic) ?? false
+            if case .template(let template) = compiled { return template.matches(topic) }
+            return false
+        case .urlPattern:
+            // A relative topic (the hub's own subscription events) is resolved against the
+            // hub's URL the pattern was compiled with, as Mercure 1.0 requires.
+            if case .urlPattern(let pattern) = compiled { return pattern.test(topic, baseURL: pattern.baseURL) }
+            return false
         }
     }
 

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Synchronization
 
 /// Compiled topic selectors shared by every subscription that uses the same selector text.
@@ -24,6 +25,12 @@ final class TopicSelectorCache: Sendable {
     }
 
     private let entries = Mutex<Entries>(Entries())
+    /// `herald_matching_states`, moved by each change of `Entries.matchingStates` (nil: no backend).
+    private let matchingStatesMeter: Meter?
+
+    init(matchingStates: Meter? = nil) {
+        self.matchingStatesMeter = matchingStates
+    }
 
     /// The shared compiled selector for `raw` read as `syntax` when one is in use, else a newly
     /// compiled one (not retained: `retain` does that once the subscription is accepted).
@@ -44,7 +51,9 @@ final class TopicSelectorCache: Sendable {
     /// Used for an authorization claim's selectors (signed by a trusted party): always
     /// retained, and their states count against later subscriptions' budget.
     func retain(_ selectors: [TopicSelector]) -> [TopicSelector] {
-        entries.withLock { Self.retain(selectors, in: &$0) }
+        let (retained, added) = entries.withLock { Self.retain(selectors, in: &$0) }
+        report(added)
+        return retained
     }
 
     /// Like `retain(_:)`, unless the selectors not yet in use would bring the matching states
@@ -52,7 +61,7 @@ final class TopicSelectorCache: Sendable {
     /// nil is returned. Checked and recorded under one lock, so concurrent subscriptions cannot
     /// overshoot the budget together.
     func retain(_ selectors: [TopicSelector], budget: Int?) -> [TopicSelector]? {
-        entries.withLock { entries in
+        let retained = entries.withLock { entries -> (selectors: [TopicSelector], added: Int)? in
             if let budget {
                 var added = 0
                 var seen = Set<SelectorKey>()
@@ -64,10 +73,18 @@ final class TopicSelectorCache: Sendable {
             }
             return Self.retain(selectors, in: &entries)
         }
+        guard let retained else { return nil }
+        report(retained.added)
+        return retained.selectors
     }
 
-    private static func retain(_ selectors: [TopicSelector], in entries: inout Entries) -> [TopicSelector] {
-        selectors.map { selector in
+    /// Retains `selectors` in `entries`; returns the shared instances and the matching states added.
+    private static func retain(
+        _ selectors: [TopicSelector],
+        in entries: inout Entries
+    ) -> (selectors: [TopicSelector], added: Int) {
+        let before = entries.matchingStates
+        let shared = selectors.map { selector in
             let key = SelectorKey(selector)
             if var entry = entries.byKey[key] {
                 entry.users += 1
@@ -77,6 +94,18 @@ final class TopicSelectorCache: Sendable {
             entries.byKey[key] = Entry(selector: selector, users: 1)
             entries.matchingStates += selector.matchingStates
             return selector
+        }
+        return (shared, entries.matchingStates - before)
+    }
+
+    /// Moves the meter by a change of the matching states: a delta, so concurrent changes
+    /// need no ordering (outside the lock).
+    private func report(_ change: Int) {
+        guard change != 0, let matchingStatesMeter else { return }
+        if change > 0 {
+            matchingStatesMeter.increment(by: Double(change))
+        } else {
+            matchingStatesMeter.decrement(by: Double(-change))
         }
     }
 
@@ -97,6 +126,7 @@ final class TopicSelectorCache: Sendable {
             }
             return dropped
         }
+        report(-dropped.reduce(0) { $0 + $1.matchingStates })
         withExtendedLifetime(dropped) {}  // freed here, outside the lock
     }
 

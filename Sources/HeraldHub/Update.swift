@@ -108,7 +108,7 @@ extension Update {
     /// Whether this is a presence update: private, and every topic a subscription resource
     /// (`/.well-known/mercure/subscriptions/…`). Hubs deliver these live but never keep them in
     /// their replay history, so presence churn cannot push real updates out of it.
-    public var isSubscriptionEvent: Bool {
+    package var isSubscriptionEvent: Bool {
         isPrivate && topics.allSatisfy { $0.hasPrefix(SubscriptionResource.basePath + "/") }
     }
 }

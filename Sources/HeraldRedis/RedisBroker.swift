@@ -15,6 +15,10 @@ import Foundation
 /// when the publisher gave none) and publishes it on one shared channel, atomically, so every
 /// node sees updates in stream order. Nodes deliver what arrives on the channel; after a lost
 /// connection they catch up from the stream, skipping what they already delivered.
+///
+/// Presence (subscription events) takes another way: each batch of them is pipelined as a few
+/// `PUBLISH`es on `<prefix>:presence`, never appended to the stream (see `announce(_:)`), and
+/// the shared subscription registry is written once per batch (`updateRegistry`).
 public final class RedisBroker: Broker {
     /// The broker's configuration.
     public let configuration: RedisBrokerConfiguration
@@ -24,6 +28,8 @@ public final class RedisBroker: Broker {
     private let commands: RedisCommandLink
     private let liveSubscriber = NIOLockedValueBox<RedisSubscriber?>(nil)
     private let progress = NIOLockedValueBox(Progress())
+    /// Each Lua script's SHA1 (by script name) as Redis reported it (`SCRIPT LOAD`), for `EVALSHA`.
+    private let scriptHashes = NIOLockedValueBox<[String: String]>([:])
 
     private struct Progress {
         /// Position of the newest update delivered to the hub.
@@ -72,31 +78,69 @@ public final class RedisBroker: Broker {
 
     /// Whether the pub/sub connection is left unread because the hub's fan-out is behind (Redis
     /// holds what is published meanwhile, or drops the connection, and the stream fills the gap).
-    public var isLiveIntakePaused: Bool { liveSubscriber.withLockedValue { $0?.isReadingPaused ?? false } }
+    package var isLiveIntakePaused: Bool { liveSubscriber.withLockedValue { $0?.isReadingPaused ?? false } }
 
     /// Updates delivered from the stream after reconnects (missed on pub/sub), since start.
-    public var caughtUpCount: Int { progress.withLockedValue { $0.caughtUp } }
+    package var caughtUpCount: Int { progress.withLockedValue { $0.caughtUp } }
 
     // MARK: publishing and history
 
     public func publish(_ update: Update) async throws -> String {
+        let reply = try await evaluate(
+            "publish", Self.publishScript,
+            keys: publishKeys,
+            arguments: try publishArguments(update)
+        )
+        return try publishedID(reply, update)
+    }
+
+    /// The publish script's keys, and its arguments for `update`.
+    private var publishKeys: [String] {
+        [configuration.streamKey, configuration.channel, configuration.idIndexKey, configuration.idOrderKey]
+    }
+
+    private func publishArguments(_ update: Update) throws -> [String] {
         let payload: String
         do {
             payload = try RedisUpdateCodec.encode(update)
         } catch {
             throw HubError.invalidUpdate("update cannot be encoded")
         }
-        let reply = try await command([
-            "EVAL", Self.publishScript, "4", configuration.streamKey, configuration.channel,
-            configuration.idIndexKey, configuration.idOrderKey,
-            String(configuration.historySize), payload, update.id ?? "",
-        ])
+        return [String(configuration.historySize), payload, update.id ?? ""]
+    }
+
+    /// The id to answer for `update` from the publish script's reply (a retried publisher id
+    /// is counted and answered with that id).
+    private func publishedID(_ reply: RESPValue, _ update: Update) throws -> String {
         guard let streamID = reply.string else { throw HubError.brokerUnavailable("unexpected reply from Redis") }
         if streamID.hasPrefix(RedisScripts.retryPrefix) {
             intake.countDuplicatePublish()
             return update.id ?? String(streamID.dropFirst(RedisScripts.retryPrefix.count))
         }
         return update.id ?? streamID
+    }
+
+    /// The publish script by its hash on the open command connection, answered on that
+    /// connection's loop; nil (use `publish(_:)`) until a connection is open and the script
+    /// loaded. A Redis that forgot the script (NOSCRIPT) gets it once more in full (`EVAL`,
+    /// which also caches it), and the next `publish(_:)` learns its hash again.
+    public func publishOnLoop(_ update: Update) -> EventLoopFuture<String>? {
+        guard let connection = commands.openConnection,
+            let sha = scriptHashes.withLockedValue({ $0["publish"] }),
+            let arguments = try? publishArguments(update)
+        else { return nil }
+        let keys = publishKeys
+        let tail = [String(keys.count)] + keys + arguments
+        return connection.sendNow(["EVALSHA", sha] + tail)
+            .flatMapError { error in
+                guard let refusal = error as? RedisError, refusal.code == "NOSCRIPT" else {
+                    return connection.eventLoop.makeFailedFuture(error)
+                }
+                self.scriptHashes.withLockedValue { $0["publish"] = nil }
+                return connection.sendNow(["EVAL", Self.publishScript] + tail)
+            }
+            .flatMapErrorThrowing { error in throw self.brokerError(error, on: connection) }
+            .flatMapThrowing { reply in try self.publishedID(reply, update) }
     }
 
     public func updates(after id: String, limit: Int) async throws -> BrokerHistory? {
@@ -106,16 +150,53 @@ public final class RedisBroker: Broker {
             return BrokerHistory(after: nil, updates: (entries.array ?? []).compactMap(RedisUpdateCodec.decode(entry:)))
         }
         // One bounded step: an index lookup and one range read (never a scan of the stream).
-        let reply = try await command([
-            "EVAL", RedisScripts.replay, "2", key, configuration.idIndexKey,
-            id, UpdatePosition(id)?.description ?? "", String(max(limit, 1)),
-        ])
+        let reply = try await evaluate(
+            "replay", RedisScripts.replay,
+            keys: [key, configuration.idIndexKey],
+            arguments: [id, UpdatePosition(id)?.description ?? "", String(max(limit, 1))]
+        )
         return RedisScripts.history(fromReplay: reply, askedID: id)
+    }
+
+    /// Runs one of Herald's Lua scripts by its SHA1 (`EVALSHA`: 40 bytes on the wire instead
+    /// of the script's few KiB, and no hashing by Redis per call). The SHA1 comes from Redis
+    /// itself (`SCRIPT LOAD`, once per script); a Redis that no longer knows it (restarted
+    /// without persistence, `SCRIPT FLUSH`) answers NOSCRIPT, and the script is loaded again.
+    /// `name` keys the hash cache (hashing the script's text per call would cost what EVALSHA saves).
+    private func evaluate(_ name: String, _ script: String, keys: [String], arguments: [String]) async throws -> RESPValue {
+        let tail = [String(keys.count)] + keys + arguments
+        if let sha = scriptHashes.withLockedValue({ $0[name] }) {
+            do {
+                return try await command(["EVALSHA", sha] + tail, passing: "NOSCRIPT")
+            } catch is RedisError {
+                // NOSCRIPT (the only error reply let through): Redis forgot the script; load it again below.
+            }
+        }
+        let loaded = try await command(["SCRIPT", "LOAD", script])
+        guard let sha = loaded.string, sha.utf8.count == 40 else {
+            throw HubError.brokerUnavailable("unexpected reply from Redis to SCRIPT LOAD")
+        }
+        scriptHashes.withLockedValue { $0[name] = sha }
+        return try await command(["EVALSHA", sha] + tail)
     }
 
     /// Sends one command on the shared command connection, connecting first when needed.
     /// Connection trouble becomes `HubError.brokerUnavailable` (HTTP 503).
-    private func command(_ arguments: [String]) async throws -> RESPValue {
+    /// An error reply whose code is `passing` is rethrown as the `RedisError` itself.
+    private func command(_ arguments: [String], passing: String? = nil) async throws -> RESPValue {
+        try await onConnection(passing: passing) { try await $0.send(arguments) }
+    }
+
+    /// Sends `list` in one round trip (pipelined, run in order); errors as `command(_:)`.
+    private func pipeline(_ list: [[String]]) async throws {
+        if list.isEmpty { return }
+        _ = try await onConnection { try await $0.send(pipeline: list) }
+    }
+
+    private func onConnection<Reply>(
+        passing: String? = nil,
+        _ body: (RedisConnection) async throws -> Reply
+    ) async throws -> Reply {
         let connection: RedisConnection
         do {
             connection = try await commands.connection()
@@ -123,13 +204,22 @@ public final class RedisBroker: Broker {
             throw HubError.brokerUnavailable("cannot reach Redis at \(configuration.redis.host):\(configuration.redis.port)")
         }
         do {
-            return try await connection.send(arguments)
+            return try await body(connection)
         } catch let error as RedisError {
-            throw HubError.brokerUnavailable("Redis refused: \(error.message)")
+            if let passing, error.code == passing { throw error }
+            throw brokerError(error, on: connection)
         } catch {
-            await commands.discard(connection)
-            throw HubError.brokerUnavailable("lost the connection to Redis")
+            throw brokerError(error, on: connection)
         }
+    }
+
+    /// What a failed command means to the hub (503 either way): Redis refused it, or the
+    /// connection failed (it is then dropped, so the next command opens a fresh one).
+    private func brokerError(_ error: any Error, on connection: RedisConnection) -> HubError {
+        if let hubError = error as? HubError { return hubError }
+        if let refusal = error as? RedisError { return .brokerUnavailable("Redis refused: \(refusal.message)") }
+        commands.discardSoon(connection)
+        return .brokerUnavailable("lost the connection to Redis")
     }
 
     // MARK: shared subscription registry
@@ -137,20 +227,17 @@ public final class RedisBroker: Broker {
     /// The hash holding this node's subscriptions; it expires unless refreshed, so a node that
     /// dies without cleaning up drops out of the list on its own.
     var registryKey: String { configuration.keyPrefix + ":subscriptions:" + nodeID }
+    /// Where `replaceRegistry` builds the new hash before renaming it over `registryKey`
+    /// (outside the `:subscriptions:*` pattern that `activeSubscriptions()` lists).
+    var registryDraftKey: String { configuration.keyPrefix + ":registry-draft:" + nodeID }
     static let registryTTL = 30
 
     public func register(_ subscription: ActiveSubscription) async throws {
-        guard beginRegistryWrite() else { return }
-        defer { endRegistryWrite() }
-        let json = String(decoding: try JSONEncoder().encode(subscription), as: UTF8.self)
-        _ = try await command(["HSET", registryKey, subscription.id, json])
-        _ = try await command(["EXPIRE", registryKey, String(Self.registryTTL)])
+        try await updateRegistry(added: [subscription], removed: [])
     }
 
     public func unregister(_ subscriptionID: String) async throws {
-        guard beginRegistryWrite() else { return }
-        defer { endRegistryWrite() }
-        _ = try await command(["HDEL", registryKey, subscriptionID])
+        try await updateRegistry(added: [], removed: [subscriptionID])
     }
 
     /// Registry writes in flight, and whether the node is stopping: then it writes no more, so
@@ -225,25 +312,66 @@ public final class RedisBroker: Broker {
     /// Most subscriptions written by one registry command (bounds a command's size).
     static let registryBatch = 256
 
-    /// Records a batch in one HSET (and one EXPIRE) and one HDEL per `registryBatch`
-    /// subscriptions: churn of N subscribers costs O(N / 256 + batches) commands, whatever
-    /// their selectors.
+    /// Records a batch in one round trip: one HSET and one EXPIRE, and one HDEL, per
+    /// `registryBatch` subscriptions. Churn of N subscribers costs O(N / 256 + batches)
+    /// commands, whatever their selectors.
     public func updateRegistry(added: [ActiveSubscription], removed: [String]) async throws {
         guard beginRegistryWrite() else { return }
         defer { endRegistryWrite() }
+        var list = try Self.hashWrites(of: added, into: registryKey)
+        if !added.isEmpty { list.append(["EXPIRE", registryKey, String(Self.registryTTL)]) }
+        for start in stride(from: 0, to: removed.count, by: Self.registryBatch) {
+            list.append(["HDEL", registryKey] + removed[start..<min(start + Self.registryBatch, removed.count)])
+        }
+        try await pipeline(list)
+    }
+
+    /// Rewrites this node's registry hash from `subscriptions`, in one round trip: the new
+    /// hash is built under another key and renamed over the old one, so other nodes never see
+    /// it half written (with none, the hash is deleted).
+    public func replaceRegistry(with subscriptions: [ActiveSubscription]) async throws {
+        guard beginRegistryWrite() else { return }
+        defer { endRegistryWrite() }
+        if subscriptions.isEmpty {
+            try await pipeline([["DEL", registryKey]])
+            return
+        }
+        var list = [["DEL", registryDraftKey]]
+        list += try Self.hashWrites(of: subscriptions, into: registryDraftKey)
+        list.append(["EXPIRE", registryDraftKey, String(Self.registryTTL)])
+        list.append(["RENAME", registryDraftKey, registryKey])
+        try await pipeline(list)
+    }
+
+    /// HSETs of `subscriptions` into `key`, `registryBatch` at a time.
+    private static func hashWrites(of subscriptions: [ActiveSubscription], into key: String) throws -> [[String]] {
         let encoder = JSONEncoder()
-        for start in stride(from: 0, to: added.count, by: Self.registryBatch) {
-            var arguments = ["HSET", registryKey]
-            for subscription in added[start..<min(start + Self.registryBatch, added.count)] {
+        var list: [[String]] = []
+        for start in stride(from: 0, to: subscriptions.count, by: registryBatch) {
+            var arguments = ["HSET", key]
+            for subscription in subscriptions[start..<min(start + registryBatch, subscriptions.count)] {
                 arguments.append(subscription.id)
                 arguments.append(String(decoding: try encoder.encode(subscription), as: UTF8.self))
             }
-            _ = try await command(arguments)
+            list.append(arguments)
         }
-        if !added.isEmpty { _ = try await command(["EXPIRE", registryKey, String(Self.registryTTL)]) }
-        for start in stride(from: 0, to: removed.count, by: Self.registryBatch) {
-            _ = try await command(["HDEL", registryKey] + removed[start..<min(start + Self.registryBatch, removed.count)])
+        return list
+    }
+
+    /// Sends a batch of presence updates to every node: `PUBLISH` on `<prefix>:presence`, up to
+    /// 64 KiB of them per message, all in one round trip. Never `XADD`ed: presence is live-only
+    /// (no id, never replayed, as in the hub's own history), and in the capped stream it would
+    /// crowd real updates out and cost a Lua script each. What a node misses while its pub/sub
+    /// connection is down is not caught up; the subscriptions API (the shared registry) has
+    /// the state.
+    public func announce(_ updates: [Update]) async throws {
+        let payloads: [String]
+        do {
+            payloads = try RedisUpdateCodec.encode(presence: updates)
+        } catch {
+            throw HubError.invalidUpdate("presence update cannot be encoded")
         }
+        try await pipeline(payloads.map { ["PUBLISH", configuration.presenceChannel, $0] })
     }
 
     public func activeSubscriptions() async throws -> [ActiveSubscription]? {
@@ -273,7 +401,11 @@ public final class RedisBroker: Broker {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(Self.registryTTL / 3))
             if Task.isCancelled { break }
-            _ = try? await command(["EXPIRE", registryKey, String(Self.registryTTL)])
+            // 0: the hash is gone (expired while Redis was unreachable, or lost with Redis):
+            // the hub rewrites it if it has subscriptions.
+            if let reply = try? await command(["EXPIRE", registryKey, String(Self.registryTTL)]), reply.int == 0 {
+                intake.registryLost()
+            }
         }
     }
 
@@ -287,7 +419,7 @@ public final class RedisBroker: Broker {
             eventLoopGroup: group,
             logger: logger
         )
-        try await subscriber.subscribe([configuration.channel])
+        try await subscriber.subscribe([configuration.channel, configuration.presenceChannel])
         liveSubscriber.withLockedValue { $0 = subscriber }
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await subscriber.run() }
@@ -310,6 +442,14 @@ public final class RedisBroker: Broker {
 
     private func handle(_ event: RedisSubscriberEvent) async {
         switch event {
+        case .message(let message) where message.channel == configuration.presenceChannel:
+            await waitForHub()
+            guard let updates = RedisUpdateCodec.decode(presence: message.payload) else {
+                logger.error("ignoring a malformed presence message")
+                return
+            }
+            // Live only: no position, so they never move `lastDelivered`.
+            for update in updates where update.isSubscriptionEvent { intake.deliver(update) }
         case .message(let message):
             await waitForHub()
             guard let update = RedisUpdateCodec.decode(message: message.payload) else {
@@ -329,6 +469,8 @@ public final class RedisBroker: Broker {
                 await recordBaseline()
             } else {
                 logger.info("Redis connection back; catching up from the stream")
+                // Redis may have restarted without persistence, losing this node's registry.
+                intake.registryLost()
                 await catchUp()
             }
         case .disconnected:

@@ -28,6 +28,8 @@ public struct RedisBrokerConfiguration: Sendable {
 
     var streamKey: String { keyPrefix + ":updates" }
     var channel: String { keyPrefix + ":updates" }
+    /// Presence updates: pub/sub only, never in the stream (see `RedisBroker.announce`).
+    var presenceChannel: String { keyPrefix + ":presence" }
     /// Publisher id -> stream id, for the updates the stream holds (see `RedisScripts`).
     var idIndexKey: String { keyPrefix + ":ids" }
     /// `"<stream id> <publisher id>"` in stream order: trims `idIndexKey` with the stream.

@@ -52,10 +52,16 @@ final class RedisCommandLink: Sendable {
         }
     }
 
-    /// Drops `connection` after it failed, so the next caller opens a fresh one, and closes it.
-    func discard(_ connection: RedisConnection) async {
+    /// The connection, when one is open already (never connects): for callers that cannot wait.
+    var openConnection: RedisConnection? {
+        current.withLockedValue { $0?.opened }.flatMap { $0.isActive ? $0 : nil }
+    }
+
+    /// Drops `connection` after it failed, so the next caller opens a fresh one, and closes it
+    /// (without waiting: callers on an event loop use it too).
+    func discardSoon(_ connection: RedisConnection) {
         current.withLockedValue { if $0?.opened === connection { $0 = nil } }
-        await connection.close()
+        connection.closeSoon()
     }
 
     /// Closes the connection, if any; a later command opens a new one.

@@ -96,6 +96,28 @@ public final class RedisConnection: Sendable {
         return try Self.checked(await Self.sendRaw(payload, on: channel).get())
     }
 
+    /// Sends a command from any thread without awaiting: the reply (error replies as failed
+    /// ``RedisError``s) completes on the connection's event loop.
+    func sendNow(_ arguments: [String]) -> EventLoopFuture<RESPValue> {
+        Self.sendRaw(arguments, on: channel).flatMapThrowing(Self.checked)
+    }
+
+    /// The event loop the connection's replies complete on.
+    var eventLoop: any EventLoop { channel.eventLoop }
+
+    /// Sends several commands at once, written in this order without waiting for replies
+    /// (pipelining), and returns their replies in the same order: one round trip for all.
+    /// Throws for the first error reply (the others still ran).
+    func send(pipeline commands: [[String]]) async throws -> [RESPValue] {
+        // Each write hops to the channel's event loop in submission order, so Redis runs them
+        // in this order too.
+        let replies = commands.map { Self.sendRaw($0, on: channel) }
+        var values: [RESPValue] = []
+        values.reserveCapacity(replies.count)
+        for reply in replies { values.append(try Self.checked(await reply.get())) }
+        return values
+    }
+
     /// Sends `PING` and checks for `PONG`, to prove the connection is alive.
     public func ping() async throws {
         let reply = try await send(["PING"])

@@ -31,6 +31,34 @@ enum RedisUpdateCodec {
         return String(decoding: try JSONEncoder().encode(wire), as: UTF8.self)
     }
 
+    /// Presence updates as pub/sub payloads: JSON arrays of the same compact form, each at most
+    /// about `maxBytes` (one update larger than that travels alone).
+    static func encode(presence updates: [Update], maxBytes: Int = 64 * 1024) throws -> [String] {
+        let encoder = JSONEncoder()
+        var payloads: [String] = []
+        var current = "["
+        for update in updates {
+            let wire = Wire(t: update.topics, d: update.data, i: nil, y: update.type, r: update.retry, p: update.isPrivate ? true : nil)
+            let json = String(decoding: try encoder.encode(wire), as: UTF8.self)
+            if current.utf8.count > 1, current.utf8.count + json.utf8.count > maxBytes {
+                payloads.append(current + "]")
+                current = "["
+            }
+            if current.utf8.count > 1 { current += "," }
+            current += json
+        }
+        if current.utf8.count > 1 { payloads.append(current + "]") }
+        return payloads
+    }
+
+    /// Decodes a presence payload (see `encode(presence:)`): updates without id or position.
+    static func decode(presence payload: ByteBuffer) -> [Update]? {
+        guard let wires = try? JSONDecoder().decode([Wire].self, from: Data(payload.readableBytesView)) else { return nil }
+        return wires.map { wire in
+            Update(topics: wire.t, data: wire.d, id: nil, type: wire.y, retry: wire.r, isPrivate: wire.p ?? false)
+        }
+    }
+
     /// The update stored as `json` at `streamID`; its id is the publisher's, else the stream id.
     static func decode(json: some Collection<UInt8>, streamID: String) -> Update? {
         guard let position = UpdatePosition(streamID),

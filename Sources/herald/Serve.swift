@@ -1,4 +1,5 @@
 import ArgumentParser
+import CoreMetrics
 import HeraldChat
 import HeraldHTTP
 import HeraldHub
@@ -7,6 +8,7 @@ import Hummingbird
 import HummingbirdHTTP2
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -124,14 +126,24 @@ struct Serve: AsyncParsableCommand {
         } else {
             broker = InMemoryBroker()
         }
+        // The metrics backend, bootstrapped before the hub makes its instruments; with
+        // `--metrics off` none is, and the hub counts nothing beyond its own statistics.
+        let metricsRegistry: PrometheusCollectorRegistry?
+        if settings.metrics == .off {
+            metricsRegistry = nil
+        } else {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(HeraldPrometheusFactory(registry: registry))
+            metricsRegistry = registry
+        }
         let hub = Hub(configuration: settings.hub, broker: broker, logger: logger)
         let router = Router(context: HeraldRequestContext.self)
         let endpoint = router.addHerald(hub, configuration: settings.http, logger: logger)
         router.get("/healthz") { _, _ in "ok\n" }
-        switch settings.metrics {
-        case .local: router.addHeraldMetrics(endpoint)
-        case .public: router.addHeraldMetrics(endpoint, allowRemote: true)
-        case .off: break
+        if let metricsRegistry {
+            router.addHeraldMetrics(allowRemote: settings.metrics == .public) {
+                ByteBuffer(bytes: metricsRegistry.emitToBuffer())
+            }
         }
         if let chat = settings.chat {
             router.addHeraldChat(hub, configuration: chat, logger: logger)

@@ -69,13 +69,6 @@ struct Token: AsyncParsableCommand {
             print(try await HeraldKey(secret).sign(token))
             return
         }
-        let claims = MercureClaims(
-            exp: .init(value: expiry),
-            mercure: .init(
-                publish: publish.isEmpty ? nil : publish,
-                subscribe: subscribe.isEmpty ? nil : subscribe
-            )
-        )
-        print(try await HeraldKey(secret).sign(claims))
+        print(try await HeraldKey(secret).mintToken(publish: publish, subscribe: subscribe, expiresAt: expiry))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldEventSource
+import HeraldTesting
 import Testing
 
 /// One row of `Tests/eventsource/format-vectors.json` (shared with the Chromium comparison).
@@ -63,7 +64,7 @@ struct FormatVectorTests {
         }) { server in
             let source = EventSource(url: server.url, configuration: immediate())
             for plan in plans {
-                let got = try await within(10, "\(vector.name) split at \(plan.prefix(4))") {
+                let got = try await withTimeout(.seconds(10), "\(vector.name) split at \(plan.prefix(4))") {
                     var iterator = source.makeAsyncIterator()
                     return try await iterator.oneConnection().events
                 }
@@ -86,7 +87,7 @@ struct FormatVectorTests {
         let bytes = vector.bytes
         try await ScriptedServer.run(script: { _ in .stream(bytes, splits: [3, 9]) }) { server in
             let source = EventSource(url: server.url, configuration: immediate())
-            let after = try await within(10, name) {
+            let after = try await withTimeout(.seconds(10), name) {
                 var iterator = source.makeAsyncIterator()
                 return try await iterator.oneConnection().reconnectAfter
             }

@@ -2,6 +2,7 @@ import HeraldTestSupport
 import AsyncHTTPClient
 import Foundation
 import HeraldEventSource
+import HeraldTesting
 import NIOConcurrencyHelpers
 import NIOSSL
 import ServerSentEvents
@@ -44,7 +45,7 @@ struct RealHubTests {
 
             let hub = MercureHub(url: base + "/.well-known/mercure", httpClient: client)
             let source = hub.subscribe(topics: ["tls"], configuration: EventSource.Configuration(reconnectionTime: .milliseconds(100)))
-            let received = try await within(20, "an update over TLS") { () async throws -> (ServerSentEvent?, String) in
+            let received = try await withTimeout(.seconds(20), "an update over TLS") { () async throws -> (ServerSentEvent?, String) in
                 var iterator = source.makeAsyncIterator()
                 guard try await iterator.next() == .open else { return (nil, "") }
                 let id = try await hub.publish(topics: ["tls"], data: "over TLS")
@@ -56,7 +57,7 @@ struct RealHubTests {
             // The gap signal, as the hub sends it.
             let unknown = "urn:uuid:never-published"
             let gapSource = hub.subscribe(topics: ["tls"], lastEventID: unknown)
-            let first = try await within(20, "the gap event") { () async throws -> [EventSource.Event] in
+            let first = try await withTimeout(.seconds(20), "the gap event") { () async throws -> [EventSource.Event] in
                 var iterator = gapSource.makeAsyncIterator()
                 return [try await iterator.next(), try await iterator.next()].compactMap { $0 }
             }
@@ -72,12 +73,35 @@ struct RealHubTests {
                 #expect(gap.lastEventID == unknown)
             }
 
+            // HTTP/1.1 over TLS (a client without HTTP/2): the stream's events must be encrypted
+            // like its head (they were once written in front of TLS, and the client got none).
+            var http1Configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+            http1Configuration.httpVersion = .http1Only
+            let http1Client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http1Configuration)
+            do {
+                let http1Hub = MercureHub(url: base + "/.well-known/mercure", httpClient: http1Client)
+                let http1Source = http1Hub.subscribe(topics: ["tls-h1"])
+                let overHTTP1 = try await withTimeout(.seconds(20), "an update over HTTP/1.1 with TLS") { () async throws -> [ServerSentEvent?] in
+                    var iterator = http1Source.makeAsyncIterator()
+                    guard try await iterator.next() == .open else { return [] }
+                    _ = try await http1Hub.publish(topics: ["tls-h1"], data: "first")
+                    let first = try await iterator.nextMessage()
+                    _ = try await http1Hub.publish(topics: ["tls-h1"], data: "second")
+                    return [first, try await iterator.nextMessage()]
+                }
+                #expect(overHTTP1.map { $0?.data } == ["first", "second"])
+            } catch {
+                try? await http1Client.shutdown()
+                throw error
+            }
+            try await http1Client.shutdown()
+
             // Without the certificate as a trust root the handshake fails: no event, typed give-up.
             let untrusting = EventSource(
                 url: base + "/.well-known/mercure?topic=tls",
                 configuration: EventSource.Configuration(maxAttempts: 1, responseTimeout: .seconds(2))
             )
-            let refused = try await within(20, "the refused handshake") { () async throws -> EventSourceError? in
+            let refused = try await withTimeout(.seconds(20), "the refused handshake") { () async throws -> EventSourceError? in
                 do {
                     for try await _ in untrusting {}
                     return nil
@@ -271,7 +295,7 @@ struct RealHubTests {
     static func next(
         _ stream: inout AsyncThrowingStream<EventSource.Event, any Error>.Iterator
     ) async throws -> EventSource.Event {
-        guard let event = try await stream.next() else { throw TimedOut(what: "events (the reader was stopped)") }
+        guard let event = try await stream.next() else { throw TimedOut("events (the watchdog stopped the reader)") }
         return event
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldEventSource
+import HeraldTesting
 import NIOCore
 import NIOPosix
 import ServerSentEvents
@@ -15,7 +16,7 @@ struct ReconnectionTests {
             request.connection == 0 ? .stream("id: 7\ndata: a\n\n") : .stream("data: b\n\n", end: .holdOpen)
         }) { server in
             let source = EventSource(url: server.url, configuration: immediate())
-            let (first, second) = try await within(10, "two connections") { () async throws -> ([Dispatched], ServerSentEvent?) in
+            let (first, second) = try await withTimeout(.seconds(10), "two connections") { () async throws -> ([Dispatched], ServerSentEvent?) in
                 var iterator = source.makeAsyncIterator()
                 let first = try await iterator.oneConnection().events
                 let second = try await iterator.nextMessage()
@@ -42,7 +43,7 @@ struct ReconnectionTests {
             request.connection == 0 ? .stream(stream) : .stream("data: c\n\n", end: .holdOpen)
         }) { server in
             let source = EventSource(url: server.url, configuration: immediate())
-            let last = try await within(10, "the second connection") {
+            let last = try await withTimeout(.seconds(10), "the second connection") {
                 var iterator = source.makeAsyncIterator()
                 _ = try await iterator.oneConnection()
                 return try await iterator.nextMessage()
@@ -64,7 +65,7 @@ struct ReconnectionTests {
     @Test func configuredLastEventIDIsSentFirst() async throws {
         try await ScriptedServer.run(script: { _ in .stream("data: a\n\n", end: .holdOpen) }) { server in
             let source = EventSource(url: server.url, configuration: immediate { $0.lastEventID = "earliest" })
-            let message = try await within(10, "a message") {
+            let message = try await withTimeout(.seconds(10), "a message") {
                 var iterator = source.makeAsyncIterator()
                 return try await iterator.nextMessage()
             }
@@ -83,7 +84,7 @@ struct ReconnectionTests {
             var configuration = EventSource.Configuration(reconnectionTime: .seconds(60))
             configuration.backoff = Backoff(jitter: 0)
             let source = EventSource(url: server.url, configuration: configuration)
-            let (after, waited) = try await within(10, "the reconnect") { () async throws -> (Duration?, Duration) in
+            let (after, waited) = try await withTimeout(.seconds(10), "the reconnect") { () async throws -> (Duration?, Duration) in
                 var iterator = source.makeAsyncIterator()
                 let after = try await iterator.oneConnection().reconnectAfter
                 let start = ContinuousClock.now
@@ -104,7 +105,7 @@ struct ReconnectionTests {
             var configuration = EventSource.Configuration(reconnectionTime: .milliseconds(10))
             configuration.backoff = Backoff(multiplier: 2, maxDelay: .milliseconds(40), jitter: 0)
             let source = EventSource(url: server.url, configuration: configuration)
-            let waits = try await within(10, "six connections") { () async throws -> [Duration] in
+            let waits = try await withTimeout(.seconds(10), "six connections") { () async throws -> [Duration] in
                 var iterator = source.makeAsyncIterator()
                 var waits: [Duration] = []
                 for _ in 0..<6 {
@@ -140,7 +141,7 @@ struct ReconnectionTests {
                 $0.responseTimeout = .milliseconds(300)
             }
         )
-        let outcome = try await within(20, "three refused attempts") { () async throws -> (Int, EventSourceError?) in
+        let outcome = try await withTimeout(.seconds(20), "three refused attempts") { () async throws -> (Int, EventSourceError?) in
             var reconnects = 0
             var iterator = source.makeAsyncIterator()
             do {

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldEventSource
+import HeraldTesting
 import NIOConcurrencyHelpers
 import Testing
 
@@ -17,7 +18,7 @@ struct StopAndCancelTests {
     func finalAnswerStopsWithTypedError(reply: Reply, expected: EventSourceError) async throws {
         try await ScriptedServer.run(script: { _ in reply }) { server in
             let source = EventSource(url: server.url, configuration: immediate())
-            let (error, afterwards) = try await within(10, "the final answer") { () async throws -> (EventSourceError?, EventSource.Event?) in
+            let (error, afterwards) = try await withTimeout(.seconds(10), "the final answer") { () async throws -> (EventSourceError?, EventSource.Event?) in
                 var iterator = source.makeAsyncIterator()
                 var thrown: (any Error)?
                 do {
@@ -40,7 +41,7 @@ struct StopAndCancelTests {
         let body = Array("data: ".utf8) + Array(repeating: UInt8(ascii: "x"), count: 200) + Array("\n\n".utf8)
         try await ScriptedServer.run(script: { _ in .stream(body, splits: [10, 50, 100], end: .holdOpen) }) { server in
             let source = EventSource(url: server.url, configuration: immediate { $0.maxBufferedBytes = 64 })
-            let error = try await within(10, "the parser limit") { () async throws -> EventSourceError? in
+            let error = try await withTimeout(.seconds(10), "the parser limit") { () async throws -> EventSourceError? in
                 do {
                     for try await event in source {
                         if case .message = event { return nil }
@@ -52,7 +53,7 @@ struct StopAndCancelTests {
             }
             #expect(error == .streamFormat(.lineTooLong(limit: 64)))
             // And the connection it gave up on is closed.
-            #expect(try await within(10, "the close") { await server.events.clientClosed(0) })
+            #expect(try await withTimeout(.seconds(10), "the close") { await server.events.clientClosed(0) })
         }
     }
 
@@ -61,7 +62,7 @@ struct StopAndCancelTests {
     func eventStreamWithParametersIsAccepted(contentType: String) async throws {
         try await ScriptedServer.run(script: { _ in .stream(Array("data: x\n\n".utf8), contentType: contentType) }) { server in
             let source = EventSource(url: server.url, configuration: immediate())
-            let message = try await within(10, "a message") {
+            let message = try await withTimeout(.seconds(10), "a message") {
                 var iterator = source.makeAsyncIterator()
                 return try await iterator.nextMessage()
             }
@@ -80,11 +81,11 @@ struct StopAndCancelTests {
                 firstContinuation.yield()
                 while try await iterator.next() != nil {}
             }
-            try await within(10, "the first message") {
+            try await withTimeout(.seconds(10), "the first message") {
                 for await _ in gotFirst { return }
             }
             reader.cancel()
-            let closed = try await within(10, "the server to see the close") { await server.events.clientClosed(0) }
+            let closed = try await withTimeout(.seconds(10), "the server to see the close") { await server.events.clientClosed(0) }
             #expect(closed)
             let result = await reader.result
             #expect(throws: CancellationError.self) { try result.get() }
@@ -95,14 +96,14 @@ struct StopAndCancelTests {
     @Test func leavingTheLoopClosesTheConnection() async throws {
         try await ScriptedServer.run(script: { _ in .stream("data: a\n\ndata: b\n\n", end: .holdOpen) }) { server in
             let source = EventSource(url: server.url, configuration: immediate())
-            let first = try await within(10, "the first message") { () async throws -> String? in
+            let first = try await withTimeout(.seconds(10), "the first message") { () async throws -> String? in
                 for try await event in source {
                     if case .message(let message) = event { return message.data }
                 }
                 return nil
             }
             #expect(first == "a")
-            let closed = try await within(10, "the server to see the close") { await server.events.clientClosed(0) }
+            let closed = try await withTimeout(.seconds(10), "the server to see the close") { await server.events.clientClosed(0) }
             #expect(closed)
         }
     }
@@ -125,7 +126,7 @@ struct StopAndCancelTests {
             var configuration = immediate()
             configuration.reconnectionTime = .milliseconds(1)
             let source = EventSource(url: server.url, configuration: configuration, tokenProvider: provider)
-            let events = try await within(10, "the stream with the second token") {
+            let events = try await withTimeout(.seconds(10), "the stream with the second token") {
                 var iterator = source.makeAsyncIterator()
                 var events: [EventSource.Event] = []
                 while let event = try await iterator.next() {
@@ -145,7 +146,7 @@ struct StopAndCancelTests {
 
         try await ScriptedServer.run(script: { _ in .status("401 Unauthorized", body: "bad token") }) { server in
             let source = EventSource(url: server.url, configuration: immediate(), tokenProvider: { "always-refused" })
-            let error = try await within(10, "the final 401") {
+            let error = try await withTimeout(.seconds(10), "the final 401") {
                 var iterator = source.makeAsyncIterator()
                 do {
                     while try await iterator.next() != nil {}
@@ -180,7 +181,7 @@ struct StopAndCancelTests {
             var configuration = immediate()
             configuration.tokenRefreshLeeway = .zero
             let source = EventSource(url: server.url, configuration: configuration, tokenProvider: provider)
-            let second = try await within(15, "the stream with the second token") {
+            let second = try await withTimeout(.seconds(15), "the stream with the second token") {
                 var iterator = source.makeAsyncIterator()
                 _ = try await iterator.nextMessage()
                 return try await iterator.nextMessage()
@@ -209,7 +210,7 @@ struct StopAndCancelTests {
             request.connection < 2 ? .stream("data: a\n\n") : .stream("data: c\n\n", end: .holdOpen)
         }) { server in
             let source = EventSource(url: server.url, configuration: immediate(), tokenProvider: provider)
-            try await within(10, "three connections") {
+            try await withTimeout(.seconds(10), "three connections") {
                 var iterator = source.makeAsyncIterator()
                 _ = try await iterator.oneConnection()
                 _ = try await iterator.oneConnection()
@@ -228,7 +229,7 @@ struct StopAndCancelTests {
         let body = #"data: {"title":"Dune","pages":412}"# + "\n\n: heartbeat\n\n" + #"data: {"title":"Emma",\#ndata: "pages":474}"# + "\n\n"
         try await ScriptedServer.run(script: { _ in .stream(body, end: .holdOpen) }) { server in
             let source = EventSource(url: server.url, configuration: immediate())
-            let books = try await within(10, "two books") {
+            let books = try await withTimeout(.seconds(10), "two books") {
                 var books: [Book] = []
                 for try await book in source.messages(decoding: Book.self) {
                     books.append(book)
@@ -245,7 +246,7 @@ struct StopAndCancelTests {
         let body = "event: herald-gap\ndata: {\"lastEventID\":\"old\"}\n\nid: 9\ndata: live\n\n"
         try await ScriptedServer.run(script: { _ in .stream(body, end: .holdOpen) }) { server in
             let source = EventSource(url: server.url, configuration: immediate { $0.lastEventID = "old" })
-            let events = try await within(10, "gap and message") {
+            let events = try await withTimeout(.seconds(10), "gap and message") {
                 var events: [EventSource.Event] = []
                 for try await event in source {
                     events.append(event)

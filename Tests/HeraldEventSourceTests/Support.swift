@@ -21,28 +21,6 @@ struct Dispatched: Codable, Hashable, Sendable, CustomStringConvertible {
     var description: String { "\(type)|\(data.debugDescription)|\(lastEventId.debugDescription)" }
 }
 
-struct TimedOut: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for \(what)" }
-}
-
-/// Runs `body`, failing with `TimedOut` if it takes longer than `seconds` (every wait is bounded).
-func within<T: Sendable>(
-    _ seconds: Double,
-    _ what: String,
-    _ body: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            throw TimedOut(what: what)
-        }
-        defer { group.cancelAll() }
-        return try await group.next()!
-    }
-}
-
 extension EventSource.Iterator {
     /// Events of one connection: after `.open`, the messages (and gaps, as type `herald-gap`)
     /// until the connection ends (`.reconnecting`), which is returned too.

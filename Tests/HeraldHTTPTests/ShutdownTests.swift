@@ -11,8 +11,10 @@ import Testing
 /// graceful-shutdown API, as an embedder would.
 @Suite struct ShutdownTests {
     static let grace = Duration.seconds(1)
-    /// The bound every shutdown below must meet.
-    static let bound = grace + .seconds(2)
+    /// The bound every shutdown below must meet. What it catches is a shutdown that waits on a
+    /// misbehaving client (each holds on for 60 s), not speed: the slack above the grace period
+    /// is for a loaded machine (CI beside other builds took over grace + 2 s once).
+    static let bound = grace + .seconds(5)
 
     private static var configuration: HeraldHTTPConfiguration {
         var http = HeraldHTTPConfiguration()

@@ -21,14 +21,16 @@ import Foundation
         var http = HeraldHTTPConfiguration()
         http.subscriberKey = HeraldKey(Self.subscriberSecret)
         try await TestServer.run(http: http, pipeline: pipeline) { server in
-            let expires = Date().addingTimeInterval(1.5)
-            let token = try await HeraldKey(Self.subscriberSecret).sign(
-                MercureClaims(exp: .init(value: expires), mercure: .init(subscribe: ["https://example.com/secret"]))
-            )
             let withToken = try await RawConnection.open(port: server.port)
             defer { withToken.close() }
             let anonymous = try await RawConnection.open(port: server.port)
             defer { anonymous.close() }
+            // Signed once both connections are up, with room for a loaded machine to open the
+            // stream before the token ends (a 401 then would fail the test, not hide a bug).
+            let expires = Date().addingTimeInterval(2.5)
+            let token = try await HeraldKey(Self.subscriberSecret).sign(
+                MercureClaims(exp: .init(value: expires), mercure: .init(subscribe: ["https://example.com/secret"]))
+            )
             let get = "GET /.well-known/mercure?topic=https%3A%2F%2Fexample.com%2Fsecret HTTP/1.1\r\nHost: x\r\n"
             try await withToken.send(get + "Authorization: Bearer \(token)\r\n\r\n")
             try await anonymous.send(get + "\r\n")

@@ -261,8 +261,8 @@ import Testing
         changes.started(b)
         changes.ended(a)  // never announced: nothing to take back
         let first = changes.take()
-        #expect(first.map(\.subscription.id) == ["b"])
-        #expect(first.map(\.active) == [true])
+        #expect(first.changes.map(\.subscription.id) == ["b"])
+        #expect(first.changes.map(\.active) == [true])
         changes.ended(b)
         for index in 0..<5000 {
             let churn = ActiveSubscription(id: "c\(index)", topics: ["t"], payload: nil)
@@ -270,8 +270,33 @@ import Testing
             changes.ended(churn)
         }
         let second = changes.take()
-        #expect(second.map(\.subscription.id) == ["b"])
-        #expect(second.map(\.active) == [false])
-        #expect(changes.take().isEmpty)
+        #expect(second.changes.map(\.subscription.id) == ["b"])
+        #expect(second.changes.map(\.active) == [false])
+        #expect(!second.rewritesRegistry)
+        #expect(changes.take().changes.isEmpty)
+    }
+
+    /// A flood of changes that are never taken stays within the bound: the oldest go, the
+    /// newest state of each subscription stays, and the next batch rewrites the registry.
+    @Test func pendingPresenceChangesStayWithinTheirBound() {
+        var changes = PresenceChanges(limit: 100)
+        for index in 0..<10_000 {
+            changes.started(ActiveSubscription(id: "s\(index)", topics: ["t"], payload: nil))
+            #expect(changes.count <= 100)
+        }
+        // The newest 100 starts are what waits; their ends cancel them out one by one.
+        for index in 9_950..<10_000 {
+            changes.ended(ActiveSubscription(id: "s\(index)", topics: ["t"], payload: nil))
+        }
+        // Ends of subscriptions whose start was dropped (announced ones, as far as it knows).
+        for index in 0..<30 {
+            changes.ended(ActiveSubscription(id: "s\(index)", topics: ["t"], payload: nil))
+        }
+        #expect(changes.dropped == 9_900)
+        let batch = changes.take()
+        #expect(batch.rewritesRegistry)
+        #expect(batch.changes.map(\.subscription.id) == (9_900..<9_950).map { "s\($0)" } + (0..<30).map { "s\($0)" })
+        #expect(batch.changes.map(\.active) == Array(repeating: true, count: 50) + Array(repeating: false, count: 30))
+        #expect(!changes.take().rewritesRegistry)
     }
 }

@@ -3,6 +3,21 @@ import Testing
 
 /// The selector kinds of Mercure 0.x (`topic=`) and 1.0 (`match=`, `match_urlpattern=`).
 @Suite struct TopicSelectorKindTests {
+    /// Mercure 1.0: a relative topic (the hub's own subscription events) is resolved against the
+    /// hub's URL the pattern was compiled with; without one it matches nothing.
+    @Test func aURLPatternResolvesRelativeTopicsAgainstItsBase() throws {
+        let hub = "https://hub.example/.well-known/mercure"
+        let events = "/.well-known/mercure/subscriptions/:match_type/:match/:subscriber"
+        let relative = try TopicSelector(urlPattern: events, baseURL: hub)
+        #expect(relative.matches("/.well-known/mercure/subscriptions/exact/room/urn%3Auuid%3A1"))
+        #expect(relative.matches("https://hub.example/.well-known/mercure/subscriptions/exact/room/urn%3Auuid%3A1"))
+        #expect(!relative.matches("/.well-known/mercure/subscriptions/exact/room"))
+        #expect(!relative.matches("https://other.example/.well-known/mercure/subscriptions/exact/room/x"))
+        let absolute = try TopicSelector(urlPattern: "https://hub.example" + events)
+        #expect(absolute.matches("https://hub.example/.well-known/mercure/subscriptions/exact/room/x"))
+        #expect(!absolute.matches("/.well-known/mercure/subscriptions/exact/room/x"))
+    }
+
     @Test func zeroXParseKeepsItsKinds() throws {
         #expect(try TopicSelector("*").kind == .wildcard)
         #expect(try TopicSelector("news").kind == .exact)

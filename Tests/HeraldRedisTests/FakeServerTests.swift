@@ -1,4 +1,5 @@
 import HeraldRedis
+import HeraldTesting
 import NIOCore
 import Testing
 

@@ -1,5 +1,6 @@
 import HeraldTestSupport
 import HeraldRedis
+import HeraldTesting
 import Testing
 
 extension RedisIntegrationTests {

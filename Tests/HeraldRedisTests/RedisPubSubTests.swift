@@ -1,5 +1,6 @@
 import HeraldTestSupport
 import HeraldRedis
+import HeraldTesting
 import NIOCore
 import Testing
 

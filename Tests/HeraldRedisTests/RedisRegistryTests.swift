@@ -16,7 +16,7 @@ extension RedisIntegrationTests {
                 let selectorsPerSubscriber = 32
                 let churned = 60
                 let before = try await Self.registryCommands(admin)
-                let evalsBefore = try await Self.calls(of: ["eval", "evalsha"], admin)
+                let evalsBefore = try await admin.calls(of: ["eval", "evalsha"])
                 var kept: [EventRecorder] = []
                 for index in 0..<churned {
                     let topics = (0..<selectorsPerSubscriber).map { "/churn/\(index)/\($0)" }
@@ -34,7 +34,7 @@ extension RedisIntegrationTests {
                 // its batch was written costs nothing): at most 3 commands per subscriber, never
                 // one per selector, and no presence publish (EVAL) with presence off.
                 #expect(used <= 3 * churned + 4, "registry commands: \(used)")
-                #expect(try await Self.calls(of: ["eval", "evalsha"], admin) - evalsBefore == 0)
+                #expect(try await admin.calls(of: ["eval", "evalsha"]) - evalsBefore == 0)
                 for recorder in kept { recorder.stop() }
                 try await waitUntil("registry empty") {
                     await watcher.hub.subscriptionsSnapshot().subscriptions.isEmpty
@@ -47,20 +47,7 @@ extension RedisIntegrationTests {
 
         /// HSET, HDEL and EXPIRE calls the server has run so far.
         private static func registryCommands(_ admin: RedisConnection) async throws -> Int {
-            try await calls(of: ["hset", "hdel", "expire"], admin)
-        }
-
-        /// Calls of `commands` the server has run so far (`INFO commandstats`).
-        private static func calls(of commands: [String], _ admin: RedisConnection) async throws -> Int {
-            let info = try await admin.send(["INFO", "commandstats"]).string ?? ""
-            var total = 0
-            for line in info.split(whereSeparator: \.isNewline) {
-                for command in commands where line.hasPrefix("cmdstat_\(command):") {
-                    let field = line.split(separator: ":", maxSplits: 1)[1].split(separator: ",").first { $0.hasPrefix("calls=") }
-                    total += field.flatMap { Int($0.dropFirst("calls=".count)) } ?? 0
-                }
-            }
-            return total
+            try await admin.calls(of: ["hset", "hdel", "expire"])
         }
     }
 }

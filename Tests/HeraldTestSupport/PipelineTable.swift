@@ -38,6 +38,12 @@ public enum PipelineTable {
         public var headers: [String: String]
         public var body: String
         public var description: String { "\(status) \(headers) \(body.debugDescription)" }
+
+        public init(status: Int, headers: [String: String], body: String) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+        }
     }
 
     public static let comparedHeaders = [
@@ -63,6 +69,15 @@ public enum PipelineTable {
         var text = "\(method) \(target) HTTP/1.1\r\nHost: hub.example\r\n"
         for header in headers { text += header + "\r\n" }
         return text + "Content-Length: 0\r\n\r\n"
+    }
+
+    /// A Mercure 1.0 access token for this table's hub (its resource identifier is derived from
+    /// `Host: hub.example`).
+    public static func accessToken(_ secret: String, publish: [MercureAccessToken.Matcher] = [], subscribe: [MercureAccessToken.Matcher] = []) async throws -> String {
+        var token = MercureAccessToken(issuer: nil, audience: ["http://hub.example" + hub], expiresAt: Date().addingTimeInterval(600))
+        token.publish = publish
+        token.subscribe = subscribe
+        return try await HeraldKey(secret).sign(token)
     }
 
     public static func token(_ secret: String, publish: [String]? = nil, subscribe: [String]? = nil) async throws -> String {
@@ -102,7 +117,7 @@ public enum PipelineTable {
             Row(name: "1.0 match_exact, * is a string", request: get(hub + "?match_exact=*"), status: 200, stream: true),
             Row(name: "1.0 match_urlpattern", request: get(hub + "?match_urlpattern=https://ex.com/books/:id"), status: 200, stream: true),
             Row(name: "1.0 match and match_urlpattern together", request: get(hub + "?match=t&match_urlpattern=https://ex.com/*"), status: 200, stream: true),
-            Row(name: "1.0 relative URL pattern", request: get(hub + "?match_urlpattern=/books/:id"), status: 400),
+            Row(name: "1.0 relative URL pattern (against the hub's URL)", request: get(hub + "?match_urlpattern=/books/:id"), status: 200, stream: true),
             Row(name: "1.0 bad URL pattern", request: get(hub + "?match_urlpattern=https://ex.com/(a"), status: 400),
             Row(name: "1.0 replay, id in history", request: get(hub + "?match=t&last_event_id=row-first"), status: 200, stream: true, headers: ["mercure-last-event-id": "row-first", "last-event-id": nil]),
             Row(name: "1.0 replay, Last-Event-ID header", request: get(hub + "?match=t", headers: ["Last-Event-ID: row-first"]), status: 200, stream: true, headers: ["mercure-last-event-id": "row-first"]),
@@ -112,6 +127,11 @@ public enum PipelineTable {
             Row(name: "1.0 unknown matcher", request: get(hub + "?matchfoo=t"), status: 400),
             Row(name: "1.0 names are case-sensitive", request: get(hub + "?Match=t"), status: 400),
             Row(name: "0.x and 1.0 mixed", request: get(hub + "?topic=t&match=t"), status: 400),
+            // Long-polls: the replay fields follow the stream's rule per version.
+            Row(name: "0.x long-poll", request: get(hub + "?topic=t&poll=1&wait=0"), status: 200, headers: ["last-event-id": "row-first", "mercure-last-event-id": nil]),
+            Row(name: "1.0 long-poll, replay asked", request: get(hub + "?match=t&poll=1&wait=0&last_event_id=row-first"), status: 200, headers: ["mercure-last-event-id": "row-first", "last-event-id": nil]),
+            Row(name: "1.0 long-poll, unknown id", request: get(hub + "?match=t&poll=1&wait=0", headers: ["Last-Event-ID: nowhere"]), status: 200, headers: ["mercure-last-event-id": "earliest", "last-event-id": nil]),
+            Row(name: "1.0 long-poll, no replay asked", request: get(hub + "?match=t&poll=1&wait=0"), status: 200, headers: ["mercure-last-event-id": nil, "last-event-id": nil]),
             Row(name: "1.0 token in the query", request: get(hub + "?match=t&authorization=abc"), status: 400, headers: ["www-authenticate": "Bearer realm=\"herald\", error=\"invalid_request\""]),
         ]
     }
@@ -134,6 +154,15 @@ public enum PipelineTable {
             Row(name: "id starting with #", request: post("topic=t&id=%23x"), status: 400),
             Row(name: "id earliest", request: post("topic=t&id=earliest"), status: 400),
             Row(name: "type mercure", request: post("topic=t&type=mercure"), status: 400),
+            // The hub's own namespace (subscription events) cannot be published to, by any spelling.
+            Row(name: "topic in the hub's namespace", request: post("topic=%2F.well-known%2Fmercure%2Fsubscriptions%2Fx"), status: 403),
+            Row(
+                name: "absolute topic in the hub's namespace",
+                request: post("topic=https%3A%2F%2Fexample.com%2F.well-known%2FMercure%2Fsubscriptions%2Fx"),
+                status: 403
+            ),
+            Row(name: "second topic in the hub's namespace", request: post("topic=t&topic=%2F.well-known%2Fmercure%2F%2573"), status: 403),
+            Row(name: "a topic merely mentioning the namespace", request: post("topic=https%3A%2F%2Fexample.com%2Fdocs%2F.well-known%2Fmercure%2F&id=mentions-the-namespace"), status: 200),
             Row(name: "id with a newline", request: post("topic=t&id=a%0Ab"), status: 400),
             Row(name: "topic too long", request: post("topic=" + String(repeating: "a", count: 2049)), status: 400),
             Row(name: "declared body over the limit", request: "POST \(hub) HTTP/1.1\r\nHost: hub.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 99999999\r\n\r\n", status: 413),
@@ -148,6 +177,10 @@ public enum PipelineTable {
         let none = try await token(publisherSecret, subscribe: ["*"])
         let wrongKey = try await token(subscriberSecret, publish: ["*"])
         let subscriber = try await token(subscriberSecret, subscribe: ["urn:nothing"])
+        let publisher1 = try await accessToken(publisherSecret, publish: [.init("*")])
+        let subscriber1 = try await accessToken(subscriberSecret, subscribe: [.init("*")])
+        let nobody = hub + "/subscriptions/exact/nobody"
+        let viewer1 = try await accessToken(subscriberSecret, subscribe: [.init(nobody)])
         let origin = "Origin: \(app)"
         return commonRows(auth: ["Authorization: Bearer \(all)"]) + [
             Row(name: "subscriptions API, too deep", request: get(hub + "/subscriptions/a/b/c", headers: ["Authorization: Bearer \(subscriber)"]), status: 404),
@@ -172,6 +205,21 @@ public enum PipelineTable {
             Row(name: "subscriptions API, one topic", request: get(hub + "/subscriptions/t", headers: ["Authorization: Bearer \(subscriber)"]), status: 200),
             Row(name: "subscriptions API, no token", request: get(hub + "/subscriptions"), status: 401),
             Row(name: "subscriptions API, publisher's token", request: get(hub + "/subscriptions", headers: ["Authorization: Bearer \(all)"]), status: 401),
+            // Mercure 1.0 publishes (authorized with an access token): exactly one topic.
+            Row(name: "1.0 publish", request: post("topic=t&data=x&id=row-at", headers: ["Authorization: Bearer \(publisher1)"]), status: 200),
+            Row(name: "1.0 publish, two topics", request: post("topic=t&topic=u&id=row-at-two", headers: ["Authorization: Bearer \(publisher1)"]), status: 400),
+            Row(name: "0.x publish, two topics", request: post("topic=t&topic=u&id=row-two", headers: ["Authorization: Bearer \(all)"]), status: 200),
+            Row(name: "1.0 subscribe with an access token", request: get(hub + "?match=t", headers: ["Authorization: Bearer \(subscriber1)"]), status: 200, stream: true),
+            Row(name: "1.0 subscribe with a 0.x token", request: get(hub + "?match=t", headers: ["Authorization: Bearer \(subscriber)"]), status: 401),
+            // The 1.0 subscriptions API: the access token's grant must cover the path.
+            Row(name: "1.0 subscriptions API, one matcher", request: get(nobody, headers: ["Authorization: Bearer \(viewer1)"]), status: 200, headers: ["content-type": "application/ld+json"]),
+            Row(name: "1.0 subscriptions API, not covered", request: get(hub + "/subscriptions", headers: ["Authorization: Bearer \(viewer1)"]), status: 403, headers: ["www-authenticate": "Bearer error=\"insufficient_scope\", error_description=\"not allowed to read /.well-known/mercure/subscriptions\""]),
+            Row(name: "1.0 subscriptions API, all", request: get(hub + "/subscriptions/exact/nobody/urn%3Auuid%3Ax", headers: ["Authorization: Bearer \(subscriber1)"]), status: 404),
+            Row(name: "1.0 subscriptions API, unknown match_type", request: get(hub + "/subscriptions/regexp/x", headers: ["Authorization: Bearer \(subscriber1)"]), status: 400),
+            Row(name: "1.0 subscriptions API, a type alone", request: get(hub + "/subscriptions/exact", headers: ["Authorization: Bearer \(subscriber1)"]), status: 404),
+            Row(name: "1.0 subscriptions API, too deep", request: get(nobody + "/a/b", headers: ["Authorization: Bearer \(subscriber1)"]), status: 404),
+            Row(name: "1.0 subscriptions API, token in the query", request: get(hub + "/subscriptions?authorization=\(subscriber1)"), status: 400),
+            Row(name: "1.0 subscriptions API, publisher's access token", request: get(nobody, headers: ["Authorization: Bearer \(publisher1)"]), status: 401),
             Row(name: "declared body over the limit, with a token", request: "POST \(hub) HTTP/1.1\r\nHost: hub.example\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: Bearer \(all)\r\nContent-Length: 99999999\r\n\r\n", status: 413),
         ]
     }
@@ -211,6 +259,8 @@ public enum PipelineTable {
     public static func configuration(keys: Bool) -> HeraldHTTPConfiguration {
         var http = HeraldHTTPConfiguration()
         http.corsOrigins = [app]
+        // Fixed, so that HTTP/2 (`:scheme https`) needs the same access tokens as HTTP/1.
+        http.resourceIdentifier = "http://hub.example" + hub
         if keys {
             http.publisherKey = HeraldKey(publisherSecret)
             http.subscriberKey = HeraldKey(subscriberSecret)

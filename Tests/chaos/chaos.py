@@ -2,8 +2,8 @@
 """Chaos test of Herald in Redis mode: real `herald serve` nodes and a real redis-server on
 loopback, faults injected while a publisher and SSE subscribers run.
 
-    python3 Tests/chaos/chaos.py                     # all three scenarios
-    python3 Tests/chaos/chaos.py --scenario churn    # one of: restart, kill, churn
+    python3 Tests/chaos/chaos.py                     # restart, kill, churn and presence
+    python3 Tests/chaos/chaos.py --scenario churn    # one of: restart, kill, churn, presence, presence-cost
     python3 Tests/chaos/chaos.py --quick             # shorter phases (what scripts/test.sh runs)
 
 Scenarios (each with two Herald nodes sharing one redis-server):
@@ -14,6 +14,13 @@ Scenarios (each with two Herald nodes sharing one redis-server):
            other node with Last-Event-ID.
   churn    200 subscribers each reconnecting every 0.5-2 s (to either node, with Last-Event-ID)
            for 15 s while 100 events/s are published.
+  presence the churn above with subscription events (presence) on, each subscriber holding
+           SELECTORS (8) topic selectors (the extra ones match nothing): presence goes through
+           Redis for every reconnect; prints Redis `INFO commandstats` calls during the run.
+  presence-cost  no publishing: 200 subscribers with SELECTORS selectors each connect and
+           disconnect 5 times (to either node) with presence on; prints Redis commands per
+           connect + disconnect (from `INFO commandstats`, counted once all is quiet). Informative
+           (always passes unless the harness fails): compare two builds with --binary.
 
 Eight publisher lanes share the rate; each gives every event its own id and retries it (on
 either node) until it is answered 200, as a publisher should. For every scenario, every
@@ -105,8 +112,9 @@ class Redis:
 class Node:
     """One `herald serve --redis` process on a free loopback port."""
 
-    def __init__(self, binary: Path, workdir: Path, redis_port: int, name: str):
+    def __init__(self, binary: Path, workdir: Path, redis_port: int, name: str, presence: bool = False):
         self.binary, self.name = binary, name
+        self.presence = presence
         self.port = free_port()
         self.redis_port = redis_port
         self.log = workdir / f"herald-{name}.log"
@@ -117,7 +125,7 @@ class Node:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [str(self.binary), "serve", "--port", str(self.port), "--redis", f"redis://127.0.0.1:{self.redis_port}",
-             "--chat", "false", "--subscription-events", "false", "--heartbeat", "5", "--log-level", "warning",
+             "--chat", "false", "--subscription-events", "true" if self.presence else "false", "--heartbeat", "5", "--log-level", "warning",
              "--secret-file", str(self.secret)],
             stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         if not wait_for_port(self.port, time.time() + 30):
@@ -238,6 +246,7 @@ class Subscriber:
     name: int
     ports: list[int]
     interval: tuple[float, float] | None
+    selectors: int = 1
     received: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
@@ -262,7 +271,7 @@ class Subscriber:
     async def stream(self, port: int) -> None:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
         try:
-            request = f"GET /.well-known/mercure?topic={TOPIC} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+            request = f"GET {subscribe_path(self.name, self.selectors)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
             if self.last_id or self.connects:
                 # A reconnect before any event: everything (each scenario has a fresh Redis).
                 request += f"Last-Event-ID: {self.last_id or 'earliest'}\r\n"
@@ -332,19 +341,25 @@ class Subscriber:
         return rest
 
 
+def subscribe_path(name: int, selectors: int) -> str:
+    """The hub URL of subscriber `name`: the chaos topic, plus selectors that match nothing."""
+    extra = "".join(f"&topic=/chaos/quiet/{name}/{index}" for index in range(selectors - 1))
+    return f"/.well-known/mercure?topic={TOPIC}{extra}"
+
+
 # MARK: subscriber processes
 
 # Subscribers run in worker processes (two for many subscribers), so that parsing their streams
 # does not hold back the publisher's pacing, nor the other way round.
 
 
-def subscriber_worker(conn, names: list[int], ports: list[int], interval) -> None:
-    asyncio.run(worker_main(conn, names, ports, interval))
+def subscriber_worker(conn, names: list[int], ports: list[int], interval, selectors: int) -> None:
+    asyncio.run(worker_main(conn, names, ports, interval, selectors))
 
 
-async def worker_main(conn, names: list[int], ports: list[int], interval) -> None:
+async def worker_main(conn, names: list[int], ports: list[int], interval, selectors: int) -> None:
     loop = asyncio.get_running_loop()
-    subscribers = [Subscriber(name, ports, interval) for name in names]
+    subscribers = [Subscriber(name, ports, interval, selectors) for name in names]
     tasks = [asyncio.create_task(s.run()) for s in subscribers]
     try:
         await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in subscribers)), 30)
@@ -367,13 +382,13 @@ async def worker_main(conn, names: list[int], ports: list[int], interval) -> Non
 class SubscriberPool:
     """`count` subscribers over `processes` worker processes; their results once drained."""
 
-    def __init__(self, count: int, ports: list[int], interval, processes: int):
+    def __init__(self, count: int, ports: list[int], interval, processes: int, selectors: int = 1):
         context = multiprocessing.get_context("fork")
         self.workers = []
         for index in range(processes):
             parent, child = context.Pipe()
             names = list(range(index, count, processes))
-            process = context.Process(target=subscriber_worker, args=(child, names, ports, interval), daemon=True)
+            process = context.Process(target=subscriber_worker, args=(child, names, ports, interval, selectors), daemon=True)
             process.start()
             self.workers.append((process, parent))
 
@@ -394,7 +409,7 @@ class SubscriberPool:
             if not await loop.run_in_executor(None, conn.poll, timeout + 15):
                 raise TimeoutError("subscriber worker did not report")
             for name, received, latencies, gaps, connects in conn.recv():
-                subscriber = Subscriber(name, [], None, received, latencies, gaps, connects)
+                subscriber = Subscriber(name, [], None, 1, received, latencies, gaps, connects)
                 subscribers.append(subscriber)
             process.join(5)
         return sorted(subscribers, key=lambda s: s.name)
@@ -470,9 +485,11 @@ def check(name: str, publisher: Publishers, subscribers: list[Subscriber], extra
     return Result(name, ok, lines + problems)
 
 
-async def run_clients(nodes, subscribers_count, interval, rate, duration, faults, run) -> tuple[Publishers, list[Subscriber]]:
+async def run_clients(nodes, subscribers_count, interval, rate, duration, faults, run,
+                      selectors: int = 1) -> tuple[Publishers, list[Subscriber]]:
     publisher = Publishers(nodes, run, lanes=8)
-    pool = SubscriberPool(subscribers_count, [node.port for node in nodes], interval, 1 if subscribers_count <= 50 else 2)
+    pool = SubscriberPool(subscribers_count, [node.port for node in nodes], interval,
+                          1 if subscribers_count <= 50 else 2, selectors)
     try:
         await pool.ready(30)
         fault_task = asyncio.create_task(faults())
@@ -546,28 +563,137 @@ async def scenario_kill(binary: Path, workdir: Path, args) -> Result:
     return result
 
 
-async def scenario_churn(binary: Path, workdir: Path, args) -> Result:
+async def scenario_churn(binary: Path, workdir: Path, args, presence: bool = False) -> Result:
     redis = Redis(workdir, persistent=False)
     redis.start()
-    nodes = [Node(binary, workdir, redis.port, "a"), Node(binary, workdir, redis.port, "b")]
+    nodes = [Node(binary, workdir, redis.port, name, presence) for name in ("a", "b")]
     for node in nodes:
         node.start()
     duration = 6.0 if args.quick else 15.0
+    selectors = args.selectors if presence else 1
     cpu_before = {node.name: cpu_seconds(node.process.pid) for node in nodes}
+    stats_before = redis_commandstats(redis.port)
 
     async def faults():
         return
 
     try:
-        publisher, subscribers = await run_clients(nodes, 200, (0.5, 2.0), 100, duration, faults, "c")
+        publisher, subscribers = await run_clients(nodes, 200, (0.5, 2.0), 100, duration, faults, "c", selectors)
         cpu = {node.name: cpu_seconds(node.process.pid) - cpu_before[node.name] for node in nodes}
+        stats = diff_commandstats(redis_commandstats(redis.port), stats_before)
     finally:
         for node in nodes:
             node.stop()
         redis.stop()
-    notes = [f"herald CPU during the run: " + ", ".join(f"node {k} {v:.1f} s" for k, v in cpu.items())]
-    return check(f"churn: 200 subscribers reconnecting every 0.5-2 s for {duration:.0f} s at 100 events/s",
+    reconnects = sum(s.connects for s in subscribers)
+    notes = [f"herald CPU during the run: " + ", ".join(f"node {k} {v:.1f} s" for k, v in cpu.items()),
+             f"Redis commands during the run: {sum(stats.values())} for {reconnects} connects and "
+             f"{len(publisher.acked)} publishes: " + format_commandstats(stats)]
+    what = f"presence on, {selectors} selectors each, " if presence else ""
+    return check(f"{'presence' if presence else 'churn'}: 200 subscribers ({what}reconnecting every 0.5-2 s) "
+                 f"for {duration:.0f} s at 100 events/s",
                  publisher, subscribers, notes, latency_limit=args.latency_limit)
+
+
+async def scenario_presence(binary: Path, workdir: Path, args) -> Result:
+    return await scenario_churn(binary, workdir, args, presence=True)
+
+
+async def scenario_presence_cost(binary: Path, workdir: Path, args) -> Result:
+    """Redis commands per subscription start + end with presence on, nothing else going on."""
+    redis = Redis(workdir, persistent=False)
+    redis.start()
+    nodes = [Node(binary, workdir, redis.port, name, presence=True) for name in ("a", "b")]
+    for node in nodes:
+        node.start()
+    subscribers, rounds = 200, 5
+    connects = 0
+
+    async def one(name: int) -> None:
+        nonlocal connects
+        for _ in range(rounds):
+            port = random.choice(nodes).port
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+            try:
+                writer.write(f"GET {subscribe_path(name, args.selectors)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             f"Accept: text/event-stream\r\n\r\n".encode())
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+                if b" 200 " not in head.split(b"\r\n", 1)[0] + b" ":
+                    raise ConnectionError(f"subscribe answered {head[:40]!r}")
+                connects += 1
+                await asyncio.sleep(random.uniform(0.1, 0.6))
+            finally:
+                writer.close()
+
+    try:
+        before = redis_commandstats(redis.port)
+        begun = time.time()
+        await asyncio.gather(*(one(name) for name in range(subscribers)))
+        took = time.time() - begun
+        # Quiet: the counters stop moving (the nodes' registry refresh runs every 10 s).
+        stats, still = {}, 0
+        while still < 3:
+            await asyncio.sleep(0.5)
+            now = diff_commandstats(redis_commandstats(redis.port), before)
+            still = still + 1 if now == stats else 0
+            stats = now
+        stats.pop("info", None)
+        registered = redis_registry_size(redis.port)
+    finally:
+        for node in nodes:
+            node.stop()
+        redis.stop()
+    total = sum(stats.values())
+    lines = [f"{connects} subscription starts and ends ({subscribers} subscribers x {rounds}, {args.selectors} "
+             f"selectors each, in {took:.1f} s): {total} Redis commands, {total / max(connects, 1):.2f} per "
+             f"start + end", "calls: " + format_commandstats(stats),
+             f"registry entries left once all ended: {registered}"]
+    return Result("presence-cost: Redis commands per subscription start + end, presence on", registered == 0, lines)
+
+
+def redis_command(port: int, *words: str) -> bytes:
+    """One command to the redis-server on `port` (RESP over a fresh socket); the raw reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w.encode()), w.encode()) for w in words))
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if data.startswith(b"$"):
+                header, _, rest = data.partition(b"\r\n")
+                if len(rest) >= int(header[1:]) + 2:
+                    return rest[:int(header[1:])]
+            elif data.endswith(b"\r\n"):
+                return data
+    return data
+
+
+def redis_commandstats(port: int) -> dict[str, int]:
+    """Calls per command so far (`INFO commandstats`)."""
+    calls = {}
+    for line in redis_command(port, "INFO", "commandstats").decode().splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, fields = line[len("cmdstat_"):].partition(":")
+            calls[name] = int(fields.split("calls=", 1)[1].split(",", 1)[0])
+    return calls
+
+
+def diff_commandstats(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {name: count - before.get(name, 0) for name, count in after.items() if count - before.get(name, 0) > 0
+            and name not in ("info",)}
+
+
+def format_commandstats(stats: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in sorted(stats.items(), key=lambda item: -item[1]))
+
+
+def redis_registry_size(port: int) -> int:
+    """Subscriptions listed in every node's registry hash (`herald:subscriptions:*`)."""
+    reply = redis_command(port, "EVAL", "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
+                          "n = n + redis.call('HLEN', k) end return n", "0", "herald:subscriptions:*")
+    return int(reply.strip()[1:])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -578,13 +704,15 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-SCENARIOS = {"restart": scenario_restart, "kill": scenario_kill, "churn": scenario_churn}
+SCENARIOS = {"restart": scenario_restart, "kill": scenario_kill, "churn": scenario_churn,
+             "presence": scenario_presence, "presence-cost": scenario_presence_cost}
 
 
 async def main_async(args) -> int:
     binary = Path(args.binary)
     failures = 0
-    for name in (SCENARIOS if args.scenario == "all" else [args.scenario]):
+    # `all`: the checks (presence-cost only measures).
+    for name in (["restart", "kill", "churn", "presence"] if args.scenario == "all" else [args.scenario]):
         workdir = Path(tempfile.mkdtemp(prefix=f"herald-chaos-{name}-"))
         begun = time.time()
         try:
@@ -611,6 +739,8 @@ def main() -> int:
     parser.add_argument("--scenario", choices=["all", *SCENARIOS], default="all")
     parser.add_argument("--binary", default=os.environ.get("HERALD_BIN", str(REPO / ".build/debug/herald")))
     parser.add_argument("--quick", action="store_true", help="shorter phases (for CI)")
+    parser.add_argument("--selectors", type=int, default=8,
+                        help="presence scenarios: topic selectors per subscriber (default 8)")
     parser.add_argument("--time-limit", type=float, default=120.0, help="per scenario, seconds")
     parser.add_argument("--latency-limit", type=float, default=None,
                         help="churn: fail when p99 publish-to-delivery reaches this many seconds "

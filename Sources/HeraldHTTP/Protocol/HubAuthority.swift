@@ -37,6 +37,8 @@ struct HubGrant: Sendable {
     var expiresAt: Date?
     /// A Mercure 1.0 access token's grant answers refusals in RFC 6750 terms.
     var isAccessToken = false
+    /// The verified 1.0 grant this came from (its `subscribe` details carry one payload each).
+    var accessGrant: MercureGrant?
 
     init(publish: [TopicSelector]?, subscribe: [TopicSelector], payload: String?, expiresAt: Date? = nil) {
         self.publish = publish
@@ -124,6 +126,14 @@ extension HubGrant {
             expiresAt: grant.expiresAt
         )
         isAccessToken = grant.kind == .accessToken
+        accessGrant = isAccessToken ? grant : nil
+    }
+
+    /// The payload of each Mercure 1.0 subscription made with `selectors`: the first
+    /// `subscribe` detail covering it (`MercureGrant.payload(forSubscription:)`); nil entries
+    /// for a grant without one.
+    func matcherPayloads(_ selectors: [TopicSelector]) -> [String?] {
+        selectors.map { accessGrant?.payload(forSubscription: $0)?.jsonText }
     }
 
     /// A 403 for what this grant does not allow: RFC 6750 `insufficient_scope` (with its

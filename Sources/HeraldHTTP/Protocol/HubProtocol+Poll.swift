@@ -75,8 +75,10 @@ extension HubProtocol {
 
     /// A long-poll's answer: `200`, `text/event-stream`, the events a stream would have sent
     /// first (the gap event included; no heartbeat, padding or retry hint) and nothing after
-    /// them, or an empty body once `wait` passed with none. `Last-Event-ID` is the id to poll
-    /// from next (the body's last id, or where history stood when nothing came).
+    /// them, or an empty body once `wait` passed with none. The replay fields follow the
+    /// stream's rule (`replayFields`): 0.x, `Last-Event-ID` is the id to poll from next (the
+    /// body's last id, or where history stood when nothing came); 1.0, `Mercure-Last-Event-ID`
+    /// when a replay was asked (a 1.0 poller resumes from the last id of the body).
     func longPoll(_ intent: SubscribeIntent, wait: TimeAmount, origin: String?) async -> HubAnswer {
         let batch: PollBatch
         do {
@@ -90,8 +92,8 @@ extension HubProtocol {
         var headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "private, no-cache, no-store",
-            .lastEventID: batch.nextEventID,
         ]
+        headers.append(contentsOf: Self.replayFields(intent, replayFound: batch.replayFound, resumeID: batch.nextEventID))
         headers.append(contentsOf: cors.headers(for: origin))
         return HubAnswer(status: .ok, headers: headers, body: String(buffer: body))
     }

@@ -120,7 +120,11 @@ package struct HubProtocol: Sendable {
                 }
             }
         } catch {
-            return .answer(withCORS(error.answer, origin: origin))
+            var answer = withCORS(error.answer, origin: origin)
+            // A HEAD answer has no content (RFC 9110 §9.3.2): over HTTP/2 a body after it is a
+            // protocol error that ends the whole connection, every stream on it included.
+            if request.method == .head { answer.body = "" }
+            return .answer(answer)
         }
     }
 
@@ -220,8 +224,14 @@ package struct HubProtocol: Sendable {
         return (try Self.decodeUpdate(request.body, maxTopicLength: hub.configuration.maxTopicLength), query)
     }
 
-    /// Returns when `grant` allows publishing every topic of `update`.
+    /// Returns when `grant` allows publishing every topic of `update`. A publish authorized
+    /// with a Mercure 1.0 access token is a 1.0 publish, and a 1.0 update has exactly one topic
+    /// (the specification's "Publication": more than one `topic` field is a 400); 0.x keeps
+    /// its alternate topics.
     private func authorizePublish(_ update: Update, grant: HubGrant) throws(Refusal) {
+        if grant.isAccessToken, update.topics.count > 1 {
+            throw .badRequest("a Mercure 1.0 update has exactly one topic (\(update.topics.count) topic fields)")
+        }
         guard let allowed = grant.publish else {
             throw grant.forbidden(grant.isAccessToken ? "token grants no publish action" : "token has no mercure.publish claim")
         }
@@ -260,12 +270,32 @@ package struct HubProtocol: Sendable {
         // publish, since one hub serves both versions to the same subscribers).
         if update.id?.first == "#" { throw .badRequest("id must not start with #") }
         if update.type == "mercure" { throw .badRequest("type 'mercure' is reserved for subscription events") }
+        // The hub's own namespace (its subscription events live under it): a publisher, even one
+        // allowed every topic, must not forge them (Mercure: 403).
+        if let topic = topics.first(where: { Self.isHubNamespace($0) }) {
+            throw .forbidden("topic \(topic) is in the hub's own namespace (\(Self.hubNamespace))")
+        }
         do {
             try update.validate(maxTopicLength: maxTopicLength)
         } catch {
             throw .badRequest(error.reason)
         }
         return update
+    }
+
+    /// Where the hub's subscription events live; no publisher may use it.
+    static let hubNamespace = "/.well-known/mercure/"
+
+    /// Whether `topic` (a relative IRI, or an absolute URL: its path) is in `hubNamespace`,
+    /// compared without case (a percent-encoded or differently-cased spelling is the same place).
+    static func isHubNamespace(_ topic: String) -> Bool {
+        var path = Substring(topic)
+        if let scheme = path.range(of: "://") {
+            let rest = path[scheme.upperBound...]
+            path = rest.firstIndex(of: "/").map { rest[$0...] } ?? ""
+        }
+        let plain = path.removingPercentEncoding ?? String(path)
+        return plain.lowercased().hasPrefix(hubNamespace)
     }
 
     private static func single(_ name: String, of form: FormFields) throws(Refusal) -> String? {
@@ -299,7 +329,7 @@ package struct HubProtocol: Sendable {
 
     private func subscribeIntent(_ request: HubRequest) async throws(Refusal) -> SubscribeIntent {
         let query = try decodeQuery(request)
-        let (version, raw, selectors) = try subscribeSelectors(query)
+        let (version, raw, selectors) = try subscribeSelectors(query, request: request)
         if version == .v1, query.contains("authorization") {
             throw .invalidRequest("Mercure 1.0 subscriptions (match=) take no token in the query string: use Authorization: Bearer or the cookie")
         }
@@ -316,6 +346,9 @@ package struct HubProtocol: Sendable {
             authorizationExpiry: grant?.expiresAt
         )
         subscribeRequest.padded = padded && longPoll == nil
+        if version == .v1 {
+            subscribeRequest.matcherPayloads = grant?.matcherPayloads(selectors) ?? Array(repeating: nil, count: selectors.count)
+        }
         return SubscribeIntent(
             request: subscribeRequest,
             rawSelectors: raw,
@@ -329,7 +362,7 @@ package struct HubProtocol: Sendable {
     /// the hub's limits. Parameter names are case-sensitive; `match` and `match_exact` are
     /// exact (1.0), `match_urlpattern` a WHATWG URL Pattern (1.0), `topic` a 0.x selector;
     /// any other name starting with `match` is refused.
-    private func subscribeSelectors(_ query: FormFields) throws(Refusal) -> (Version, [String], [TopicSelector]) {
+    private func subscribeSelectors(_ query: FormFields, request: HubRequest) throws(Refusal) -> (Version, [String], [TopicSelector]) {
         var topics: [String] = []
         var matchers: [(name: String, value: String)] = []
         for (name, value) in query.fields {
@@ -351,7 +384,7 @@ package struct HubProtocol: Sendable {
                 // The hub's limits (count, length, template complexity): one rule for every path.
                 return (.v0, topics, try hub.selectors(topics))
             }
-            return (.v1, matchers.map(\.value), try Self.matcherSelectors(matchers, hub: hub))
+            return (.v1, matchers.map(\.value), try Self.matcherSelectors(matchers, hub: hub, hubURL: hubURL(request)))
         } catch {
             throw .badRequest(error.description)
         }
@@ -387,31 +420,43 @@ package struct HubProtocol: Sendable {
         }
     }
 
-    /// The header fields of a stream's answer. 0.x: `Last-Event-ID` is the newest id in history.
-    /// 1.0: `Mercure-Last-Event-ID` answers a subscribe that asked for a replay: the id asked
-    /// for when history holds it, `earliest` otherwise (updates may have been missed).
+    /// The header fields of a stream's answer (see `replayFields`).
     func streamHeaders(_ subscription: Subscription, _ intent: SubscribeIntent, origin: String?) -> HTTPFields {
         var headers: HTTPFields = [
             .contentType: "text/event-stream",
             .cacheControl: "private, no-cache, no-store",
             .accelBuffering: "no",
         ]
-        switch intent.version {
-        case .v0:
-            if let last = subscription.lastEventID { headers[.lastEventID] = last }
-        case .v1:
-            if let asked = intent.askedLastEventID {
-                headers[.mercureLastEventID] = !asked.isEmpty && subscription.replayFound ? asked : Update.earliestID
-            }
-        }
+        headers.append(contentsOf: Self.replayFields(intent, replayFound: subscription.replayFound, resumeID: subscription.lastEventID))
         headers.append(contentsOf: cors.headers(for: origin))
         return headers
     }
 
+    /// The one rule for what a subscribe's answer says about replay, for streams and long-polls
+    /// alike. 0.x: `Last-Event-ID` is where to resume from (`resumeID`: a stream's newest id in
+    /// history, a long-poll's next id to poll from). 1.0: `Mercure-Last-Event-ID` answers a
+    /// subscribe that asked for a replay (header or `last_event_id`): the id asked for when
+    /// history holds it, `earliest` otherwise (updates may have been missed); 1.0 defines no
+    /// response `Last-Event-ID`.
+    static func replayFields(_ intent: SubscribeIntent, replayFound: Bool, resumeID: String?) -> HTTPFields {
+        var fields = HTTPFields()
+        switch intent.version {
+        case .v0:
+            if let resumeID { fields[.lastEventID] = resumeID }
+        case .v1:
+            if let asked = intent.askedLastEventID {
+                fields[.mercureLastEventID] = !asked.isEmpty && replayFound ? asked : Update.earliestID
+            }
+        }
+        return fields
+    }
+
     // MARK: subscriptions API
 
-    /// `GET {hub}/subscriptions[/{topic}[/{subscriber}]]` as JSON-LD. Private, as in Mercure: a
-    /// subscriber token is required, and only resources whose IRI its grant matches are shown.
+    /// `GET {hub}/subscriptions[/...]` as JSON-LD. Private, as in Mercure: a subscriber token is
+    /// required. The token says which protocol the request speaks: a 1.0 access token gets the
+    /// 1.0 API (`subscriptions1`), a 0.x token the 0.x one (`/{topic}[/{subscriber}]`, only the
+    /// resources whose IRI its grant matches). Each lists the subscriptions of its own version.
     private func subscriptions(_ request: HubRequest) async throws(Refusal) -> HubAnswer {
         let query = try decodeQuery(request)
         guard authority.verifies(.subscriber) else {
@@ -420,7 +465,10 @@ package struct HubProtocol: Sendable {
         guard let credentials = credentials(of: request, query: query, version: .v0) else {
             throw .unauthorized("missing subscriber token")
         }
-        let allowed = try await authority.grant(credentials, for: .subscriber).subscribe
+        if credentials.source == .query, AccessTokenVerifier.isAccessToken(credentials.token) {
+            throw .invalidRequest("Mercure 1.0 takes no token in the query string: use Authorization: Bearer or the cookie")
+        }
+        let grant = try await authority.grant(credentials, for: .subscriber)
         var components: [String] = []
         for part in request.path.dropFirst(subscriptionsPath.count).split(separator: "/", omittingEmptySubsequences: true) {
             do {
@@ -429,10 +477,12 @@ package struct HubProtocol: Sendable {
                 throw .badRequest("bad percent-encoding in path")
             }
         }
+        if grant.isAccessToken { return try await subscriptions1(request, components: components, grant: grant) }
+        let allowed = grant.subscribe
         if components.count > 2 { throw Refusal(status: .notFound, reason: "not found") }
 
         let (lastEventID, active) = await hub.subscriptionsSnapshot()
-        var resources = active.flatMap(\.resources)
+        var resources = active.flatMap(\.resources).filter { $0.matchType == nil }
         if components.count >= 1 { resources = resources.filter { $0.topic == components[0] } }
         if components.count == 2 { resources = resources.filter { $0.subscriber == components[1] } }
         let visible = resources.filter { resource in allowed.contains { $0.matches(resource.iri) } }
@@ -451,6 +501,43 @@ package struct HubProtocol: Sendable {
         body += ",\"type\":\"Subscriptions\",\"lastEventID\":"
         body += SubscriptionResource.jsonString(lastEventID ?? Update.earliestID)
         body += ",\"subscriptions\":[" + visible.map(\.json).joined(separator: ",") + "]}"
+        return Self.jsonLD(body)
+    }
+
+    /// The Mercure 1.0 subscriptions API (the specification's "Active Subscriptions" /
+    /// "Subscription API"): `{hub}/subscriptions` (every 1.0 subscription),
+    /// `/{match_type}/{match}` (those of one matcher), `/{match_type}/{match}/{subscriber}` (one,
+    /// 404 when it is not active). The request's path, as sent and without its query, is the
+    /// topic the token's `subscribe` grant must cover (the same relative form as the
+    /// subscription events' topics, so one matcher grants both); else 403 `insufficient_scope`.
+    /// Documents are JSON-LD (`application/ld+json`) with `last_event_id` at their root.
+    private func subscriptions1(_ request: HubRequest, components: [String], grant: HubGrant) async throws(Refusal) -> HubAnswer {
+        guard components.count == 0 || components.count == 2 || components.count == 3 else {
+            throw Refusal(status: .notFound, reason: "not found (subscriptions[/{match_type}/{match}[/{subscriber}]])")
+        }
+        if let matchType = components.first, matchType != "exact", matchType != "urlpattern" {
+            throw .badRequest("unknown match_type \(matchType) (exact or urlpattern)")
+        }
+        let topic = String(request.path)
+        guard grant.subscribe.contains(where: { $0.matches(topic) }) else {
+            throw grant.forbidden("not allowed to read \(topic)")
+        }
+        let (lastEventID, active) = await hub.subscriptionsSnapshot()
+        let last = lastEventID ?? Update.earliestID
+        var resources = active.flatMap(\.resources).filter { $0.matchType != nil }
+        if components.count >= 2 {
+            resources = resources.filter { $0.matchType == components[0] && $0.topic == components[1] }
+        }
+        if components.count == 3 {
+            guard let resource = resources.first(where: { $0.subscriber == components[2] }) else {
+                throw Refusal(status: .notFound, reason: "no such subscription")
+            }
+            return Self.jsonLD(resource.document(lastEventID: last))
+        }
+        resources.sort { ($0.subscriber, $0.matchType ?? "", $0.topic) < ($1.subscriber, $1.matchType ?? "", $1.topic) }
+        var body = "{\"@context\":\"https://mercure.rocks/\",\"id\":" + SubscriptionResource.jsonString(topic)
+        body += ",\"type\":\"Subscriptions\",\"last_event_id\":" + SubscriptionResource.jsonString(last)
+        body += ",\"subscriptions\":[" + resources.map(\.json).joined(separator: ",") + "]}"
         return Self.jsonLD(body)
     }
 
@@ -487,9 +574,15 @@ package struct HubProtocol: Sendable {
         } else if let cookie = request.cookie(configuration.accessTokenCookieName), !cookie.isEmpty {
             found = HubCredentials(token: cookie, source: .cookie)
         }
-        found?.audience = configuration.resourceIdentifier(scheme: request.scheme ?? "http", authority: request.authority)
+        found?.audience = hubURL(request)
         found?.accessTokensOnly = version == .v1
         return found
+    }
+
+    /// The hub's URL for this request (its resource identifier): the `aud` a 1.0 access token
+    /// must name, and the base relative URL patterns and topics are resolved against.
+    func hubURL(_ request: HubRequest) -> String? {
+        configuration.resourceIdentifier(scheme: request.scheme ?? "http", authority: request.authority)
     }
 
     /// Whether a Content-Type is a form (`application/x-www-form-urlencoded`, any case, any

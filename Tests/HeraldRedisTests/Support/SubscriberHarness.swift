@@ -1,4 +1,5 @@
 import HeraldRedis
+import HeraldTesting
 import NIOCore
 
 /// A running ``RedisSubscriber`` with its events recorded, stopped by ``stop()``.

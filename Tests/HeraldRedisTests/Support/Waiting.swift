@@ -1,8 +1,5 @@
+import HeraldTesting
 import NIOConcurrencyHelpers
-
-struct TimedOut: Error, CustomStringConvertible {
-    var description: String
-}
 
 /// Polls `condition` until it holds, failing after `timeout`: keeps every wait bounded.
 func waitUntil(
@@ -12,25 +9,8 @@ func waitUntil(
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw TimedOut(description: "timed out waiting for \(what)") }
+        guard ContinuousClock.now < deadline else { throw TimedOut(what, after: timeout) }
         try await Task.sleep(for: .milliseconds(10))
-    }
-}
-
-/// Runs `body`, failing with ``TimedOut`` if it takes longer than `timeout`.
-func withTimeout<T: Sendable>(
-    _ timeout: Duration,
-    _ what: String,
-    _ body: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw TimedOut(description: "timed out: \(what)")
-        }
-        defer { group.cancelAll() }
-        return try await group.next()!
     }
 }
 

@@ -1,0 +1,3 @@
+module herald/h2sse
+
+go 1.19
