@@ -43,11 +43,8 @@ func chatRequest(_ request: Request) async -> ChatRequest {
     } catch {
         body = nil
     }
-    var headers = HTTPFields(request.headers, splitCookie: false)  // `Host` becomes the authority
-    let hostField = HTTPField.Name("Host")!
-    let host = headers[hostField]
-    headers[hostField] = nil
-    return ChatRequest(headers: headers, authority: host, body: body)
+    let (headers, authority) = request.headers.heraldFields
+    return ChatRequest(headers: headers, authority: authority, body: body)
 }
 
 /// A chat answer as a Vapor response, as it is.

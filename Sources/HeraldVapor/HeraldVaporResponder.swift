@@ -40,17 +40,13 @@ struct HeraldVaporResponder: Sendable {
         var path = request.url.path
         if !prefix.isEmpty, path.hasPrefix(prefix) { path.removeFirst(prefix.count) }
         if let query = request.url.query { path += "?" + query }
-        // As HTTPTypes' own conversion does: `Host` becomes the authority.
-        var fields = HTTPFields(request.headers, splitCookie: false)
-        let hostField = HTTPField.Name("Host")!
-        let host = fields[hostField]
-        fields[hostField] = nil
+        let (fields, authority) = request.headers.heraldFields
         let method = (try? HTTPRequest.Method(request.method)) ?? HTTPRequest.Method("UNKNOWN")!
         return HubRequest(
             method: method,
             target: path,
             headers: fields,
-            authority: host,
+            authority: authority,
             peerIsLoopback: request.remoteAddress?.isLoopback == true
         )
     }
@@ -121,6 +117,18 @@ extension Response {
             headers: HTTPHeaders(answer.headers),
             body: answer.body.isEmpty ? .empty : .init(string: answer.body)
         )
+    }
+}
+
+extension HTTPHeaders {
+    /// Vapor's header fields as the core and the chat read them: HTTPTypes fields, and the
+    /// authority (`Host`; Vapor's HTTP/2 server turns `:authority` into it) apart. The one
+    /// conversion for every Vapor route of the package: NIOHTTPTypesHTTP1's
+    /// `HTTPFields(_:splitCookie:)` leaves the first `Host` out (an `HTTPRequest` carries it as
+    /// `authority`), so the authority must be taken from here, not from the converted fields.
+    /// Without it every `Origin` looked cross-origin: the chat refused its own page's posts.
+    package var heraldFields: (fields: HTTPFields, authority: String?) {
+        (HTTPFields(self, splitCookie: false), self.first(name: .host))
     }
 }
 

@@ -146,6 +146,15 @@ public enum PipelineTable {
             Row(name: "keyless publish through a proxy", request: post("topic=t&id=row-proxied", headers: ["X-Forwarded-For: 192.0.2.1"]), status: 403),
             Row(name: "keyless publish from a listed origin", request: post("topic=t&id=row-origin", headers: [origin]), status: 200),
             Row(name: "keyless publish from another origin", request: post("topic=t&id=row-evil", headers: ["Origin: https://evil.example"]), status: 403),
+            // Same-origin is `Origin` against the request's `Host` (`:authority`): a transport that
+            // loses the authority (HeraldVapor did) sees every page as cross-origin.
+            Row(
+                name: "keyless publish from the hub's own loopback page",
+                request: post("topic=t&id=row-own-page", headers: ["Origin: http://127.0.0.1:8080"])
+                    .replacingOccurrences(of: "Host: hub.example", with: "Host: 127.0.0.1:8080"),
+                status: 200
+            ),
+            Row(name: "keyless publish from the hub's own page, not a loopback name", request: post("topic=t&id=row-rebound", headers: ["Origin: http://hub.example"]), status: 403),
             Row(name: "empty body", request: post(""), status: 400),
             Row(name: "missing topic", request: post("data=x"), status: 400),
             Row(name: "duplicate data", request: post("topic=t&data=a&data=b"), status: 400),
@@ -197,6 +206,8 @@ public enum PipelineTable {
             Row(name: "publish, no token", request: post("topic=t"), status: 401),
             Row(name: "publish, another scheme", request: post("topic=t", headers: ["Authorization: Basic YTpi"]), status: 401),
             Row(name: "publish, bearer from a listed origin", request: post("topic=t&id=row-cors", headers: [origin, "Authorization: Bearer \(all)"]), status: 200),
+            Row(name: "publish, bearer from the hub's own origin", request: post("topic=t&id=row-same-origin", headers: ["Origin: http://hub.example", "Authorization: Bearer \(all)"]), status: 200),
+            Row(name: "publish, cookie from the hub's own origin", request: post("topic=t&id=row-same-origin-cookie", headers: ["Origin: http://hub.example", "Cookie: mercureAuthorization=\(all)"]), status: 200),
             Row(name: "publish, cookie from another origin", request: post("topic=t", headers: ["Origin: https://evil.example", "Cookie: mercureAuthorization=\(all)"]), status: 403),
             Row(name: "subscribe with a subscriber token", request: get(hub + "?topic=t", headers: ["Authorization: Bearer \(subscriber)"]), status: 200, stream: true),
             Row(name: "subscribe with a bad token", request: get(hub + "?topic=t", headers: ["Authorization: Bearer nope"]), status: 401),
