@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of Herald: installs what the tests need (redis-server; chromium, its driver
 # and selenium for the browser tests, openssl for the HTTPS one, nginx for the reverse-proxy one),
-# then `swift test`, then the DocC documentation (no warnings), then the fuzz targets for a short
-# time, then the end-to-end browser tests, the Mercure conformance cases, then the hostile-client tests.
+# then `swift test`, then the fuzz targets for a short time, then the end-to-end browser tests, the
+# Mercure conformance cases, the hostile-client tests, then HeraldVapor's tests and the Vapor chat
+# (package trait `Vapor`), and last the DocC documentation (no warnings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -44,8 +45,6 @@ echo "== swift test"
 swift test --skip CostGrowthTests
 echo "== swift test: cost growth over 50,000 updates (alone)"
 swift test --skip-build --filter CostGrowthTests
-echo "== documentation (DocC for every public module; fails on any warning)"
-scripts/docs.sh
 
 # Every fuzz target for a short, fixed time (scripts/fuzz.sh: own build in .build-fuzz; a
 # finding fails the run). HERALD_FUZZ_SECONDS=0 skips it.
@@ -91,3 +90,9 @@ if [ "${HERALD_VAPOR:-1}" != 0 ]; then
     python3 -m pytest -q Tests/e2e/test_vapor_chat.py
     echo "   (Vapor part in all: $(( $(date +%s) - vapor_start )) s)"
 fi
+
+# The documentation last: with the Vapor part on, docs.sh documents HeraldVapor too, with the
+# trait, and so finds the build configured as the Vapor part left it (before the fuzz and
+# e2e parts it cost one more flip of the trait: every Herald module compiled once more).
+echo "== documentation (DocC for every public module; fails on any warning)"
+scripts/docs.sh
