@@ -82,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # both servers inherit it
-    binaries = Path(args.bin)
+    binaries = Path(args.bin).resolve()  # the servers run in a temporary directory
     bench = binaries / "herald-bench"
     results = {}
     port = free_port()

@@ -31,18 +31,7 @@ let chat = ChatRoutes(hub: hub, configuration: chatConfiguration, logger: app.lo
 
 /// The chat's view of a Vapor request (its body read up to the chat's limit; nil past it).
 func chatRequest(_ request: Request) async -> ChatRequest {
-    var body: ByteBuffer? = ByteBuffer()
-    do {
-        var collected = ByteBuffer()
-        for try await chunk in request.body {
-            guard collected.readableBytes + chunk.readableBytes <= ChatRequest.maxBodySize else { throw Abort(.payloadTooLarge) }
-            var chunk = chunk
-            collected.writeBuffer(&chunk)
-        }
-        body = collected
-    } catch {
-        body = nil
-    }
+    let body = try? await request.body.collect(upTo: ChatRequest.maxBodySize)
     let (headers, authority) = request.headers.heraldFields
     return ChatRequest(headers: headers, authority: authority, body: body)
 }

@@ -133,8 +133,9 @@ extension HTTPHeaders {
 }
 
 extension Request.Body {
-    /// The whole body, refused (thrown) past `limit` bytes, declared or seen.
-    func collect(upTo limit: Int) async throws -> ByteBuffer {
+    /// The whole body, refused (thrown) past `limit` bytes, declared or seen (the hub's publishes
+    /// and the Vapor chat's requests).
+    package func collect(upTo limit: Int) async throws -> ByteBuffer {
         var collected = ByteBuffer()
         for try await chunk in self {
             guard collected.readableBytes + chunk.readableBytes <= limit else { throw BodyTooLarge() }
