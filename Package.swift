@@ -21,9 +21,16 @@ let package = Package(
         .library(name: "HeraldTesting", targets: ["HeraldTesting"]),
         .executable(name: "herald", targets: ["herald"]),
         .executable(name: "herald-bench", targets: ["HeraldBench"]),
+        // Needs the `Vapor` trait: without it the module is empty.
+        .library(name: "HeraldVapor", targets: ["HeraldVapor"]),
     ],
     // `Fuzzing` (off by default) builds the libFuzzer harness in Fuzz/ for real; see scripts/fuzz.sh.
-    traits: [.trait(name: "Fuzzing", description: "Build the libFuzzer targets of Fuzz/ (with -sanitize=fuzzer).")],
+    // `Vapor` (off by default) builds HeraldVapor, its tests and Examples/VaporChat against Vapor 4;
+    // without it those targets are empty stubs and Vapor is neither built nor linked.
+    traits: [
+        .trait(name: "Fuzzing", description: "Build the libFuzzer targets of Fuzz/ (with -sanitize=fuzzer)."),
+        .trait(name: "Vapor", description: "Build HeraldVapor (the hub mounted in a Vapor 4 app), its tests and Examples/VaporChat."),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
@@ -41,6 +48,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.36.0"),
         // Already in the graph (Hummingbird, AsyncHTTPClient): HeraldHTTP's own HTTP/2 streams.
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        // HeraldVapor's framework; used only by targets that ask for it under the `Vapor` trait.
+        .package(url: "https://github.com/vapor/vapor.git", from: "4.122.3"),
+        // Already in the graph (Hummingbird); named so that HeraldVapor can convert Vapor's heads.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.3.0"),
         // `swift package generate-documentation` (scripts/docs.sh): a command plugin, never linked.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
         // The metrics API the library modules report to (an embedder bootstraps the backend);
@@ -198,6 +209,38 @@ let package = Package(
             path: "Fuzz/Sources",
             swiftSettings: strict
         ),
+        // The hub in a Vapor app (`app.herald(endpoint)`) and the one-route SSE helper. Every
+        // dependency is behind the `Vapor` trait: without it this is an empty module.
+        .target(
+            name: "HeraldVapor",
+            dependencies: [
+                .target(name: "HeraldHTTP", condition: .when(traits: ["Vapor"])),
+                .target(name: "HeraldHub", condition: .when(traits: ["Vapor"])),
+                .target(name: "ServerSentEvents", condition: .when(traits: ["Vapor"])),
+                .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"])),
+                .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Vapor"])),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Vapor"])),
+                .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Vapor"])),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras", condition: .when(traits: ["Vapor"])),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio", condition: .when(traits: ["Vapor"])),
+            ],
+            swiftSettings: strict
+        ),
+        // The demo chat served by Vapor (`swift run --traits Vapor VaporChat`).
+        .executableTarget(
+            name: "VaporChat",
+            dependencies: [
+                .target(name: "HeraldVapor", condition: .when(traits: ["Vapor"])),
+                .target(name: "HeraldChat", condition: .when(traits: ["Vapor"])),
+                .target(name: "HeraldHTTP", condition: .when(traits: ["Vapor"])),
+                .target(name: "HeraldHub", condition: .when(traits: ["Vapor"])),
+                .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"])),
+                .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Vapor"])),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras", condition: .when(traits: ["Vapor"])),
+            ],
+            path: "Examples/VaporChat",
+            swiftSettings: strict
+        ),
         .testTarget(name: "ServerSentEventsTests", dependencies: ["ServerSentEvents"], swiftSettings: strict),
         .testTarget(name: "URLPatternTests", dependencies: ["URLPattern"], swiftSettings: strict),
         .testTarget(
@@ -238,6 +281,7 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             path: "Tests/HeraldTestSupport",
             swiftSettings: strict
@@ -295,6 +339,21 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "HeraldVaporTests",
+            dependencies: [
+                .target(name: "HeraldVapor", condition: .when(traits: ["Vapor"])),
+                .target(name: "HeraldTestSupport", condition: .when(traits: ["Vapor"])),
+                .target(name: "HeraldHTTP", condition: .when(traits: ["Vapor"])),
+                .target(name: "HeraldHub", condition: .when(traits: ["Vapor"])),
+                .target(name: "ServerSentEvents", condition: .when(traits: ["Vapor"])),
+                .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"])),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Vapor"])),
+                .product(name: "NIOPosix", package: "swift-nio", condition: .when(traits: ["Vapor"])),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio", condition: .when(traits: ["Vapor"])),
             ],
             swiftSettings: strict
         ),

@@ -29,14 +29,14 @@ struct ChatAssets: Sendable {
     }
 
     /// Serves an asset; 404 when the package was built without it.
-    static func response(_ asset: Asset?, extraHeaders: HTTPFields = [:]) -> Response {
+    static func answer(_ asset: Asset?, extraHeaders: HTTPFields = [:]) -> ChatAnswer {
         guard let asset else {
-            return Response(status: .notFound, body: ResponseBody(byteBuffer: ByteBuffer(string: "not found\n")))
+            return ChatAnswer(status: .notFound, headers: [:], body: ByteBuffer(string: "not found\n"))
         }
         var headers = extraHeaders
         headers[.contentType] = asset.contentType
         headers[.cacheControl] = "no-cache"
         headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: asset.bytes))
+        return ChatAnswer(status: .ok, headers: headers, body: asset.bytes)
     }
 }

@@ -23,7 +23,7 @@ public final class ChatRoutes: Sendable {
     let assets = ChatAssets()
     let logger: Logger
 
-    init(hub: Hub, configuration: HeraldChatConfiguration, logger: Logger) {
+    package init(hub: Hub, configuration: HeraldChatConfiguration, logger: Logger = Logger(label: "herald.chat")) {
         self.hub = hub
         self.configuration = configuration
         self.logger = logger
@@ -31,23 +31,36 @@ public final class ChatRoutes: Sendable {
         self.hubKeys = HeraldKeyRing(configuration.subscriberKey)
     }
 
+    // MARK: page
+
+    /// `GET /`: the chat page, with a `Link` to the hub (Mercure's discovery).
+    package func page() -> ChatAnswer {
+        ChatAssets.answer(assets.page, extraHeaders: [HTTPField.Name("Link")!: "<\(configuration.hubPath)>; rel=\"mercure\""])
+    }
+
+    /// `GET /chat/app.js`.
+    package func script() -> ChatAnswer { ChatAssets.answer(assets.script) }
+
+    /// `GET /chat/style.css`.
+    package func style() -> ChatAnswer { ChatAssets.answer(assets.style) }
+
     // MARK: session
 
-    func currentSession(_ request: Request) async -> ChatSession? {
-        guard let token = request.cookies[ChatSession.cookieName]?.value, !token.isEmpty,
+    func currentSession(_ request: ChatRequest) async -> ChatSession? {
+        guard let token = request.cookie(ChatSession.cookieName), !token.isEmpty,
             let keys = try? await sessionKeys.keys()
         else { return nil }
         return try? await keys.verify(token, as: ChatSession.self)
     }
 
-    func getSession(_ request: Request) async -> Response {
+    package func getSession(_ request: ChatRequest) async -> ChatAnswer {
         guard let session = await currentSession(request) else {
-            return ChatRefusal(status: .unauthorized, reason: "no session").response
+            return ChatRefusal(status: .unauthorized, reason: "no session").answer
         }
         return jsonResponse(.ok, SessionInfo(name: session.name, csrf: session.csrf))
     }
 
-    func createSession(_ request: Request) async -> Response {
+    package func createSession(_ request: ChatRequest) async -> ChatAnswer {
         do {
             struct Body: Decodable { let name: String }
             let body: Body = try await decodeJSON(request, as: Body.self)
@@ -86,27 +99,27 @@ public final class ChatRoutes: Sendable {
             )
             return jsonResponse(.ok, SessionInfo(name: session.name, csrf: session.csrf), headers: headers)
         } catch let refusal as ChatRefusal {
-            return refusal.response
+            return refusal.answer
         } catch {
             logger.error("chat session not created", metadata: ["error": "\(error)"])
-            return ChatRefusal(status: .internalServerError, reason: "could not create the session").response
+            return ChatRefusal(status: .internalServerError, reason: "could not create the session").answer
         }
     }
 
-    func deleteSession(_ request: Request) -> Response {
+    package func deleteSession(_ request: ChatRequest) -> ChatAnswer {
         var headers = HTTPFields()
         headers.append(HTTPField(name: .setCookie, value: "\(ChatSession.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"))
         headers.append(
             HTTPField(name: .setCookie, value: "mercureAuthorization=; Path=\(configuration.hubPath); Max-Age=0; HttpOnly; SameSite=Strict")
         )
-        return Response(status: .noContent, headers: headers)
+        return ChatAnswer(status: .noContent, headers: headers, body: ByteBuffer())
     }
 
     // MARK: rooms and messages
 
-    func roomInfo(_ room: String) -> Response {
+    package func roomInfo(_ room: String) -> ChatAnswer {
         guard HeraldChatConfiguration.isValidRoom(room) else {
-            return ChatRefusal.badRequest("room names are 1-64 letters, digits, - or _").response
+            return ChatRefusal.badRequest("room names are 1-64 letters, digits, - or _").answer
         }
         let topic = HeraldChatConfiguration.topic(ofRoom: room)
         let encoded = SubscriptionResource.percentEncode(topic)
@@ -117,7 +130,7 @@ public final class ChatRoutes: Sendable {
         )
     }
 
-    func postMessage(_ request: Request, room: String) async -> Response {
+    package func postMessage(_ request: ChatRequest, room: String) async -> ChatAnswer {
         do {
             guard HeraldChatConfiguration.isValidRoom(room) else {
                 throw ChatRefusal.badRequest("room names are 1-64 letters, digits, - or _")
@@ -158,23 +171,19 @@ public final class ChatRoutes: Sendable {
             }
             return jsonResponse(.created, message)
         } catch let refusal as ChatRefusal {
-            return refusal.response
+            return refusal.answer
         } catch {
-            return ChatRefusal.badRequest("bad request").response
+            return ChatRefusal.badRequest("bad request").answer
         }
     }
 
     /// Decodes a small JSON body, refusing wrong content types, oversized and malformed bodies.
-    func decodeJSON<Body: Decodable>(_ request: Request, as type: Body.Type) async throws(ChatRefusal) -> Body {
+    func decodeJSON<Body: Decodable>(_ request: ChatRequest, as type: Body.Type) async throws(ChatRefusal) -> Body {
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         guard contentType.hasPrefix("application/json") else {
             throw ChatRefusal(status: .unsupportedMediaType, reason: "expected Content-Type: application/json")
         }
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: 16 * 1024)
-        } catch {
+        guard let buffer = request.body else {
             throw ChatRefusal(status: .contentTooLarge, reason: "body too large")
         }
         do {
@@ -197,17 +206,32 @@ extension Router {
         logger: Logger = Logger(label: "herald.chat")
     ) -> ChatRoutes {
         let chat = ChatRoutes(hub: hub, configuration: configuration, logger: logger)
-        let link: HTTPFields = [HTTPField.Name("Link")!: "<\(configuration.hubPath)>; rel=\"mercure\""]
-        self.get("/") { _, _ in ChatAssets.response(chat.assets.page, extraHeaders: link) }
-        self.get("/chat/app.js") { _, _ in ChatAssets.response(chat.assets.script) }
-        self.get("/chat/style.css") { _, _ in ChatAssets.response(chat.assets.style) }
-        self.get("/chat/session") { request, _ in await chat.getSession(request) }
-        self.post("/chat/session") { request, _ in await chat.createSession(request) }
-        self.delete("/chat/session") { request, _ in chat.deleteSession(request) }
-        self.get("/chat/rooms/:room") { _, context in chat.roomInfo(context.parameters.get("room") ?? "") }
+        self.get("/") { _, _ in chat.page().response }
+        self.get("/chat/app.js") { _, _ in chat.script().response }
+        self.get("/chat/style.css") { _, _ in chat.style().response }
+        self.get("/chat/session") { request, _ in await chat.getSession(await ChatRequest(request)).response }
+        self.post("/chat/session") { request, _ in await chat.createSession(await ChatRequest(request)).response }
+        self.delete("/chat/session") { request, _ in chat.deleteSession(await ChatRequest(request)).response }
+        self.get("/chat/rooms/:room") { _, context in chat.roomInfo(context.parameters.get("room") ?? "").response }
         self.post("/chat/rooms/:room/messages") { request, context in
-            await chat.postMessage(request, room: context.parameters.get("room") ?? "")
+            await chat.postMessage(await ChatRequest(request), room: context.parameters.get("room") ?? "").response
         }
         return chat
+    }
+}
+
+extension ChatRequest {
+    /// A Hummingbird request, its body read up to `maxBodySize` (nil past it).
+    init(_ request: Request) async {
+        var request = request
+        let body = try? await request.collectBody(upTo: Self.maxBodySize)
+        self.init(headers: request.headers, authority: request.head.authority, body: body)
+    }
+}
+
+extension ChatAnswer {
+    /// The answer as a Hummingbird response.
+    var response: Response {
+        Response(status: status, headers: headers, body: ResponseBody(byteBuffer: body))
     }
 }

@@ -11,23 +11,16 @@ extension HeraldEndpoint {
     /// soon as that connection closes (and is written straight into it when the hub has a
     /// shard on its event loop).
     func respond(to request: Request, remoteAddress: SocketAddress?, connection: (any Channel)?) async -> Response {
-        var hubRequest = HubRequest(head: request.head, peerIsLoopback: remoteAddress?.isLoopback == true)
-        let origin = hubRequest.origin
-        if hubRequest.method == .post, core.resource(hubRequest.path) == .hub, core.refusalBeforeBody(hubRequest) == nil {
+        let hubRequest = HubRequest(head: request.head, peerIsLoopback: remoteAddress?.isLoopback == true)
+        let outcome = await outcome(of: hubRequest) { limit in
             var request = request
-            do {
-                hubRequest.body = try await request.collectBody(upTo: configuration.maxBodySize)
-            } catch {
-                return core.withCORS(Refusal.bodyTooLarge(configuration.maxBodySize).answer, origin: origin).response
-            }
+            return try await request.collectBody(upTo: limit)
         }
-        switch await core.decide(hubRequest) {
+        switch outcome {
         case .answer(let answer):
             return answer.response
-        case .publish(let update):
-            return await core.publish(update, origin: origin).response
         case .subscribe(let intent):
-            return await subscribe(intent, origin: origin, remoteAddress: remoteAddress, connection: connection)
+            return await subscribe(intent, origin: hubRequest.origin, remoteAddress: remoteAddress, connection: connection)
         }
     }
 
@@ -136,7 +129,7 @@ extension HeraldEndpoint {
         )
     }
 
-    func logStreamOpened(_ subscription: Subscription, topics: [String], remoteAddress: SocketAddress?) {
+    package func logStreamOpened(_ subscription: Subscription, topics: [String], remoteAddress: SocketAddress?) {
         logger.debug(
             "stream opened",
             metadata: [
@@ -146,7 +139,7 @@ extension HeraldEndpoint {
         )
     }
 
-    func logStreamClosed(_ subscription: Subscription, reason: String) {
+    package func logStreamClosed(_ subscription: Subscription, reason: String) {
         logger.debug("stream closed", metadata: ["subscription": "\(subscription.id)", "reason": "\(reason)"])
     }
 }

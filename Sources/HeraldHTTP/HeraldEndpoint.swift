@@ -15,7 +15,7 @@ public final class HeraldEndpoint: Sendable {
     /// The configuration the routes were mounted with.
     public let configuration: HeraldHTTPConfiguration
     /// The protocol core every transport asks.
-    let core: HubProtocol
+    package let core: HubProtocol
     let logger: Logger
     /// An atomic, not a lock: both event loops bump it on every fast publish.
     private let fastPublishes = Atomic<UInt64>(0)

@@ -29,7 +29,7 @@ extension SocketAddress {
     /// Whether this address is on the loopback interface (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104,
     /// or a Unix socket). Read from the address bytes: formatting the address as text first cost
     /// more than the rest of a keyless publish's authorization.
-    var isLoopback: Bool {
+    package var isLoopback: Bool {
         switch self {
         case .v4(let address):
             // In network byte order, the first octet is the first byte in memory.

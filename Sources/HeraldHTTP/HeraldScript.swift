@@ -6,14 +6,14 @@ import Foundation
 /// `herald.js`, the hub's browser client (EventSource, or long-polling where there is none),
 /// served at `{hub path}/herald.js`: read once from the package's resources, with an ETag so
 /// a browser revalidates its copy with a `304` once a day rather than fetching it again.
-struct HeraldScript: Sendable {
+package struct HeraldScript: Sendable {
     /// The script's bytes; nil when the package was built without its resources.
     let bytes: ByteBuffer?
     /// A strong validator of the bytes (FNV-1a, 64 bits: a cache key, not a signature).
     let etag: String
 
     /// Read once per process.
-    static let shared = HeraldScript()
+    package static let shared = HeraldScript()
 
     /// A day: the URL carries no version, so a longer lifetime would keep old copies after an
     /// upgrade; past it, revalidating costs one `304`.
@@ -33,8 +33,15 @@ struct HeraldScript: Sendable {
 
     /// `GET {hub}/herald.js`: the script, or `304` when `If-None-Match` names this version.
     func response(to request: Request) -> Response {
+        let answer = answer(ifNoneMatch: request.headers[values: .ifNoneMatch])
+        return Response(status: answer.status, headers: answer.headers, body: answer.body.map { ResponseBody(byteBuffer: $0) } ?? ResponseBody())
+    }
+
+    /// The answer to `GET {hub}/herald.js` whose `If-None-Match` fields are `ifNoneMatch`, for
+    /// any server (Hummingbird, HeraldVapor): 200 with the script, 304, or 404 without it.
+    package func answer(ifNoneMatch: [String]) -> (status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer?) {
         guard let bytes else {
-            return Response(status: .notFound, headers: .plainText, body: ResponseBody(byteBuffer: ByteBuffer(string: "not found\n")))
+            return (.notFound, .plainText, ByteBuffer(string: "not found\n"))
         }
         var headers: HTTPFields = [
             .contentType: "text/javascript; charset=utf-8",
@@ -42,11 +49,11 @@ struct HeraldScript: Sendable {
             .eTag: etag,
             HTTPField.Name("X-Content-Type-Options")!: "nosniff",
         ]
-        let asked = request.headers[values: .ifNoneMatch].flatMap { $0.split(separator: ",") }
+        let asked = ifNoneMatch.flatMap { $0.split(separator: ",") }
         if asked.contains(where: { let tag = $0.trimmingCharacters(in: .whitespaces); return tag == etag || tag == "W/" + etag || tag == "*" }) {
-            return Response(status: .notModified, headers: headers)
+            return (.notModified, headers, nil)
         }
         headers[.contentLength] = String(bytes.readableBytes)
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: bytes))
+        return (.ok, headers, bytes)
     }
 }

@@ -121,7 +121,7 @@ extension PipelineEquivalenceTests {
         let response = try await client.execute(request, timeout: .seconds(10))
         #expect(response.version == .http2, "\(row.name): \(response.version)")
         var headers: [String: String] = [:]
-        for (name, value) in response.headers where comparedHeaders.contains(name.lowercased()) {
+        for (name, value) in response.headers where PipelineTable.comparedHeaders.contains(name.lowercased()) {
             headers[name.lowercased()] = value
         }
         // A stream's body goes on: only its head is compared (the client drops it).
@@ -145,21 +145,21 @@ extension PipelineEquivalenceTests {
 
     @Test(.enabled(if: openssl != nil))
     func aKeylessHubAnswersEveryRowTheSameOverHTTP2() async throws {
-        try await Self.checkH2(Self.keylessRows(), http: Self.configuration(keys: false))
+        try await Self.checkH2(PipelineTable.keylessRows(), http: PipelineTable.configuration(keys: false))
     }
 
     @Test(.enabled(if: openssl != nil))
     func aKeyedHubAnswersEveryRowTheSameOverHTTP2() async throws {
-        try await Self.checkH2(try await Self.keyedRows(), http: Self.configuration(keys: true))
+        try await Self.checkH2(try await PipelineTable.keyedRows(), http: PipelineTable.configuration(keys: true))
     }
 
     @Test(.enabled(if: openssl != nil))
     func aKeylessHubAnswersEveryRowTheSameOnTheHTTP2FastPath() async throws {
-        try await Self.checkH2(Self.keylessRows(), http: Self.configuration(keys: false), fastPath: true)
+        try await Self.checkH2(PipelineTable.keylessRows(), http: PipelineTable.configuration(keys: false), fastPath: true)
     }
 
     @Test(.enabled(if: openssl != nil))
     func aKeyedHubAnswersEveryRowTheSameOnTheHTTP2FastPath() async throws {
-        try await Self.checkH2(try await Self.keyedRows(), http: Self.configuration(keys: true), fastPath: true)
+        try await Self.checkH2(try await PipelineTable.keyedRows(), http: PipelineTable.configuration(keys: true), fastPath: true)
     }
 }

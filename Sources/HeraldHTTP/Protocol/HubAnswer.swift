@@ -3,10 +3,10 @@ import HTTPTypes
 /// A finished answer of the protocol core: status, header fields and a short body. Every
 /// transport writes it as it is (the router as a `Response`, the event-loop handler as HTTP
 /// parts), so an answer is decided once for all of them.
-struct HubAnswer: Sendable {
-    var status: HTTPResponse.Status
-    var headers: HTTPFields
-    var body: String
+package struct HubAnswer: Sendable {
+    package var status: HTTPResponse.Status
+    package var headers: HTTPFields
+    package var body: String
 
     /// A publish's answer: `200`, text/plain, the new update's id exactly (no newline), on
     /// every path (`HeraldEndpoint.publishedAnswer` is the same as finished bytes).

@@ -13,7 +13,7 @@ import NIOCore
 /// `match_urlpattern=` are Mercure 1.0 (no template, `Mercure-Last-Event-ID`, no token in the
 /// query string). A request mixing both is refused: the two disagree on what a selector and a
 /// replay answer mean.
-struct HubProtocol: Sendable {
+package struct HubProtocol: Sendable {
     let hub: Hub
     let configuration: HeraldHTTPConfiguration
     let authority: any HubAuthority
@@ -82,10 +82,10 @@ struct HubProtocol: Sendable {
     }
 
     /// A subscription the core has authorized.
-    struct SubscribeIntent: Sendable {
-        var request: SubscribeRequest
+    package struct SubscribeIntent: Sendable {
+        package var request: SubscribeRequest
         /// The selectors as asked for (for logs).
-        var rawSelectors: [String]
+        package var rawSelectors: [String]
         var version: Version
         /// The replay asked for (header or query parameter), even empty; nil when none was.
         var askedLastEventID: String?

@@ -6,37 +6,37 @@ import NIOCore
 /// reader. A transport fills one in from what it parsed and nothing else; every protocol rule
 /// (query decoding, content type, token precedence, the `Origin` rule, what a local client
 /// is) is applied to it by the core, once.
-struct HubRequest {
-    var method: HTTPRequest.Method
+package struct HubRequest: Sendable {
+    package var method: HTTPRequest.Method
     /// The request target's path, without the query string (still percent-encoded).
-    var path: Substring
+    package var path: Substring
     /// The query string after `?`; nil when the target has none.
-    var query: Substring?
+    package var query: Substring?
     /// The header fields the protocol reads: `Content-Type`, `Content-Length`, `Authorization`,
     /// `Cookie`, `Origin`, `Host` (`:authority`), `Last-Event-ID`, the proxy headers, CORS
     /// preflight fields. A fast-path reader that gives only some of them must only ask the core
     /// for answers that the missing ones cannot change (`HubProtocol.publishNow`).
-    var headers: HTTPFields
+    package var headers: HTTPFields
     /// The fields every publish reads, looked up once (a lookup in `HTTPFields` is not free, and
     /// the raw publish reader sets them without building `headers` at all).
-    var contentType: String?
-    var contentLength: String?
-    var authorization: String?
-    var origin: String?
+    package var contentType: String?
+    package var contentLength: String?
+    package var authorization: String?
+    package var origin: String?
     /// Whether a proxy forwarded the request (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`): then
     /// its peer address says nothing about its client.
-    var isForwarded: Bool
+    package var isForwarded: Bool
     /// `:authority` (HTTP/2) or `Host` (HTTP/1).
-    var authority: String?
+    package var authority: String?
     /// `:scheme` when the transport knows it (HTTP/2); nil for HTTP/1 (taken as `http`).
-    var scheme: String?
+    package var scheme: String?
     /// The body (empty for a subscribe, or a publish refused before its body was read).
-    var body: ByteBuffer
+    package var body: ByteBuffer
     /// Whether the connection's peer is a loopback address. Whether that makes a *local
     /// client* is the core's rule (not when a proxy forwarded the request).
-    var peerIsLoopback: Bool
+    package var peerIsLoopback: Bool
 
-    init(
+    package init(
         method: HTTPRequest.Method,
         target: String,
         headers: HTTPFields,
@@ -89,8 +89,9 @@ struct HubRequest {
         self.peerIsLoopback = peerIsLoopback
     }
 
-    /// A request described by its HTTPTypes head (what the router and the event-loop handler have).
-    init(head: HTTPRequest, body: ByteBuffer = ByteBuffer(), peerIsLoopback: Bool) {
+    /// A request described by its HTTPTypes head (what the router, the event-loop handler and
+    /// HeraldVapor have).
+    package init(head: HTTPRequest, body: ByteBuffer = ByteBuffer(), peerIsLoopback: Bool) {
         self.init(
             method: head.method,
             target: head.path ?? "",
@@ -104,6 +105,12 @@ struct HubRequest {
 
     /// The value of the cookie `name`, if the request carries it (every `Cookie` field is read).
     func cookie(_ name: String) -> String? {
+        Self.cookie(name, in: headers)
+    }
+
+    /// The value of the cookie `name` in `headers` (every `Cookie` field is read): the one
+    /// cookie rule, also for the demo chat's session on any server.
+    package static func cookie(_ name: String, in headers: HTTPFields) -> String? {
         for field in headers[values: .cookie] {
             for pair in field.split(separator: ";") {
                 let trimmed = pair.drop { $0 == " " }
@@ -127,7 +134,7 @@ struct HubRequest {
     }
 
     /// The one same-origin rule (also behind `Request.isSameOriginOrNoOrigin` for the chat).
-    static func isSameOrigin(origin: String?, authority: String?) -> Bool {
+    package static func isSameOrigin(origin: String?, authority: String?) -> Bool {
         guard let origin else { return true }
         guard let host = authority else { return false }
         guard let schemeEnd = origin.range(of: "://") else { return false }
