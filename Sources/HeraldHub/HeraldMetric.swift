@@ -36,15 +36,15 @@ public enum HeraldMetric: String, CaseIterable, Sendable {
     case publishDuplicates = "herald_publish_duplicates_total"
     /// Gauge (`Meter`): matching states of the distinct template selectors in use.
     case matchingStates = "herald_matching_states"
-    /// Counter: subscription starts and ends dropped unannounced because more than
-    /// `HubConfiguration.maxPendingPresenceChanges` waited for their batch.
-    case presenceChangesDropped = "herald_presence_changes_dropped_total"
     /// Histogram (a swift-metrics `Timer`): per fan-out batch, the time from the oldest update
     /// of the batch being accepted by this node's hub to the batch's writes being handed to
     /// the subscribers' channels.
     case publishToWrite = "herald_publish_to_write_seconds"
     /// Histogram (an aggregating `Recorder`): subscriber writes per fan-out batch.
     case fanOutBatchSize = "herald_fanout_batch_size"
+    /// Counter: subscription starts and ends dropped unannounced because more than
+    /// `HubConfiguration.maxPendingPresenceChanges` waited for their batch.
+    case presenceChangesDropped = "herald_presence_changes_dropped_total"
 
     /// What kind of series a metric is.
     public enum Kind: Sendable {
