@@ -4,13 +4,15 @@ idle stream's memory goes, and what changed between two builds (RSS says only ho
 
     python3 Benchmarks/heap/idle_heap.py --bin DIR [--baseline DIR] [--streams 5000]
     python3 Benchmarks/heap/idle_heap.py --bin DIR --trace 184     # who holds blocks of usable size 184
+    python3 Benchmarks/heap/idle_heap.py --bin DIR --trace 0 --every 7   # who holds every size (sampled)
 
 For each build: a fresh `herald serve` with livemem.so preloaded (built here with gcc), a heap
 snapshot, `herald-bench --mode idle` opening the streams, a second snapshot once all are open
 (counted from the server's fds), then per stream: blocks and bytes per size class (after minus
 before, divided by the streams). With --baseline, the two side by side and their difference.
 --trace N symbolizes (addr2line, swift-demangle) the stacks that allocated the live blocks of
-usable size N. Loopback only; stops what it started, by PID.
+usable size N; --trace 0 with --every K samples every K-th block of any size while the streams
+open and estimates each stack's bytes per stream. Loopback only; stops what it started, by PID.
 """
 import argparse
 import collections
@@ -49,19 +51,20 @@ def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def measure(bindir, streams, shim, trace_size=None, bench_bin=None):
+def measure(bindir, streams, shim, trace_size=None, bench_bin=None, every=1):
     compare.BIN = bindir
     compare.WORK = WORK
     server = compare.Herald("idle-heap")
-    os.environ.update(LD_PRELOAD=shim, LIVEMEM_DIR=WORK, LIVEMEM_SIZE=str(trace_size or -1))
+    os.environ.update(LD_PRELOAD=shim, LIVEMEM_DIR=WORK,
+                      LIVEMEM_SIZE=str(-1 if trace_size is None else trace_size), LIVEMEM_EVERY=str(every))
     try:
         server.start()
     finally:
-        for key in ("LD_PRELOAD", "LIVEMEM_DIR", "LIVEMEM_SIZE"):
+        for key in ("LD_PRELOAD", "LIVEMEM_DIR", "LIVEMEM_SIZE", "LIVEMEM_EVERY"):
             os.environ.pop(key, None)
     try:
         time.sleep(1)
-        if trace_size:
+        if trace_size is not None:
             os.kill(server.pid, 10)  # SIGUSR1: record stacks from now on
         before, fds_before = snapshot(server.pid), open_fds(server.pid)
         bench = subprocess.Popen(
@@ -87,7 +90,7 @@ def measure(bindir, streams, shim, trace_size=None, bench_bin=None):
     return per_stream, opened, rss_kib, server.pid
 
 
-def symbolize(pid, binary):
+def symbolize(pid, binary, streams=None, every=1):
     binary = os.path.realpath(binary)
     maps = [line.split() for line in open(os.path.join(WORK, f"maps-{pid}.txt"))]
 
@@ -100,7 +103,9 @@ def symbolize(pid, binary):
 
     base = min(int(row[0].split("-")[0], 16) for row in maps if len(row) > 5 and row[5] == binary)
     text = open(os.path.join(WORK, f"traces-{pid}.txt")).read()
-    stacks = [[int(a, 16) for a in block.split()[1:]] for block in text.split("--- ")[1:]]
+    blocks = [block.split() for block in text.split("--- ")[1:]]
+    sizes = [int(block[1]) for block in blocks]
+    stacks = [[int(a, 16) for a in block[2:]] for block in blocks]
     addresses = sorted({a for stack in stacks for a in stack if owner(a) == binary})
     names = {}
     if addresses:
@@ -110,12 +115,21 @@ def symbolize(pid, binary):
         demangled = subprocess.run([demangler, "--simplified", "--compact"], input="\n".join(lines),
                                    capture_output=True, text=True).stdout.split("\n")
         names = {a: d[:110] for a, d in zip(addresses, demangled)}
-    seen = collections.Counter()
-    for stack in stacks:
+    seen, held = collections.Counter(), collections.Counter()
+    for stack, size in zip(stacks, sizes):
         # Frames of the binary only (the allocator and the Swift runtime say nothing).
         frames = [names[a] for a in stack if a in names][:5]
-        seen["\n      <- ".join(frames)] += 1
+        key = "\n      <- ".join(frames)
+        seen[key] += 1
+        held[key] += size
     print(f"live blocks recorded: {sum(seen.values())}")
+    if streams:
+        # Sampled: every K-th block, so each recorded block stands for K.
+        total = sum(held.values()) * every / streams
+        print(f"estimated live bytes per stream from the sample: {total:.0f} B")
+        for frames, size in held.most_common(30):
+            print(f"  {size * every / streams:6.1f} B/stream, {seen[frames] * every / streams:5.2f} blocks: {frames}")
+        return
     for frames, count in seen.most_common(10):
         print(f"  {count} x {frames}")
 
@@ -126,7 +140,8 @@ def main():
     parser.add_argument("--baseline", help="another build's directory, measured after --bin")
     parser.add_argument("--bench-bin", help="directory of the herald-bench to use (default: --bin)")
     parser.add_argument("--streams", type=int, default=5000)
-    parser.add_argument("--trace", type=int, help="usable block size whose live blocks to trace (--bin only)")
+    parser.add_argument("--trace", type=int, help="usable block size whose live blocks to trace, 0 for any (--bin only)")
+    parser.add_argument("--every", type=int, default=1, help="with --trace: record every K-th matching block")
     args = parser.parse_args()
     os.makedirs(WORK, exist_ok=True)
     shim = build_shim()
@@ -134,12 +149,12 @@ def main():
     results = []
     for label, bindir in runs:
         per_stream, opened, rss, pid = measure(bindir, args.streams, shim, args.trace if label == "build" else None,
-                                               args.bench_bin)
+                                               args.bench_bin, args.every)
         total = sum(b for _, b in per_stream.values())
         print(f"{label} ({bindir}): {opened} streams, live heap {total:.0f} B per stream, RSS {rss} KiB")
         results.append(per_stream)
-        if args.trace and label == "build":
-            symbolize(pid, os.path.join(bindir, "herald"))
+        if args.trace is not None and label == "build":
+            symbolize(pid, os.path.join(bindir, "herald"), opened if args.trace == 0 else None, args.every)
     print("class (usable B)    " + "   ".join(f"{label:>20}" for label, _ in runs) + ("        diff B" if len(runs) > 1 else ""))
     for size in sorted(set().union(*results)):
         cells = [r.get(size, (0, 0)) for r in results]

@@ -6,7 +6,9 @@
  * $LIVEMEM_DIR/livemem-PID.txt ("class count bytes" per line). With LIVEMEM_SIZE=N, SIGUSR1
  * starts recording the stack (backtrace) of the next 64 blocks of usable size N; those still
  * live at SIGUSR2 go to traces-PID.txt, and /proc/PID/maps to maps-PID.txt, for
- * idle_heap.py --trace to symbolize. Experiment tooling: not for production processes (the
+ * idle_heap.py --trace to symbolize. LIVEMEM_SIZE=0 traces blocks of any size, and
+ * LIVEMEM_EVERY=K records only every K-th matching block (a sample spread over the whole run
+ * rather than its first blocks). Experiment tooling: not for production processes (the
  * signal handler writes files).
  *
  *   gcc -shared -fPIC -O2 -o /tmp/livemem.so livemem.c
@@ -28,7 +30,7 @@ extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
 
 #define CLASSES 260
-#define TRACES 64
+#define TRACES 4096
 static long live_count[CLASSES], live_bytes[CLASSES];
 static __thread int in_hook;
 static void *traced[TRACES];
@@ -36,6 +38,8 @@ static void *traces[TRACES][16];
 static int trace_len[TRACES];
 static int ntraces;
 static long want = -1;
+static long every = 1;
+static long seen;
 
 static int size_class(size_t n) {
     size_t c = n / 16;
@@ -43,7 +47,8 @@ static int size_class(size_t n) {
 }
 
 static void record(void *p) {
-    if (want < 0 || in_hook || malloc_usable_size(p) != (size_t)want) return;
+    if (want < 0 || in_hook || (want > 0 && malloc_usable_size(p) != (size_t)want)) return;
+    if (__atomic_fetch_add(&seen, 1, __ATOMIC_RELAXED) % every != 0) return;
     int i = __atomic_fetch_add(&ntraces, 1, __ATOMIC_RELAXED);
     if (i >= TRACES) return;
     in_hook = 1;  /* backtrace() may allocate on its first call */
@@ -97,7 +102,7 @@ static void dump(int sig) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     for (int i = 0; fd >= 0 && i < ntraces && i < TRACES; i++) {
         if (!traced[i]) continue;
-        dprintf(fd, "--- %d\n", i);
+        dprintf(fd, "--- %d %zu\n", i, malloc_usable_size(traced[i]));
         for (int j = 0; j < trace_len[i]; j++) dprintf(fd, "%p\n", traces[i][j]);
     }
     if (fd >= 0) close(fd);
@@ -121,8 +126,10 @@ static void dump(int sig) {
 
 static void arm(int sig) {
     (void)sig;
-    const char *size = getenv("LIVEMEM_SIZE");
+    const char *size = getenv("LIVEMEM_SIZE"), *k = getenv("LIVEMEM_EVERY");
     ntraces = 0;
+    seen = 0;
+    every = k && atol(k) > 0 ? atol(k) : 1;
     want = size ? atol(size) : -1;
 }
 

@@ -16,8 +16,10 @@ import Foundation
 public final class ChatRoutes: Sendable {
     let hub: Hub
     let configuration: HeraldChatConfiguration
-    let sessionKeys: Task<JWTKeyCollection, any Error>
-    let hubKeys: Task<JWTKeyCollection, any Error>
+    /// Signs and verifies the chat's session cookies (built on first use).
+    let sessionKeys: HeraldKeyRing
+    /// Signs the visitors' hub tokens with the hub's subscriber key (built on first use).
+    let hubKeys: HeraldKeyRing
     let assets = ChatAssets()
     let logger: Logger
 
@@ -25,17 +27,15 @@ public final class ChatRoutes: Sendable {
         self.hub = hub
         self.configuration = configuration
         self.logger = logger
-        let sessionKey = HeraldKey(configuration.sessionSecret)
-        self.sessionKeys = Task { try await sessionKey.makeKeyCollection() }
-        let subscriberKey = configuration.subscriberKey
-        self.hubKeys = Task { try await subscriberKey.makeKeyCollection() }
+        self.sessionKeys = HeraldKeyRing(HeraldKey(configuration.sessionSecret))
+        self.hubKeys = HeraldKeyRing(configuration.subscriberKey)
     }
 
     // MARK: session
 
     func currentSession(_ request: Request) async -> ChatSession? {
         guard let token = request.cookies[ChatSession.cookieName]?.value, !token.isEmpty,
-            let keys = try? await sessionKeys.value
+            let keys = try? await sessionKeys.keys()
         else { return nil }
         return try? await keys.verify(token, as: ChatSession.self)
     }
@@ -57,7 +57,7 @@ public final class ChatRoutes: Sendable {
             case .failure(let refusal): throw refusal
             }
             let session = ChatSession.new(name: name, lifetime: configuration.sessionLifetime)
-            let sessionToken = try await sessionKeys.value.sign(session)
+            let sessionToken = try await sessionKeys.keys().sign(session)
             // The visitor's hub token grants the rooms and the presence of the people in them,
             // nothing more: other subscriptions (their topics, their payloads) stay invisible
             // in the subscriptions API and in presence updates.
@@ -69,7 +69,7 @@ public final class ChatRoutes: Sendable {
                     payload: .object(["name": .string(name)])
                 )
             )
-            let hubToken = try await hubKeys.value.sign(hubClaims)
+            let hubToken = try await hubKeys.keys().sign(hubClaims)
             let maxAge = Int(configuration.sessionLifetime)
             var headers = HTTPFields()
             headers.append(

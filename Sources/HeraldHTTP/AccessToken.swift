@@ -164,7 +164,8 @@ public enum AccessTokenCredential {
 /// header's `typ`): an access token goes here, any other JWT to the 0.x `TokenVerifier`, whose
 /// claims become the same grant with `MercureGrant(claims:)`.
 final class AccessTokenVerifier: Sendable {
-    private let keys: Task<JWTKeyCollection, any Error>
+    /// The key's collection, built on the first verification.
+    private let keys: HeraldKeyRing
     /// The algorithm of the hub's key: a token whose header names another is refused.
     let algorithm: HeraldKey.Algorithm
     /// Trusted issuers and limits.
@@ -173,7 +174,7 @@ final class AccessTokenVerifier: Sendable {
     let grants = VerifiedTokenCache<MercureGrant>()
 
     init(key: HeraldKey, rules: AccessTokenRules = AccessTokenRules()) {
-        self.keys = Task { try await key.makeKeyCollection() }
+        self.keys = HeraldKeyRing(key)
         self.algorithm = key.algorithm
         self.rules = rules
     }
@@ -214,7 +215,7 @@ final class AccessTokenVerifier: Sendable {
         }
         let keys: JWTKeyCollection
         do {
-            keys = try await self.keys.value
+            keys = try await self.keys.keys()
         } catch {
             throw .invalidToken("the hub's key is invalid")
         }

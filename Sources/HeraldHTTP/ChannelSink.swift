@@ -15,7 +15,14 @@ import NIOHTTPTypes
 /// Until the response head is out (`run`), events wait in `pending`; so do events that arrive
 /// while the socket is not writable. `pending` is bounded like the hub's queues: past the bound
 /// the subscriber is dropped as too slow. Everything here runs on `eventLoop`.
-final class ChannelSink: SubscriberSink, @unchecked Sendable {
+///
+/// The sink is also the handler it puts at the front of the stream's pipeline (`watch`): it
+/// learns there where to write raw chunks, when the socket is writable again, when the client
+/// leaves and when the server quiesces. One object, not two: an idle stream's memory is a
+/// handful of fixed allocations like this one.
+final class ChannelSink: SubscriberSink, ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+    typealias InboundIn = NIOAny
+
     private let channel: any Channel
     /// For its bounds and shutdown notice (kept once, not copied into every idle stream).
     private let hub: Hub
@@ -35,9 +42,16 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
     private var writable = true
     /// Raw HTTP/1 writes are chunks (false: a close-delimited HTTP/1.0 body, the bare events).
     private var chunked = true
+    /// The connection is HTTP/1: raw chunks are written through this handler's context.
+    private var isHTTP1 = false
     private var closed: StreamCloseReason?
+    /// Through the router: the response's body waits on this, and `onEnd` cancels the
+    /// subscription when the client leaves.
     private var ended: EventLoopPromise<StreamCloseReason>?
     private var onEnd: (@Sendable (StreamCloseReason) -> Void)?
+    /// On the event-loop path (`streamRaw`): the stream's subscription and endpoint, kept here
+    /// rather than in closures and a promise (an idle stream holds none of those).
+    private var raw: (subscription: Subscription, endpoint: HeraldEndpoint)?
 
     init(channel: any Channel, hub: Hub) {
         self.channel = channel
@@ -104,32 +118,47 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
 
     /// Watches the connection from now on: `onEnd` runs (on the loop) with `.cancelled` when
     /// the client goes away, also before the response started, or with `.shutdown` when the
-    /// server asks its connections to quiesce. Call once, right after subscribing.
-    /// `rawHTTP1` says the connection is HTTP/1 with its codec gone (`chunked`: false for an
-    /// HTTP/1.0 client's close-delimited body); otherwise the codec tells.
-    func watch(rawHTTP1: Bool = false, chunked: Bool = true, onEnd: @escaping @Sendable (StreamCloseReason) -> Void) {
+    /// server asks its connections to quiesce. Call once, right after subscribing, for a stream
+    /// answered through the router; then `run()` once the response head is written.
+    func watch(onEnd: @escaping @Sendable (StreamCloseReason) -> Void) {
         eventLoop.execute {
             let pipeline = self.channel.pipeline.syncOperations
-            // Through the router, Herald's codec knows whether the client speaks HTTP/1.0
-            // (its answer is then close-delimited: bare events, no chunks).
-            let isHTTP10 = !rawHTTP1 && ((try? pipeline.handler(type: HeraldHTTP1Codec.self))?.isHTTP10 ?? false)
-            self.chunked = chunked && !isHTTP10
+            // Herald's codec knows whether the client speaks HTTP/1.0 (its answer is then
+            // close-delimited: bare events, no chunks).
+            self.chunked = !((try? pipeline.handler(type: HeraldHTTP1Codec.self))?.isHTTP10 ?? false)
             guard self.channel.isActive else {
                 onEnd(.cancelled)
                 return
             }
             self.onEnd = onEnd
             let encoder = try? pipeline.handler(type: HTTPResponseEncoder.self)
-            let isHTTP1 = rawHTTP1 || encoder != nil
+            self.isHTTP1 = encoder != nil
             // Raw chunks enter right at the socket side of the HTTP codec: through every handler
             // between it and the socket (TLS encrypts them) and through no HTTP handler. At the
             // very front they would skip TLS: plaintext inside the encrypted stream, which the
             // client rejects (HTTP/1.1 over TLS lost every event that way).
             let codec: (any ChannelHandler)? = encoder ?? (try? pipeline.handler(type: HeraldHTTP1Codec.self))
-            try? pipeline.addHandler(
-                ChannelSinkHandler(sink: self, isHTTP1: isHTTP1),
-                position: codec.map { .before($0) } ?? .first
-            )
+            try? pipeline.addHandler(self, position: codec.map { .before($0) } ?? .first)
+        }
+    }
+
+    /// The event-loop path's stream (`HubChannelHandler`): the response head is written and the
+    /// HTTP handlers are gone, so events go in as raw chunks (`chunked`; false for an HTTP/1.0
+    /// client's close-delimited body) from the pipeline's front. Watches the connection, writes
+    /// until the stream ends, then ends the connection (`HubChannelHandler.streamEnded`).
+    func streamRaw(_ subscription: Subscription, endpoint: HeraldEndpoint, chunked: Bool) {
+        eventLoop.execute {
+            self.chunked = chunked
+            self.isHTTP1 = true
+            self.raw = (subscription, endpoint)
+            if self.channel.isActive {
+                try? self.channel.pipeline.syncOperations.addHandler(self, position: .first)
+            } else {
+                subscription.cancel(reason: .cancelled)
+            }
+            self.attached = true
+            self.drain()
+            self.finishIfClosed()
         }
     }
 
@@ -146,23 +175,41 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
         return promise.futureResult
     }
 
-    /// The handler at the front of an HTTP/1 pipeline was added: write raw chunks through it.
-    fileprivate func frontAdded(_ context: ChannelHandlerContext) {
-        front = context
+    // MARK: the handler at the front of the stream's pipeline
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // On HTTP/1, raw chunks are written through this context.
+        if isHTTP1 { front = context }
     }
 
-    fileprivate func frontRemoved() {
+    func handlerRemoved(context: ChannelHandlerContext) {
         front = nil
     }
 
     /// The socket's writability changed; once it can take more, write what waited.
-    fileprivate func writabilityChanged(_ isWritable: Bool) {
-        writable = isWritable
-        if isWritable { drain() }
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        writable = context.channel.isWritable
+        if writable { drain() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed = event as? ChannelEvent { ending(.cancelled) }
+        if event is ChannelShouldQuiesceEvent { ending(.shutdown) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        ending(.cancelled)
+        context.fireChannelInactive()
     }
 
     /// The client went away (`.cancelled`) or the server is shutting down (`.shutdown`).
-    fileprivate func ending(_ reason: StreamCloseReason) {
+    private func ending(_ reason: StreamCloseReason) {
+        if let raw {
+            raw.subscription.cancel(reason: reason)
+            return
+        }
         let onEnd = self.onEnd
         self.onEnd = nil
         onEnd?(reason)
@@ -192,10 +239,12 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
     }
 
     /// Once closed and running: write what is owed (all of it, plus the notice, on shutdown)
-    /// and complete `ended`.
+    /// and complete `ended` (or end the event-loop path's connection).
     private func finishIfClosed() {
-        guard let reason = closed, let ended else { return }
+        guard let reason = closed, attached, ended != nil || raw != nil else { return }
+        let (ended, raw) = (self.ended, self.raw)
         self.ended = nil
+        self.raw = nil
         self.onEnd = nil
         if let notice = hub.finalNotice(for: reason) {
             drain()
@@ -207,44 +256,11 @@ final class ChannelSink: SubscriberSink, @unchecked Sendable {
             self.front = nil
             channel.pipeline.syncOperations.removeHandler(context: front, promise: nil)
         }
-        ended.succeed(reason)
-    }
-}
-
-/// Sits at the front of a streaming connection's pipeline: gives a `ChannelSink` on HTTP/1 its
-/// place to write raw chunks, and tells it when the socket is writable again, when the client
-/// leaves and when the server quiesces.
-private final class ChannelSinkHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = NIOAny
-    private let sink: ChannelSink
-    private let isHTTP1: Bool
-
-    init(sink: ChannelSink, isHTTP1: Bool) {
-        self.sink = sink
-        self.isHTTP1 = isHTTP1
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        if isHTTP1 { sink.frontAdded(context) }
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        sink.frontRemoved()
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        sink.writabilityChanged(context.channel.isWritable)
-        context.fireChannelWritabilityChanged()
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .inputClosed = event as? ChannelEvent { sink.ending(.cancelled) }
-        if event is ChannelShouldQuiesceEvent { sink.ending(.shutdown) }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        sink.ending(.cancelled)
-        context.fireChannelInactive()
+        ended?.succeed(reason)
+        if let raw {
+            HubChannelHandler.streamEnded(
+                raw.subscription, reason: reason, endpoint: raw.endpoint, channel: channel, chunked: chunked
+            )
+        }
     }
 }

@@ -74,3 +74,47 @@ public struct HeraldKeyError: Error, Hashable, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
 }
+
+/// A key's verification (and, for HS256, signing) key collection, built on first use, once.
+///
+/// Building it is asynchronous (`JWTKeyCollection` is an actor), so it cannot happen in an
+/// `init`, and starting a `Task` there to do it would be background work outside any
+/// ServiceLifecycle `Service`. Instead the first caller of ``keys()`` builds it while later
+/// callers wait for that same build, and everyone after gets the result (or the same error:
+/// a bad key fails every use alike; `HeraldKey.validate()` at start-up makes it fail loudly).
+package actor HeraldKeyRing {
+    /// The key the collection holds.
+    package nonisolated let key: HeraldKey
+    /// The build's outcome, once it is known.
+    private var built: Result<JWTKeyCollection, any Error>?
+    /// Whether the first caller is building it.
+    private var building = false
+    /// Callers that came while it was being built.
+    private var waiting: [CheckedContinuation<JWTKeyCollection, any Error>] = []
+
+    /// A ring for `key`; nothing is built until ``keys()`` is first called.
+    package init(_ key: HeraldKey) {
+        self.key = key
+    }
+
+    /// The key collection, built by the first call; the key's error if it is unusable.
+    package func keys() async throws -> JWTKeyCollection {
+        if let built { return try built.get() }
+        if building {
+            // No suspension between the check and the append: the build cannot finish unseen.
+            return try await withCheckedThrowingContinuation { waiting.append($0) }
+        }
+        building = true
+        let result: Result<JWTKeyCollection, any Error>
+        do {
+            result = .success(try await key.makeKeyCollection())
+        } catch {
+            result = .failure(error)
+        }
+        built = result
+        let waiters = waiting
+        waiting = []
+        for waiter in waiters { waiter.resume(with: result) }
+        return try result.get()
+    }
+}

@@ -76,7 +76,6 @@ extension HubChannelHandler {
         deadlines?.streamOpened()
         // HTTP/1.0 clients cannot read chunks: their stream is close-delimited.
         let chunked = !(codec?.isHTTP10 ?? false)
-        sink.watch(rawHTTP1: true, chunked: chunked) { subscription.cancel(reason: $0) }
         endpoint.logStreamOpened(subscription, topics: intent.rawSelectors, remoteAddress: context.channel.remoteAddress)
         var headers = endpoint.core.streamHeaders(subscription, intent, origin: origin)
         // One stream per connection, and the connection ends with it: say so up front, so a
@@ -90,29 +89,35 @@ extension HubChannelHandler {
         }
         context.flush()
         if quiescing { subscription.cancel(reason: .shutdown) }
-        let channel = context.channel
-        Self.removeHTTPHandlers(from: channel, hubHandler: context)
-        let endpoint = self.endpoint
-        sink.run().whenComplete { result in
-            let reason = (try? result.get()) ?? .cancelled
-            endpoint.logStreamClosed(subscription, reason: "\(reason)")
-            // One stream per connection: once it ends, so does the connection. A client that
-            // fell behind is cut off at once; the others get the body's last chunk first.
-            guard reason != .tooSlow, channel.isActive else {
+        Self.removeHTTPHandlers(from: context.channel, hubHandler: context)
+        sink.streamRaw(subscription, endpoint: endpoint, chunked: chunked)
+    }
+
+    /// The end of an event-loop path's stream (`ChannelSink.streamRaw`): one stream per
+    /// connection, so once it ends, so does the connection. A client that fell behind is cut
+    /// off at once; the others get the body's last chunk first.
+    static func streamEnded(
+        _ subscription: Subscription,
+        reason: StreamCloseReason,
+        endpoint: HeraldEndpoint,
+        channel: any Channel,
+        chunked: Bool
+    ) {
+        endpoint.logStreamClosed(subscription, reason: "\(reason)")
+        guard reason != .tooSlow, channel.isActive else {
+            channel.close(promise: nil)
+            return
+        }
+        if reason == .shutdown {
+            // A client that does not read may never let the last bytes out: the connection
+            // ends with the grace period regardless.
+            channel.eventLoop.scheduleTask(in: TimeAmount(endpoint.configuration.shutdownTimeout)) {
                 channel.close(promise: nil)
-                return
             }
-            if reason == .shutdown {
-                // A client that does not read may never let the last bytes out: the
-                // connection ends with the grace period regardless.
-                channel.eventLoop.scheduleTask(in: TimeAmount(endpoint.configuration.shutdownTimeout)) {
-                    channel.close(promise: nil)
-                }
-            }
-            let end = chunked ? ByteBuffer(staticString: "0\r\n\r\n") : ByteBuffer()
-            channel.writeAndFlush(end).whenComplete { _ in
-                channel.close(promise: nil)
-            }
+        }
+        let end = chunked ? ByteBuffer(staticString: "0\r\n\r\n") : ByteBuffer()
+        channel.writeAndFlush(end).whenComplete { _ in
+            channel.close(promise: nil)
         }
     }
 

@@ -14,7 +14,8 @@ import Foundation
 /// Tokens that verified are remembered (at most `cacheLimit`, each until its `exp` and for at
 /// most `cacheLifetime`), so a publisher reusing its token can be served on the event loop.
 final class TokenVerifier: Sendable {
-    private let keys: Task<JWTKeyCollection, any Error>
+    /// The key's collection, built on the first verification.
+    private let keys: HeraldKeyRing
     private let hub: Hub
     private let verified = NIOLockedValueBox<[String: Verified]>([:])
     private let cacheLimit = 1024
@@ -27,14 +28,14 @@ final class TokenVerifier: Sendable {
 
     init(key: HeraldKey, hub: Hub) {
         self.hub = hub
-        self.keys = Task { try await key.makeKeyCollection() }
+        self.keys = HeraldKeyRing(key)
     }
 
     /// The token's grant, or a refusal with a reason fit for a 401 body.
     func verify(_ token: String) async throws(Refusal) -> HubGrant {
         let keys: JWTKeyCollection
         do {
-            keys = try await self.keys.value
+            keys = try await self.keys.keys()
         } catch {
             throw .unauthorized("the hub's key is invalid")
         }

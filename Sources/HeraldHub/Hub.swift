@@ -56,7 +56,8 @@ public final class Hub: Sendable {
         var nextSubscriberID: UInt64 = 0
         var isShutDown = false
         var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
-        var subscriptions: [UInt64: ActiveSubscription] = [:]
+        /// The listed subscriptions (the subscriptions API, the registry), by subscriber.
+        var subscriptions: [UInt64: TrackedSubscription] = [:]
         /// Subscribers neither listed nor announced (`SubscribeRequest.isAnnounced`: long-polls).
         var unannounced: Set<UInt64> = []
         /// Subscription starts and ends not yet recorded in the registry nor announced.
@@ -136,7 +137,7 @@ public final class Hub: Sendable {
                 return (batch, batch.rewritesRegistry ? Array(state.subscriptions.values) : [])
             }
             if batch.changes.isEmpty && !batch.rewritesRegistry { continue }
-            let recorded = await record(batch, live: live)
+            let recorded = await record(batch, live: live.map(\.active))
             await announce(batch.changes)
             if !recorded {
                 // The registry missed this batch: the next one rewrites it, after a pause (the
@@ -484,7 +485,7 @@ public final class Hub: Sendable {
                 logger.warning("broker history unavailable for replay", metadata: ["error": "\(error)"])
             }
         }
-        let subscriptionID = InMemoryBroker.newID()
+        let subscriptionID = RandomUUID.next()
         let durableStored = durable?.updates.compactMap { Self.stored($0, sequence: 0) }
         // The shared compiled instances of the selectors (released when the subscriber goes).
         guard let selectors = selectorCache.retain(request.selectors, budget: configuration.maxMatchingStates) else {
@@ -532,16 +533,17 @@ public final class Hub: Sendable {
                 sink: sink
             )
             subscriber.skipUpTo = skipUpTo
-            let active = ActiveSubscription(
-                id: subscriptionID,
-                topics: request.selectors.map(\.rawValue),
-                payload: request.payload,
-                matchTypes: request.matcherPayloads == nil ? nil : request.selectors.map(SubscriptionResource.matchType(of:)),
-                matcherPayloads: request.matcherPayloads
-            )
             if request.isAnnounced {
-                state.subscriptions[id] = active
-                if state.presence.started(active) { self.metrics?.presenceChangesDropped.increment() }
+                let tracked = TrackedSubscription(
+                    id: subscriptionID,
+                    topics: request.selectors.map(\.rawValue),
+                    payload: request.payload,
+                    matchTypes: request.matcherPayloads == nil
+                        ? nil : request.selectors.map(SubscriptionResource.matchType(of:)),
+                    matcherPayloads: request.matcherPayloads
+                )
+                state.subscriptions[id] = tracked
+                if state.presence.started(tracked.active) { self.metrics?.presenceChangesDropped.increment() }
             } else {
                 state.unannounced.insert(id)
             }
@@ -620,7 +622,7 @@ public final class Hub: Sendable {
         let wasRecorded = self.state.withLockedValue { state -> Bool in
             state.shardSubscribers[index] -= 1
             if let removed = state.subscriptions.removeValue(forKey: subscriber.id) {
-                if state.presence.ended(removed) { metrics?.presenceChangesDropped.increment() }
+                if state.presence.ended(removed.active) { metrics?.presenceChangesDropped.increment() }
                 return true
             }
             // A long-poll: never listed, its selectors are released all the same.
@@ -718,14 +720,16 @@ public final class Hub: Sendable {
 
     /// Subscriptions active on this hub, for the subscriptions API.
     public var activeSubscriptions: [ActiveSubscription] {
-        self.state.withLockedValue { Array($0.subscriptions.values) }
+        // Rendered outside the lock (an id each).
+        self.state.withLockedValue { Array($0.subscriptions.values) }.map(\.active)
     }
 
     /// The active subscriptions (of every node, when the broker keeps a shared registry) and
     /// the newest event id, taken together: replaying from that id after applying the list
     /// yields a consistent view (Mercure's subscriptions API contract).
     package func subscriptionsSnapshot() async -> (lastEventID: String?, subscriptions: [ActiveSubscription]) {
-        let (lastID, local) = self.state.withLockedValue { ($0.history.lastID, Array($0.subscriptions.values)) }
+        let (lastID, tracked) = self.state.withLockedValue { ($0.history.lastID, Array($0.subscriptions.values)) }
+        let local = tracked.map(\.active)
         do {
             if let shared = try await broker.activeSubscriptions() { return (lastID, shared) }
         } catch {
@@ -954,5 +958,27 @@ struct PresenceChanges {
         guard order.count > 2 * changes.count + 1024 else { return }
         order = order[head...].filter { changes[$0] != nil }
         head = 0
+    }
+}
+
+/// What the hub keeps of each listed subscription: an `ActiveSubscription` whose id is kept as
+/// its 128 bits and rendered when asked for (a 45-byte string on the heap per idle stream
+/// otherwise).
+struct TrackedSubscription: Sendable {
+    let id: RandomUUID.Bits
+    let topics: [String]
+    let payload: String?
+    let matchTypes: [String]?
+    let matcherPayloads: [String?]?
+
+    /// The public record.
+    var active: ActiveSubscription {
+        ActiveSubscription(
+            id: RandomUUID.urn(id),
+            topics: topics,
+            payload: payload,
+            matchTypes: matchTypes,
+            matcherPayloads: matcherPayloads
+        )
     }
 }

@@ -44,8 +44,17 @@ final class HubSubscriber: @unchecked Sendable {
     /// Whether this subscriber may see the update: public, or private with an authorizing claim.
     func isAuthorized(for update: Update) -> Bool {
         guard update.isPrivate else { return true }
+        return Self.authorizes(privateSelectors, toSee: update.topics)
+    }
+
+    /// The one rule for private content: whether a subscriber authorized for
+    /// `privateSelectors` (nil: anonymous, never) may see something identified by one of
+    /// `topics`. Private updates go through it, and so does the subscriptions API, item by item
+    /// (`SubscriptionResource.isVisible(to:)`): a resource is listed exactly when its
+    /// subscription events would be delivered.
+    static func authorizes(_ privateSelectors: [TopicSelector]?, toSee topics: [String]) -> Bool {
         guard let privateSelectors else { return false }
-        return Self.any(of: privateSelectors, matchesAnyOf: update.topics)
+        return any(of: privateSelectors, matchesAnyOf: topics)
     }
 
     /// Whether the update is for this subscriber. An anonymous subscriber is refused a private

@@ -16,9 +16,28 @@ enum RandomUUID {
 
     /// A fresh `urn:uuid:xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`.
     static func urn() -> String {
+        urn(next())
+    }
+
+    /// A fresh id's 128 bits, version and variant set: what a subscription keeps (16 bytes
+    /// inline instead of a 45-byte string on the heap for every idle stream), rendered by
+    /// `urn(_:)` when someone asks.
+    static func next() -> Bits {
         var (high, low) = pool.withLockedValue { $0.next128() }
         high = (high & ~0xF000) | 0x4000  // version 4
         low = (low & ~(0xC0 << 56)) | (0x80 << 56)  // RFC 4122 variant
+        return Bits(high: high, low: low)
+    }
+
+    /// An id's 128 bits.
+    struct Bits: Hashable, Sendable {
+        let high: UInt64
+        let low: UInt64
+    }
+
+    /// The `urn:uuid:` form of `bits`.
+    static func urn(_ bits: Bits) -> String {
+        let (high, low) = (bits.high, bits.low)
         return String(unsafeUninitializedCapacity: 45) { out in
             var position = 0
             for byte in "urn:uuid:".utf8 {

@@ -4,7 +4,9 @@ import NIOCore
 /// with a function that writes bytes to the client; it returns when the stream ends.
 public final class Subscription: Sendable {
     /// The subscription's id (`urn:uuid:...`), as the subscriptions API shows it.
-    public let id: String
+    public var id: String { RandomUUID.urn(idBits) }
+    /// The id's bits: an idle stream keeps 16 bytes, not a string on the heap.
+    let idBits: RandomUUID.Bits
     /// The newest event id in history when the subscription started (Mercure sends it as the
     /// `Last-Event-ID` response header, so a client knows where it stands).
     public let lastEventID: String?
@@ -22,7 +24,7 @@ public final class Subscription: Sendable {
         hub: Hub,
         subscriberID: UInt64,
         shardIndex: Int,
-        id: String,
+        id: RandomUUID.Bits,
         lastEventID: String?,
         replayFound: Bool,
         queue: SubscriptionQueue?
@@ -30,7 +32,7 @@ public final class Subscription: Sendable {
         self.hub = hub
         self.subscriberID = subscriberID
         self.shardIndex = shardIndex
-        self.id = id
+        self.idBits = id
         self.lastEventID = lastEventID
         self.replayFound = replayFound
         self.queue = queue

@@ -61,6 +61,15 @@ public struct SubscriptionResource: Sendable, Hashable {
     /// The JSON-LD object, as subscription events carry it.
     public var json: String { document() }
 
+    /// Whether a subscriber authorized for `privateSelectors` (its token's `subscribe`
+    /// selectors; nil when anonymous) may see this resource: one of them matches its ``iri``.
+    /// The same rule delivers the resource's subscription events (private updates whose topic
+    /// is the IRI), so the subscriptions API (0.x and 1.0 collections, and single resources)
+    /// lists exactly what its caller would be told about live.
+    package func isVisible(to privateSelectors: [TopicSelector]?) -> Bool {
+        HubSubscriber.authorizes(privateSelectors, toSee: [iri])
+    }
+
     /// The matcher type name of a 1.0 selector (`exact` for `match=` / `match_exact=` and the
     /// wildcard, `urlpattern` for `match_urlpattern=`).
     public static func matchType(of selector: TopicSelector) -> String {

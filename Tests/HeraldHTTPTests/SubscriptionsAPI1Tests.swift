@@ -190,6 +190,71 @@ import Testing
         }
     }
 
+    /// The collections list, item by item, only what the token may see by the rule of the
+    /// subscription events: a grant that covers a collection's URL sees none of the
+    /// subscriptions it does not cover, and the collection's `last_event_id` stays the hub's.
+    @Test func aCollectionListsOnlyTheSubscriptionsTheTokenCovers() async throws {
+        let (hubConfiguration, http) = Self.configuration()
+        try await TestServer.run(hub: hubConfiguration, http: http) { server in
+            // Covers the collection's URL and t2's per-matcher collection, but of the
+            // subscriptions themselves only t1's.
+            let t1Only = try await Self.token([
+                .init(Self.base), .init(Self.base + "/exact/t2"),
+                .init(Self.base + "/exact/t1/:subscriber", type: .urlpattern),
+            ])
+            let wildcard = try await Self.token([.init("*")])
+            let everyEvent = "match_urlpattern=" + SubscriptionResource.percentEncode(Self.base + "/:match_type/:match/:subscriber")
+            let (narrowEvents, closeNarrow) = try await Self.subscribe(server, everyEvent, token: t1Only)
+            defer { closeNarrow() }
+            let (allEvents, closeAll) = try await Self.subscribe(server, everyEvent, token: wildcard)
+            defer { closeAll() }
+            try await waitUntil { server.hub.statistics.subscribers == 2 }
+
+            // t2 joins first; once the wide watcher has its event, t1 joins. The narrow watcher's
+            // first event is t1's: it was never told about t2.
+            let (two, closeTwo) = try await Self.subscribe(server, "match=t2")
+            defer { closeTwo() }
+            #expect(try await Self.firstData(allEvents, containing: "\"match\":\"t2\"") != nil)
+            let (one, closeOne) = try await Self.subscribe(server, "match=t1")
+            defer { closeOne() }
+            defer { withExtendedLifetime((two, one)) {} }
+            let firstNarrow = try #require(try await events(narrowEvents, count: 1).first)
+            #expect(try Self.json(firstNarrow.data)["match"] as? String == "t1")
+
+            let published = try await server.hub.publish(Update(topics: ["elsewhere"], data: "x"))
+            let (status, _, body) = try await Self.getWithHeaders(server, Self.base, token: t1Only)
+            #expect(status == 200)
+            let narrow = try Self.json(body)
+            let listed = try #require(narrow["subscriptions"] as? [[String: Any]])
+            #expect(listed.compactMap { $0["match"] as? String } == ["t1"])
+            #expect(narrow["last_event_id"] as? String == published)
+            let wide = try Self.json(try await Self.getWithHeaders(server, Self.base, token: wildcard).2)
+            let all = try #require(wide["subscriptions"] as? [[String: Any]])
+            #expect(Set(all.compactMap { $0["match"] as? String }).isSuperset(of: ["t1", "t2"]))
+            #expect(wide["last_event_id"] as? String == published)
+
+            // t2's collection URL is granted, its subscription is not: an empty list.
+            let (t2Status, _, t2Body) = try await Self.getWithHeaders(server, Self.base + "/exact/t2", token: t1Only)
+            #expect(t2Status == 200)
+            let t2 = try Self.json(t2Body)
+            #expect((t2["subscriptions"] as? [Any])?.isEmpty == true)
+            #expect(t2["last_event_id"] as? String == published)
+
+            // One subscription: the resource's own IRI decides, not only the path as sent. A
+            // path spelled without percent-encoding, granted byte for byte, is still refused,
+            // as the resource's events (at its IRI) would be.
+            let subscriber = try #require(listed.first?["subscriber"] as? String)
+            let canonical = Self.base + "/exact/t1/" + SubscriptionResource.percentEncode(subscriber)
+            #expect(try await Self.getWithHeaders(server, canonical, token: t1Only).0 == 200)
+            let unencoded = Self.base + "/exact/t1/" + subscriber
+            let pathOnly = try await Self.token([.init(unencoded)])
+            let (refused, refusedHeaders, _) = try await Self.getWithHeaders(server, unencoded, token: pathOnly)
+            #expect(refused == 403)
+            #expect(refusedHeaders.first(name: "WWW-Authenticate")?.contains("insufficient_scope") == true)
+            #expect(try await Self.getWithHeaders(server, unencoded, token: wildcard).0 == 200)
+        }
+    }
+
     @Test func subscriptionEventsOfA10SubscriptionHaveThe10Shape() async throws {
         let (hubConfiguration, http) = Self.configuration()
         try await TestServer.run(hub: hubConfiguration, http: http) { server in

@@ -71,6 +71,8 @@ import Foundation
             )
             let narrowList = try #require(try Self.json(narrowBody)["subscriptions"] as? [[String: Any]])
             #expect(narrowList.compactMap { $0["topic"] as? String } == ["/other"])
+            // Filtering leaves the collection's lastEventID alone (the hub's, not the list's).
+            #expect(try Self.json(narrowBody)["lastEventID"] as? String == all["lastEventID"] as? String)
 
             // One resource: found, forbidden, or missing.
             let subscriber = try #require(room.first?["subscriber"] as? String)

@@ -456,7 +456,8 @@ struct HubProtocol: Sendable {
     /// `GET {hub}/subscriptions[/...]` as JSON-LD. Private, as in Mercure: a subscriber token is
     /// required. The token says which protocol the request speaks: a 1.0 access token gets the
     /// 1.0 API (`subscriptions1`), a 0.x token the 0.x one (`/{topic}[/{subscriber}]`, only the
-    /// resources whose IRI its grant matches). Each lists the subscriptions of its own version.
+    /// resources whose IRI its grant matches, `visible(_:to:)`; any valid token may ask for a
+    /// collection). Each lists the subscriptions of its own version.
     private func subscriptions(_ request: HubRequest) async throws(Refusal) -> HubAnswer {
         let query = try decodeQuery(request)
         guard authority.verifies(.subscriber) else {
@@ -478,23 +479,19 @@ struct HubProtocol: Sendable {
             }
         }
         if grant.isAccessToken { return try await subscriptions1(request, components: components, grant: grant) }
-        let allowed = grant.subscribe
         if components.count > 2 { throw Refusal(status: .notFound, reason: "not found") }
 
         let (lastEventID, active) = await hub.subscriptionsSnapshot()
         var resources = active.flatMap(\.resources).filter { $0.matchType == nil }
         if components.count >= 1 { resources = resources.filter { $0.topic == components[0] } }
-        if components.count == 2 { resources = resources.filter { $0.subscriber == components[1] } }
-        let visible = resources.filter { resource in allowed.contains { $0.matches(resource.iri) } }
-            .sorted { ($0.subscriber, $0.topic) < ($1.subscriber, $1.topic) }
-
         if components.count == 2 {
-            guard let resource = resources.first else {
+            guard let resource = resources.first(where: { $0.subscriber == components[1] }) else {
                 throw Refusal(status: .notFound, reason: "no such subscription")
             }
-            guard visible.contains(resource) else { throw .forbidden("not allowed to see this subscription") }
+            guard resource.isVisible(to: grant.subscribe) else { throw .forbidden("not allowed to see this subscription") }
             return Self.jsonLD(resource.json)
         }
+        let visible = Self.visible(resources, to: grant).sorted { ($0.subscriber, $0.topic) < ($1.subscriber, $1.topic) }
         var id = subscriptionsPath
         if let topic = components.first { id += "/" + SubscriptionResource.percentEncode(topic) }
         var body = "{\"@context\":\"https://mercure.rocks/\",\"id\":" + SubscriptionResource.jsonString(id)
@@ -510,6 +507,9 @@ struct HubProtocol: Sendable {
     /// 404 when it is not active). The request's path, as sent and without its query, is the
     /// topic the token's `subscribe` grant must cover (the same relative form as the
     /// subscription events' topics, so one matcher grants both); else 403 `insufficient_scope`.
+    /// Then each listed (or the one asked for) subscription must be visible itself, by the rule
+    /// of its subscription events (`visible(_:to:)`): a grant on the collection's URL alone
+    /// lists nothing it does not cover, and a single subscription it does not cover is 403.
     /// Documents are JSON-LD (`application/ld+json`) with `last_event_id` at their root.
     private func subscriptions1(_ request: HubRequest, components: [String], grant: HubGrant) async throws(Refusal) -> HubAnswer {
         guard components.count == 0 || components.count == 2 || components.count == 3 else {
@@ -532,13 +532,28 @@ struct HubProtocol: Sendable {
             guard let resource = resources.first(where: { $0.subscriber == components[2] }) else {
                 throw Refusal(status: .notFound, reason: "no such subscription")
             }
+            // The path as sent may be spelled otherwise than the resource's IRI: the resource
+            // itself must be visible too, as its subscription events are.
+            guard resource.isVisible(to: grant.subscribe) else {
+                throw grant.forbidden("not allowed to see this subscription")
+            }
             return Self.jsonLD(resource.document(lastEventID: last))
         }
-        resources.sort { ($0.subscriber, $0.matchType ?? "", $0.topic) < ($1.subscriber, $1.matchType ?? "", $1.topic) }
+        let visible = Self.visible(resources, to: grant)
+            .sorted { ($0.subscriber, $0.matchType ?? "", $0.topic) < ($1.subscriber, $1.matchType ?? "", $1.topic) }
         var body = "{\"@context\":\"https://mercure.rocks/\",\"id\":" + SubscriptionResource.jsonString(topic)
         body += ",\"type\":\"Subscriptions\",\"last_event_id\":" + SubscriptionResource.jsonString(last)
-        body += ",\"subscriptions\":[" + resources.map(\.json).joined(separator: ",") + "]}"
+        body += ",\"subscriptions\":[" + visible.map(\.json).joined(separator: ",") + "]}"
         return Self.jsonLD(body)
+    }
+
+    /// The resources of a collection that `grant` may see, item by item
+    /// (`SubscriptionResource.isVisible(to:)`: the rule that delivers subscription events), for
+    /// the 0.x and the 1.0 collections alike. A grant that covers a collection's URL does not
+    /// see the subscriptions it does not cover; the collection's last event ID is the hub's,
+    /// whatever the filter leaves.
+    private static func visible(_ resources: [SubscriptionResource], to grant: HubGrant) -> [SubscriptionResource] {
+        resources.filter { $0.isVisible(to: grant.subscribe) }
     }
 
     private static func jsonLD(_ body: String) -> HubAnswer {
