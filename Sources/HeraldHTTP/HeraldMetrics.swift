@@ -27,6 +27,7 @@ extension HeraldEndpoint {
             case .gapEvents: value = "\(statistics.gapEvents)"
             case .publishDuplicates: value = "\(statistics.publishDuplicates)"
             case .matchingStates: value = "\(statistics.matchingStates)"
+            case .presenceChangesDropped: value = "\(statistics.presenceChangesDropped)"
             case .publishToWrite, .fanOutBatchSize: continue
             }
             let type = metric.kind == .counter ? "counter" : "gauge"

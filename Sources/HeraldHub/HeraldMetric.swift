@@ -42,6 +42,9 @@ public enum HeraldMetric: String, CaseIterable, Sendable {
     case publishToWrite = "herald_publish_to_write_seconds"
     /// Histogram (an aggregating `Recorder`): subscriber writes per fan-out batch.
     case fanOutBatchSize = "herald_fanout_batch_size"
+    /// Counter: subscription starts and ends dropped unannounced because more than
+    /// `HubConfiguration.maxPendingPresenceChanges` waited for their batch.
+    case presenceChangesDropped = "herald_presence_changes_dropped_total"
 
     /// What kind of series a metric is.
     public enum Kind: Sendable {
@@ -87,6 +90,8 @@ public enum HeraldMetric: String, CaseIterable, Sendable {
         case .publishToWrite:
             "Per fan-out batch: seconds from the oldest update of the batch accepted by the hub to the batch written to the subscribers' channels."
         case .fanOutBatchSize: "Per fan-out batch: subscriber writes in the batch."
+        case .presenceChangesDropped:
+            "Subscription starts and ends dropped unannounced because too many waited for their batch (the registry is then rewritten whole)."
         }
     }
 
@@ -126,6 +131,7 @@ final class HubMetrics: Sendable {
     let gapEvents: Counter
     let publishDuplicates: Counter
     let matchingStates: Meter
+    let presenceChangesDropped: Counter
     let publishToWrite: CoreMetrics.Timer
     let batchSize: Recorder
 
@@ -145,6 +151,7 @@ final class HubMetrics: Sendable {
         gapEvents = Counter(label: HeraldMetric.gapEvents.name, factory: factory)
         publishDuplicates = Counter(label: HeraldMetric.publishDuplicates.name, factory: factory)
         matchingStates = Meter(label: HeraldMetric.matchingStates.name, factory: factory)
+        presenceChangesDropped = Counter(label: HeraldMetric.presenceChangesDropped.name, factory: factory)
         publishToWrite = CoreMetrics.Timer(
             label: HeraldMetric.publishToWrite.name,
             dimensions: [],

@@ -218,11 +218,6 @@ public final class Hub: Sendable {
         self.state.withLockedValue { $0.presence.count }
     }
 
-    /// Subscription starts and ends dropped unannounced because too many were waiting.
-    package var droppedPresenceChanges: UInt64 {
-        self.state.withLockedValue { $0.presence.dropped }
-    }
-
     // MARK: publishing
 
     /// Publishes an update to every subscriber (on every node) and into history; returns its id.
@@ -548,7 +543,7 @@ public final class Hub: Sendable {
                     matcherPayloads: request.matcherPayloads
                 )
                 state.subscriptions[id] = tracked
-                state.presence.started(tracked.active)
+                if state.presence.started(tracked.active) { self.metrics?.presenceChangesDropped.increment() }
             } else {
                 state.unannounced.insert(id)
             }
@@ -627,7 +622,7 @@ public final class Hub: Sendable {
         let wasRecorded = self.state.withLockedValue { state -> Bool in
             state.shardSubscribers[index] -= 1
             if let removed = state.subscriptions.removeValue(forKey: subscriber.id) {
-                state.presence.ended(removed.active)
+                if state.presence.ended(removed.active) { metrics?.presenceChangesDropped.increment() }
                 return true
             }
             // A long-poll: never listed, its selectors are released all the same.
@@ -756,7 +751,8 @@ public final class Hub: Sendable {
                 brokerCatchUpRetries: catchUpRetries.load(ordering: .relaxed),
                 gapEvents: gapEvents.load(ordering: .relaxed),
                 publishDuplicates: publishDuplicates.load(ordering: .relaxed),
-                matchingStates: selectorCache.matchingStates
+                matchingStates: selectorCache.matchingStates,
+                presenceChangesDropped: state.presence.dropped
             )
         }
     }
@@ -899,21 +895,27 @@ struct PresenceChanges {
     /// Changes waiting.
     var count: Int { changes.count }
 
-    mutating func started(_ subscription: ActiveSubscription) {
-        makeRoom()
+    /// Records a start; true when that dropped an older change to make room.
+    @discardableResult
+    mutating func started(_ subscription: ActiveSubscription) -> Bool {
+        let dropped = makeRoom()
         changes[subscription.id] = Change(subscription: subscription, active: true)
         order.append(subscription.id)
+        return dropped
     }
 
-    mutating func ended(_ subscription: ActiveSubscription) {
+    /// Records an end; true when that dropped an older change to make room.
+    @discardableResult
+    mutating func ended(_ subscription: ActiveSubscription) -> Bool {
         if changes[subscription.id]?.active == true {
             changes[subscription.id] = nil  // never announced: nothing to take back
             compact()
-        } else {
-            makeRoom()
-            changes[subscription.id] = Change(subscription: subscription, active: false)
-            order.append(subscription.id)
+            return false
         }
+        let dropped = makeRoom()
+        changes[subscription.id] = Change(subscription: subscription, active: false)
+        order.append(subscription.id)
+        return dropped
     }
 
     /// The registry missed changes: the next batch rewrites it whole.
@@ -932,19 +934,23 @@ struct PresenceChanges {
         return Batch(changes: order[head...].compactMap { changes.removeValue(forKey: $0) }, rewritesRegistry: mustRewrite)
     }
 
-    /// When `limit` changes wait, drops the oldest (the newest state of each subscription wins).
-    private mutating func makeRoom() {
-        guard changes.count >= limit else { return }
+    /// When `limit` changes wait, drops the oldest (the newest state of each subscription
+    /// wins); true when it dropped one.
+    private mutating func makeRoom() -> Bool {
+        guard changes.count >= limit else { return false }
         mustRewrite = true
+        var droppedOne = false
         while head < order.count {
             let id = order[head]
             head += 1
             if changes.removeValue(forKey: id) != nil {
                 dropped += 1
+                droppedOne = true
                 break
             }
         }
         compact()
+        return droppedOne
     }
 
     /// Keeps `order` within a constant factor of the changes it orders.

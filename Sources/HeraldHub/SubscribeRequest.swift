@@ -96,4 +96,8 @@ public struct HubStatistics: Sendable, Hashable {
     /// Matching states of the distinct template selectors in use (`HubConfiguration.maxMatchingStates`
     /// bounds it).
     public var matchingStates: Int = 0
+    /// Subscription starts and ends dropped unannounced since start, because more than
+    /// `HubConfiguration.maxPendingPresenceChanges` were waiting for their batch (the shared
+    /// registry is then rewritten whole; subscription events for them were lost).
+    public var presenceChangesDropped: UInt64 = 0
 }

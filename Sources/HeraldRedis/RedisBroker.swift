@@ -89,7 +89,7 @@ public final class RedisBroker: Broker {
         let reply = try await evaluate(
             "publish", Self.publishScript,
             keys: publishKeys,
-            arguments: try publishArguments(update)
+            arguments: publishArguments(update)
         )
         return try publishedID(reply, update)
     }
@@ -99,14 +99,8 @@ public final class RedisBroker: Broker {
         [configuration.streamKey, configuration.channel, configuration.idIndexKey, configuration.idOrderKey]
     }
 
-    private func publishArguments(_ update: Update) throws -> [String] {
-        let payload: String
-        do {
-            payload = try RedisUpdateCodec.encode(update)
-        } catch {
-            throw HubError.invalidUpdate("update cannot be encoded")
-        }
-        return [String(configuration.historySize), payload, update.id ?? ""]
+    private func publishArguments(_ update: Update) -> [String] {
+        [String(configuration.historySize), RedisUpdateCodec.encode(update), update.id ?? ""]
     }
 
     /// The id to answer for `update` from the publish script's reply (a retried publisher id
@@ -126,9 +120,9 @@ public final class RedisBroker: Broker {
     /// which also caches it), and the next `publish(_:)` learns its hash again.
     public func publishOnLoop(_ update: Update) -> EventLoopFuture<String>? {
         guard let connection = commands.openConnection,
-            let sha = scriptHashes.withLockedValue({ $0["publish"] }),
-            let arguments = try? publishArguments(update)
+            let sha = scriptHashes.withLockedValue({ $0["publish"] })
         else { return nil }
+        let arguments = publishArguments(update)
         let keys = publishKeys
         let tail = [String(keys.count)] + keys + arguments
         return connection.sendNow(["EVALSHA", sha] + tail)
@@ -365,12 +359,7 @@ public final class RedisBroker: Broker {
     /// connection is down is not caught up; the subscriptions API (the shared registry) has
     /// the state.
     public func announce(_ updates: [Update]) async throws {
-        let payloads: [String]
-        do {
-            payloads = try RedisUpdateCodec.encode(presence: updates)
-        } catch {
-            throw HubError.invalidUpdate("presence update cannot be encoded")
-        }
+        let payloads = RedisUpdateCodec.encode(presence: updates)
         try await pipeline(payloads.map { ["PUBLISH", configuration.presenceChannel, $0] })
     }
 

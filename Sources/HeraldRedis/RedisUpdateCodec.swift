@@ -10,36 +10,29 @@ import Foundation
 /// How an update travels through Redis: compact JSON in the stream entry (field `u`), and
 /// `"<stream id>\n<json>"` on the pub/sub channel so every node learns the update's position.
 enum RedisUpdateCodec {
-    private struct Wire: Codable {
-        var t: [String]
-        var d: String
-        var i: String?
-        var y: String?
-        var r: Int?
-        var p: Bool?
-    }
+    private typealias Wire = RedisWireUpdate
 
-    static func encode(_ update: Update) throws -> String {
-        let wire = Wire(
+    /// The stream entry (and pub/sub payload after the id) of `update`, written by hand
+    /// (see `RedisWireUpdate`).
+    static func encode(_ update: Update) -> String {
+        Wire(
             t: update.topics,
             d: update.data,
             i: update.id,
             y: update.type,
             r: update.retry,
             p: update.isPrivate ? true : nil
-        )
-        return String(decoding: try JSONEncoder().encode(wire), as: UTF8.self)
+        ).json
     }
 
     /// Presence updates as pub/sub payloads: JSON arrays of the same compact form, each at most
     /// about `maxBytes` (one update larger than that travels alone).
-    static func encode(presence updates: [Update], maxBytes: Int = 64 * 1024) throws -> [String] {
-        let encoder = JSONEncoder()
+    static func encode(presence updates: [Update], maxBytes: Int = 64 * 1024) -> [String] {
         var payloads: [String] = []
         var current = "["
         for update in updates {
             let wire = Wire(t: update.topics, d: update.data, i: nil, y: update.type, r: update.retry, p: update.isPrivate ? true : nil)
-            let json = String(decoding: try encoder.encode(wire), as: UTF8.self)
+            let json = wire.json
             if current.utf8.count > 1, current.utf8.count + json.utf8.count > maxBytes {
                 payloads.append(current + "]")
                 current = "["
@@ -61,9 +54,7 @@ enum RedisUpdateCodec {
 
     /// The update stored as `json` at `streamID`; its id is the publisher's, else the stream id.
     static func decode(json: some Collection<UInt8>, streamID: String) -> Update? {
-        guard let position = UpdatePosition(streamID),
-            let wire = try? JSONDecoder().decode(Wire.self, from: Data(json))
-        else { return nil }
+        guard let position = UpdatePosition(streamID), let wire = wire(json) else { return nil }
         var update = Update(
             topics: wire.t,
             data: wire.d,
@@ -74,6 +65,12 @@ enum RedisUpdateCodec {
         )
         update.position = position
         return update
+    }
+
+    /// The fields in `json`: read by hand when they have the shape Herald writes, else by
+    /// `JSONDecoder` (which decides what is malformed).
+    static func wire(_ json: some Collection<UInt8>) -> RedisWireUpdate? {
+        Wire.parse(json) ?? (try? JSONDecoder().decode(Wire.self, from: Data(json)))
     }
 
     /// Decodes a pub/sub payload `"<stream id>\n<json>"`.

@@ -131,6 +131,35 @@ final class RecordingMetrics: MetricsFactory, Sendable {
         #expect(Double(hub.statistics.delivered) == metrics.value(.deliveries))
     }
 
+    @Test func droppedPresenceChangesAreCounted() async throws {
+        let metrics = RecordingMetrics()
+        var configuration = HubConfiguration()
+        configuration.maxPendingPresenceChanges = 2
+        configuration.metricsFactory = metrics
+        // Not run: no batch ever takes the changes, so they pile up against the bound.
+        let hub = Hub(configuration: configuration)
+        defer { hub.shutdown() }
+        #expect(metrics.value(.presenceChangesDropped) ?? 0 == 0)
+        var subscriptions: [Subscription] = []
+        for index in 0..<5 {
+            subscriptions.append(try await hub.subscribe(SubscribeRequest(selectors: selectors("t/\(index)"))))
+        }
+        // 5 starts into room for 2: the 3 oldest dropped, the newest 2 wait.
+        #expect(hub.pendingPresenceChanges == 2)
+        #expect(hub.statistics.presenceChangesDropped == 3)
+        #expect(metrics.value(.presenceChangesDropped) == 3)
+        // An unannounced subscription (a long-poll) is no presence change: nothing more dropped.
+        var quiet = SubscribeRequest(selectors: try selectors("t/quiet"))
+        quiet.isAnnounced = false
+        subscriptions.append(try await hub.subscribe(quiet))
+        #expect(metrics.value(.presenceChangesDropped) == 3)
+        // Ends count too: the end of an announced-but-dropped start needs room of its own.
+        subscriptions[0].cancel()
+        try await waitUntil { metrics.value(.presenceChangesDropped) == 4 }
+        #expect(hub.statistics.presenceChangesDropped == 4)
+        #expect(hub.pendingPresenceChanges == 2)
+    }
+
     @Test func withoutABackendTheHubMakesNoInstrument() async throws {
         // Nothing bootstraps `MetricsSystem` in the test process: the no-op backend.
         let hub = Hub()

@@ -1,6 +1,8 @@
 import HeraldHub
 import HeraldRedis
 import HeraldTestSupport
+import Logging
+import NIOConcurrencyHelpers
 import Testing
 
 extension RedisIntegrationTests {
@@ -39,6 +41,52 @@ extension RedisIntegrationTests {
                 #expect(a.hub.statistics.historyCount == 0 && b.hub.statistics.historyCount == 0)
                 await a.stop()
                 await b.stop()
+                await admin.close()
+            }
+        }
+
+        /// What arrives on `herald:presence` from anyone but a Herald node: a payload that is
+        /// not a JSON array of updates is ignored and logged, one log line each; a well-formed one
+        /// whose updates are not subscription events delivers nothing (presence cannot be used
+        /// to inject updates). The node carries on: updates and real presence still flow.
+        @Test func malformedPresenceMessagesAreIgnoredAndLogged() async throws {
+            try await withRedisServer { server in
+                let admin = try await server.connect()
+                let logged = NIOLockedValueBox<[String]>([])
+                let node = try await HeraldNode.start(
+                    server.configuration(), presence: true,
+                    logger: Logger(label: "test") { _ in CapturingLogHandler(messages: logged) }
+                )
+                let watcher = try await node.follow([Self.presenceTopic], claims: ["*"])
+                let reader = try await node.follow(["/x"])
+                try await waitUntil("the watcher's own presence written") {
+                    node.hub.pendingPresenceChanges == 0
+                        && watcher.events.contains { $0.data.contains(watcher.subscription.id) }
+                }
+                let seen = watcher.events.count
+                let malformed = [
+                    "", "not json", "[", "{}", "[1]", "[{\"t\":1}]", "[{\"d\":\"no topics\"}]", "null",
+                    String(repeating: "[", count: 10_000), "\u{0}\u{1}",
+                ]
+                for payload in malformed {
+                    _ = try await admin.send(["PUBLISH", "herald:presence", payload])
+                }
+                try await waitUntil("every malformed message logged") {
+                    logged.withLockedValue { $0.filter { $0.contains("malformed presence") }.count } == malformed.count
+                }
+                // Well-formed, but not a subscription event: not delivered to anyone.
+                _ = try await admin.send(["PUBLISH", "herald:presence", #"[{"t":["/x"],"d":"spoofed"}]"#])
+                // Then an update and a real presence change, which still arrive (after the above: in order).
+                _ = try await node.hub.publish(Update(topics: ["/x"], data: "real"))
+                try await waitUntil("the real update delivered") { reader.events.map(\.data) == ["real"] }
+                let member = try await node.follow(["/rooms/lobby"])
+                try await waitUntil("the member's presence announced") {
+                    watcher.events.contains { $0.data.contains(member.subscription.id) }
+                }
+                #expect(watcher.events.count == seen + 1, "nothing but the member's start reached the watcher")
+                #expect(logged.withLockedValue { $0.count } == malformed.count, "one line per malformed message")
+                #expect(try await admin.send(["XLEN", "herald:updates"]).int == 1)
+                await node.stop()
                 await admin.close()
             }
         }
@@ -124,7 +172,7 @@ extension RedisIntegrationTests {
                 }
                 try await waitUntil("the ends counted") { node.hub.statistics.subscribers == 11 }
                 #expect(node.hub.pendingPresenceChanges <= bound)
-                #expect(node.hub.droppedPresenceChanges >= UInt64(2_000 - bound))
+                #expect(node.hub.statistics.presenceChangesDropped >= UInt64(2_000 - bound))
                 _ = try await admin.send(["CLIENT", "UNPAUSE"])
 
                 let live = Set(kept.map(\.subscription.id) + [first.subscription.id, watcher.subscription.id])

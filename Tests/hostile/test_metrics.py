@@ -28,6 +28,7 @@ MAIN_METRICS = {
     "herald_gap_events_total": "counter",
     "herald_publish_duplicates_total": "counter",
     "herald_matching_states": "gauge",
+    "herald_presence_changes_dropped_total": "counter",
 }
 HISTOGRAMS = ["herald_publish_to_write_seconds", "herald_fanout_batch_size"]
 

@@ -1,5 +1,6 @@
 import HeraldHub
 import HeraldRedis
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import ServerSentEvents
@@ -17,7 +18,8 @@ struct HeraldNode: Sendable {
         presence: Bool = false,
         maxBufferedMessages: Int = 1024,
         commandTimeout: Duration = .seconds(5),
-        hubConfiguration base: HubConfiguration = HubConfiguration()
+        hubConfiguration base: HubConfiguration = HubConfiguration(),
+        logger: Logger = Logger(label: "herald.redis.broker")
     ) async throws -> HeraldNode {
         var configuration = RedisBrokerConfiguration(redis: redis)
         configuration.commandTimeout = commandTimeout
@@ -28,7 +30,7 @@ struct HeraldNode: Sendable {
             backoff: RedisBackoff(initial: reconnectDelay, maximum: max(reconnectDelay, .milliseconds(200))),
             maxBufferedMessages: maxBufferedMessages
         )
-        let broker = RedisBroker(configuration: configuration)
+        let broker = RedisBroker(configuration: configuration, logger: logger)
         var hubConfiguration = base
         hubConfiguration.historySize = historySize
         hubConfiguration.publishesSubscriptionEvents = presence
@@ -86,5 +88,21 @@ final class EventRecorder: Sendable {
 
     func stop() {
         subscription.cancel()
+    }
+}
+
+/// Keeps the messages logged at `error` level or above (for tests that check what was logged).
+struct CapturingLogHandler: LogHandler {
+    let messages: NIOLockedValueBox<[String]>
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .error
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        messages.withLockedValue { $0.append(event.message.description) }
     }
 }
