@@ -387,14 +387,46 @@ public final class Hub: Sendable {
         shard.eventLoop.execute {
             let metrics = self.metrics
             let commands = self.state.withLockedValue { state -> [ShardCommand] in
-                defer { state.inboxes[index] = [] }
+                let commands = Self.takeBatch(from: &state.inboxes[index])
                 // When the batch's oldest update was accepted (metrics only): its publish-to-write
                 // time is recorded once the shard has flushed the batch (`batchFlushed`).
-                if let metrics { state.batchAccepted[index] = metrics.oldestAccepted(state.inboxes[index]) }
-                return state.inboxes[index]
+                if let metrics { state.batchAccepted[index] = metrics.oldestAccepted(commands) }
+                return commands
             }
             shard.process(commands)
         }
+    }
+
+    /// Most updates, and most bytes of updates, one batch takes from a shard's inbox (the rest
+    /// waits for the next batch). A batch queues all its events on a subscriber before that
+    /// subscriber is flushed, so this bounds what one batch queues on one connection, far below
+    /// the per-subscriber bounds (`maxQueuedBytes`, `maxQueuedEvents`): a subscriber that reads
+    /// is never dropped because the updates it missed during a stall arrive together.
+    static let maxBatchUpdates = 1024
+    static let maxBatchBytes = 1024 * 1024
+
+    /// Takes the next batch from `inbox`, in order: everything, unless that passes
+    /// `maxBatchUpdates` or `maxBatchBytes` (at least one update is taken).
+    static func takeBatch(from inbox: inout [ShardCommand]) -> [ShardCommand] {
+        var updates = 0
+        var bytes = 0
+        var end = 0
+        while end < inbox.count {
+            if case .deliver(let stored) = inbox[end] {
+                if updates == maxBatchUpdates || (updates > 0 && bytes + stored.encoded.chunk.readableBytes > maxBatchBytes) {
+                    break
+                }
+                updates += 1
+                bytes += stored.encoded.chunk.readableBytes
+            }
+            end += 1
+        }
+        if end == inbox.count {
+            defer { inbox = [] }
+            return inbox
+        }
+        defer { inbox.removeFirst(end) }
+        return Array(inbox[..<end])
     }
 
     /// Shard `index` flushed its batch (on its loop): counts it, resumes publishers held back by
@@ -404,7 +436,7 @@ public final class Hub: Sendable {
             var resumed: [@Sendable () -> Void] = []
             if batch.updates > 0 {
                 state.delivered += UInt64(batch.deliveries)
-                resumed = state.backlog.processed(batch.updates, writes: batch.writes, on: index)
+                resumed = state.backlog.processed(batch.updates, deliveries: batch.deliveries, on: index)
                 if !state.backlog.isBacklogged, self.backlogged.load(ordering: .relaxed) {
                     self.backlogged.store(false, ordering: .relaxed)
                     self.metrics?.backlogged.record(0)  // a transition: under the lock, in order with 1

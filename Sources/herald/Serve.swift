@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Events kept for replay (env HERALD_HISTORY_SIZE, default 10000).")
     var historySize: Int?
 
-    @Option(help: "Queued subscriber writes per event loop before publishers are held back; 0: never (env HERALD_MAX_FANOUT_BACKLOG, default 2048).")
+    @Option(help: "Queued deliveries (waiting updates x their subscribers) per event loop before publishers are held back; 0: never (env HERALD_MAX_FANOUT_BACKLOG, default 65536).")
     var maxFanOutBacklog: Int?
     @Option(help: "Seconds between heartbeats on idle streams, 0 disables (env HERALD_HEARTBEAT, default 15).")
     var heartbeat: Int?

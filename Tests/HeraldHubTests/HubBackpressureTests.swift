@@ -27,7 +27,7 @@ import Testing
     @Test func publishersWaitWhileTheShardIsBehindAndGoOnWhenItCatchesUp() async throws {
         let (hub, group, recorder, gate) = try await hubWithStuckShard(limit: 4)
         for index in 0..<4 { #expect(hub.publishImmediately(Update(topics: ["t"], data: "\(index)")) != nil) }
-        #expect(!hub.isFanOutBacklogged)  // 4 waiting writes: at the bound, not past it
+        #expect(!hub.isFanOutBacklogged)  // 4 waiting deliveries: at the bound, not past it
         #expect(hub.publishImmediately(Update(topics: ["t"], data: "4")) != nil)
         #expect(hub.isFanOutBacklogged)
 

@@ -1,3 +1,4 @@
+import Dispatch
 import HeraldHub
 import NIOConcurrencyHelpers
 import NIOCore
@@ -110,6 +111,57 @@ import Testing
         for sink in sinks {
             #expect(sink.groups == [["1"], ["2", "3"]])  // one write each for "2" and "3", after "1"
         }
+        hub.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    /// One publisher, a shard with more subscribers than a bound in writes would allow (2,048,
+    /// the old default): updates published during a batch share the next batch's writes and
+    /// count as deliveries, so the publisher is not held back for them.
+    @Test func aSinglePublishersUpdatesShareWritesWithoutHoldingItBack() async throws {
+        let (hub, group) = makeHub()
+        let published = Atomic<Bool>(false)
+        let heldBack = Atomic<Int>(0)
+        let sinks = (0..<3000).map { _ in
+            RecordingSink { _ in
+                if !published.exchange(true, ordering: .relaxed) {
+                    for data in 2...6 {
+                        _ = hub.publishImmediately(Update(topics: ["t"], data: "\(data)"))
+                        if hub.isFanOutBacklogged { heldBack.add(1, ordering: .relaxed) }
+                    }
+                }
+            }
+        }
+        _ = try await subscribe(sinks, to: hub, on: group.next())
+        _ = try await hub.publish(Update(topics: ["t"], data: "1"))
+        try await waitUntil(sinks, have: 6)
+
+        #expect(heldBack.load(ordering: .relaxed) == 0, "5 waiting updates x 3,000 subscribers is within the bound")
+        for sink in sinks {
+            #expect(sink.groups == [["1"], ["2", "3", "4", "5", "6"]])
+        }
+        hub.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    /// Updates that piled up while a shard could not run go out in batches of at most
+    /// `Hub.maxBatchUpdates` (1,024), in order: one subscriber never gets them all in one write.
+    @Test func aLongInboxIsTakenInBoundedBatchesInOrder() async throws {
+        let (hub, group) = makeHub()
+        let loop = group.next()
+        let sink = RecordingSink()
+        _ = try await subscribe([sink], to: hub, on: loop)
+        _ = try await hub.publish(Update(topics: ["t"], data: "0"))
+        try await waitUntil([sink], have: 1)
+        let gate = DispatchSemaphore(value: 0)
+        loop.execute { gate.wait() }  // the shard cannot run until the gate opens
+        for index in 1...3000 { _ = hub.publishImmediately(Update(topics: ["t"], data: "\(index)")) }
+        gate.signal()
+        try await waitUntil([sink], have: 3001)
+
+        #expect(sink.groups.map(\.count) == [1, 1024, 1024, 952])
+        #expect(Array(sink.groups.joined()) == (0...3000).map(String.init))
+        #expect(sink.closes.isEmpty)
         hub.shutdown()
         try await group.shutdownGracefully()
     }
