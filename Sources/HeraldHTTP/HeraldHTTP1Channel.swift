@@ -64,16 +64,7 @@ struct HeraldHTTP1Channel: ServerChildChannel {
             let promise = channel.eventLoop.makePromise(of: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?.self)
             let handover = RouterHandover(promise: promise) { channel, handler in
                 // What `HTTP1Channel.setup` adds after the codec, behind the hub's handler.
-                let pipeline = channel.pipeline.syncOperations
-                var handlers = configuration.additionalChannelHandlers()
-                handlers.append(
-                    HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger)
-                )
-                var position = ChannelPipeline.SynchronousOperations.Position.after(handler)
-                for added in handlers {
-                    try pipeline.addHandler(added, position: position)
-                    position = .after(added)
-                }
+                try RouterHandover.addRouterHandlers(to: channel, after: handler, configuration: configuration, logger: logger)
                 return try NIOAsyncChannel(
                     wrappingChannelSynchronously: channel,
                     configuration: .init(isOutboundHalfClosureEnabled: true)
@@ -130,6 +121,25 @@ final class RouterHandover {
         } catch {
             deliver(nil)
             return false
+        }
+    }
+
+    /// What Hummingbird adds after the HTTP codec for its router (the configuration's extra
+    /// handlers, then its connection-state handler), placed after `handler`: the same on an
+    /// HTTP/1 connection and in an HTTP/2 stream channel.
+    static func addRouterHandlers(
+        to channel: any Channel,
+        after handler: any ChannelHandler,
+        configuration: HTTP1Channel.Configuration,
+        logger: Logger
+    ) throws {
+        let pipeline = channel.pipeline.syncOperations
+        var handlers = configuration.additionalChannelHandlers()
+        handlers.append(HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger))
+        var position = ChannelPipeline.SynchronousOperations.Position.after(handler)
+        for added in handlers {
+            try pipeline.addHandler(added, position: position)
+            position = .after(added)
         }
     }
 

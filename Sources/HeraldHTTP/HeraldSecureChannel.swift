@@ -117,16 +117,9 @@ struct HeraldSecureChannel: ServerChildChannel {
                     },
                     install: { stream, handler in
                         // What Hummingbird's HTTP/2 stream channel adds after the codec.
-                        let pipeline = stream.pipeline.syncOperations
-                        var handlers = configuration.additionalChannelHandlers()
-                        handlers.append(
-                            HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger)
+                        try RouterHandover.addRouterHandlers(
+                            to: stream, after: handler, configuration: configuration, logger: logger
                         )
-                        var position = ChannelPipeline.SynchronousOperations.Position.after(handler)
-                        for added in handlers {
-                            try pipeline.addHandler(added, position: position)
-                            position = .after(added)
-                        }
                         return try RouterChannel(wrappingChannelSynchronously: stream)
                     }
                 )
