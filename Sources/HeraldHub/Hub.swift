@@ -157,7 +157,7 @@ public final class Hub: Sendable {
             } else {
                 try await broker.updateRegistry(
                     added: batch.changes.filter(\.active).map(\.subscription),
-                    removed: batch.changes.filter { !$0.active }.map(\.subscription.id)
+                    removed: batch.changes.filter { !$0.active && $0.inRegistry }.map(\.subscription.id)
                 )
             }
             return true
@@ -893,13 +893,18 @@ private final class HubReference: Sendable {
 }
 
 /// Subscription starts and ends waiting to be recorded and announced, oldest first, at most
-/// `limit` of them. A subscription that ends before its start was taken cancels out: neither is
-/// announced. When full, the oldest change is dropped for the newest (and counted), and the
+/// `limit` of them. A subscription that ends before its start was taken is never recorded in
+/// the registry and its start is never announced, but its end is: the subscriptions API lists
+/// subscriptions from the moment they start, so a client may have seen it there, and without
+/// the end it would keep it forever (the chat's presence kept a dead connection that way). When full, the oldest change is dropped for the newest (and counted), and the
 /// batch that follows rewrites the registry whole (`rewritesRegistry`), since it missed one.
 struct PresenceChanges {
     struct Change {
         var subscription: ActiveSubscription
         var active: Bool
+        /// False for the end of a subscription whose start never left its batch: announced,
+        /// but never written to the registry (which never had it).
+        var inRegistry = true
     }
 
     /// What one batch records and announces.
@@ -940,8 +945,9 @@ struct PresenceChanges {
     @discardableResult
     mutating func ended(_ subscription: ActiveSubscription) -> Bool {
         if changes[subscription.id]?.active == true {
-            changes[subscription.id] = nil  // never announced: nothing to take back
-            compact()
+            // Its start never went out: the end replaces it in its place, for the clients
+            // that listed it meanwhile; the registry never had it.
+            changes[subscription.id] = Change(subscription: subscription, active: false, inRegistry: false)
             return false
         }
         let dropped = makeRoom()

@@ -26,8 +26,9 @@ public struct HubConfiguration: Sendable {
     /// How long subscription starts and ends are gathered before they are recorded in the
     /// broker's registry and announced (presence), as one batch: with Redis a batch costs a few
     /// commands whatever its size, so churn costs O(subscriptions) commands, not one per
-    /// selector; a subscription that starts and ends within one batch is neither recorded nor
-    /// announced. Presence updates arrive this much later at most (plus the batch's own write).
+    /// selector; a subscription that starts and ends within one batch is never recorded, and
+    /// only its end is announced (for clients that listed it meanwhile). Presence updates
+    /// arrive this much later at most (plus the batch's own write).
     public var presenceBatchInterval: Duration = .milliseconds(25)
     /// Most subscription starts and ends waiting for their batch. Past it (a broker that is slow
     /// or unreachable while subscribers keep coming and going) the waiting changes are dropped:

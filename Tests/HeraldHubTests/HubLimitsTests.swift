@@ -253,16 +253,19 @@ import Testing
         #expect(!watcher.events.contains { $0.data.contains(quiet.id) || $0.data.contains("\"topic\":\"other\"") })
     }
 
-    @Test func presenceChangesCancelOutBeforeTheyAreTaken() {
+    /// A subscription that ends before its start was taken: its start is never announced nor
+    /// recorded, but its end is announced (a client may have listed it), in the start's place.
+    @Test func aBriefSubscriptionsEndIsAnnouncedButNeverRecorded() {
         var changes = PresenceChanges()
         let a = ActiveSubscription(id: "a", topics: ["t"], payload: nil)
         let b = ActiveSubscription(id: "b", topics: ["t"], payload: nil)
         changes.started(a)
         changes.started(b)
-        changes.ended(a)  // never announced: nothing to take back
+        changes.ended(a)
         let first = changes.take()
-        #expect(first.changes.map(\.subscription.id) == ["b"])
-        #expect(first.changes.map(\.active) == [true])
+        #expect(first.changes.map(\.subscription.id) == ["a", "b"])
+        #expect(first.changes.map(\.active) == [false, true])
+        #expect(first.changes.map(\.inRegistry) == [false, true])
         changes.ended(b)
         for index in 0..<5000 {
             let churn = ActiveSubscription(id: "c\(index)", topics: ["t"], payload: nil)
@@ -270,8 +273,9 @@ import Testing
             changes.ended(churn)
         }
         let second = changes.take()
-        #expect(second.changes.map(\.subscription.id) == ["b"])
-        #expect(second.changes.map(\.active) == [false])
+        #expect(second.changes.map(\.subscription.id) == ["b"] + (0..<5000).map { "c\($0)" })
+        #expect(second.changes.allSatisfy { !$0.active })
+        #expect(second.changes.map(\.inRegistry) == [true] + Array(repeating: false, count: 5000))
         #expect(!second.rewritesRegistry)
         #expect(changes.take().changes.isEmpty)
     }
@@ -284,19 +288,22 @@ import Testing
             changes.started(ActiveSubscription(id: "s\(index)", topics: ["t"], payload: nil))
             #expect(changes.count <= 100)
         }
-        // The newest 100 starts are what waits; their ends cancel them out one by one.
+        // The newest 100 starts are what waits; the ends of 50 of them take their places.
         for index in 9_950..<10_000 {
             changes.ended(ActiveSubscription(id: "s\(index)", topics: ["t"], payload: nil))
+            #expect(changes.count <= 100)
         }
-        // Ends of subscriptions whose start was dropped (announced ones, as far as it knows).
+        // Ends of subscriptions whose start was dropped (announced ones, as far as it knows):
+        // each makes room by dropping the oldest waiting change.
         for index in 0..<30 {
             changes.ended(ActiveSubscription(id: "s\(index)", topics: ["t"], payload: nil))
+            #expect(changes.count <= 100)
         }
-        #expect(changes.dropped == 9_900)
+        #expect(changes.dropped == 9_930)
         let batch = changes.take()
         #expect(batch.rewritesRegistry)
-        #expect(batch.changes.map(\.subscription.id) == (9_900..<9_950).map { "s\($0)" } + (0..<30).map { "s\($0)" })
-        #expect(batch.changes.map(\.active) == Array(repeating: true, count: 50) + Array(repeating: false, count: 30))
+        #expect(batch.changes.map(\.subscription.id) == (9_930..<10_000).map { "s\($0)" } + (0..<30).map { "s\($0)" })
+        #expect(batch.changes.map(\.active) == Array(repeating: true, count: 20) + Array(repeating: false, count: 80))
         #expect(!changes.take().rewritesRegistry)
     }
 }
