@@ -63,6 +63,9 @@ import Testing
         Task { try await stream.stream { buffers in if beats.add(buffers.count) >= 3 { stream.cancel() } } }
         try await waitUntil(timeout: .seconds(10)) { beats.count >= 3 }
         #expect(beats.count >= 3)
+        // The stream's cancel reaches its shard a little later: wait for it (the poll, still
+        // waiting, is the one left; a poll ended by a heartbeat would leave none).
+        try await waitUntil(timeout: .seconds(10)) { hub.statistics.subscribers == 1 }
         #expect(hub.statistics.subscribers == 1)
         try await hub.publish(Update(topics: ["h"], data: "real"))
         let result = try await batch
