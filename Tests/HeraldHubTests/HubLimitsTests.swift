@@ -211,12 +211,7 @@ import Testing
         }
         for index in 1...5 { try await hub.publish(Update(topics: ["real"], data: "\(index)")) }
         // A watcher authorized for presence sees the churn go by.
-        let presenceTopic = SubscriptionResource.basePath + "/{topic}/{subscriber}"
-        let (watcher, _) = record(
-            try await hub.subscribe(
-                SubscribeRequest(selectors: try hub.selectors([presenceTopic]), privateSelectors: try hub.selectors(["*"]))
-            )
-        )
+        let watcher = try await recordPresence(of: hub)
         for _ in 0..<20 {
             let subscription = try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["a", "b", "c", "d", "e"])))
             try await waitUntil(timeout: .seconds(10)) { watcher.events.contains { $0.data.contains(subscription.id) } }
@@ -237,12 +232,7 @@ import Testing
             hub.shutdown()
             running.cancel()
         }
-        let presenceTopic = SubscriptionResource.basePath + "/{topic}/{subscriber}"
-        let (watcher, _) = record(
-            try await hub.subscribe(
-                SubscribeRequest(selectors: try hub.selectors([presenceTopic]), privateSelectors: try hub.selectors(["*"]))
-            )
-        )
+        let watcher = try await recordPresence(of: hub)
         // Not announced: no selector matches "other" (or the watcher's own selector).
         let quiet = try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["other"])))
         let room = try await hub.subscribe(SubscribeRequest(selectors: try hub.selectors(["other", "/rooms/lobby"])))

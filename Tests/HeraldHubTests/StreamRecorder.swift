@@ -82,6 +82,13 @@ func record(_ subscription: Subscription) -> (StreamRecorder, Task<StreamCloseRe
     return (recorder, task)
 }
 
+/// A subscriber that sees every presence update (subscription event) of `hub`, recorded.
+func recordPresence(of hub: Hub) async throws -> StreamRecorder {
+    let presenceTopic = SubscriptionResource.basePath + "/{topic}/{subscriber}"
+    let request = SubscribeRequest(selectors: try hub.selectors([presenceTopic]), privateSelectors: try hub.selectors(["*"]))
+    return record(try await hub.subscribe(request)).0
+}
+
 func selectors(_ raw: String...) throws -> [TopicSelector] {
     try raw.map { try TopicSelector($0) }
 }

@@ -23,12 +23,7 @@ import Testing
             hub.shutdown()
             running.cancel()
         }
-        let presenceTopic = SubscriptionResource.basePath + "/{topic}/{subscriber}"
-        let (watcher, _) = record(
-            try await hub.subscribe(
-                SubscribeRequest(selectors: try hub.selectors([presenceTopic]), privateSelectors: try hub.selectors(["*"]))
-            )
-        )
+        let watcher = try await recordPresence(of: hub)
         let brief = try await hub.subscribe(SubscribeRequest(selectors: try selectors("room")))
         // A client reads the list now: the brief subscription is in it.
         #expect(await hub.subscriptionsSnapshot().subscriptions.contains { $0.id == brief.id })
