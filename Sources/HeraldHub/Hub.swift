@@ -761,13 +761,13 @@ public final class Hub: Sendable {
     /// yields a consistent view (Mercure's subscriptions API contract).
     package func subscriptionsSnapshot() async -> (lastEventID: String?, subscriptions: [ActiveSubscription]) {
         let (lastID, tracked) = self.state.withLockedValue { ($0.history.lastID, Array($0.subscriptions.values)) }
-        let local = tracked.map(\.active)
         do {
             if let shared = try await broker.activeSubscriptions() { return (lastID, shared) }
         } catch {
             logger.warning("shared subscription registry unavailable; listing this node only")
         }
-        return (lastID, local)
+        // Ids rendered only when this node's own list is the answer.
+        return (lastID, tracked.map(\.active))
     }
 
     /// Current counters.
