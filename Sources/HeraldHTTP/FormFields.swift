@@ -79,8 +79,8 @@ package struct FormFields: Sendable, Hashable {
             case UInt8(ascii: "+"):
                 decoded.append(0x20)
             case UInt8(ascii: "%"):
-                guard index + 2 < range.upperBound, let high = hexValue(bytes[index + 1]),
-                    let low = hexValue(bytes[index + 2])
+                guard index + 2 < range.upperBound, let high = bytes[index + 1].asciiHexValue,
+                    let low = bytes[index + 2].asciiHexValue
                 else {
                     throw DecodingError(reason: "malformed percent-encoding in form")
                 }
@@ -122,7 +122,7 @@ package struct FormFields: Sendable, Hashable {
         var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {
             if byte == UInt8(ascii: "%") {
-                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                guard let high = iterator.next()?.asciiHexValue, let low = iterator.next()?.asciiHexValue else {
                     throw DecodingError(reason: "malformed percent-encoding")
                 }
                 bytes.append(high << 4 | low)
@@ -134,15 +134,6 @@ package struct FormFields: Sendable, Hashable {
             throw DecodingError(reason: "not valid UTF-8")
         }
         return decoded
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     package static func == (lhs: FormFields, rhs: FormFields) -> Bool {

@@ -240,7 +240,7 @@ extension URITemplate {
                 index += 1
                 expectsVarchar = false
             } else if byte == UInt8(ascii: "%") {
-                guard index + 2 < spec.endIndex, isHexDigit(spec[index + 1]), isHexDigit(spec[index + 2])
+                guard index + 2 < spec.endIndex, spec[index + 1].asciiHexValue != nil, spec[index + 2].asciiHexValue != nil
                 else {
                     throw TopicSelectorError(reason: "invalid variable name '\(text)' at offset \(offset)")
                 }
@@ -285,16 +285,6 @@ extension URITemplate {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"):
-            true
-        default:
-            false
-        }
-    }
-
-    static func isHexDigit(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
-            UInt8(ascii: "A")...UInt8(ascii: "F"):
             true
         default:
             false

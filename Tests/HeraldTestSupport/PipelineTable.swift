@@ -171,6 +171,8 @@ public enum PipelineTable {
                 status: 403
             ),
             Row(name: "second topic in the hub's namespace", request: post("topic=t&topic=%2F.well-known%2Fmercure%2F%2573"), status: 403),
+            // A malformed escape later in the topic does not stop the escaped spelling from counting.
+            Row(name: "escaped namespace with a malformed escape after it", request: post("topic=%2F.well-known%2F%256Dercure%2Fsubscriptions%2F%25zz"), status: 403),
             Row(name: "a topic merely mentioning the namespace", request: post("topic=https%3A%2F%2Fexample.com%2Fdocs%2F.well-known%2Fmercure%2F&id=mentions-the-namespace"), status: 200),
             Row(name: "id with a newline", request: post("topic=t&id=a%0Ab"), status: 400),
             Row(name: "topic too long", request: post("topic=" + String(repeating: "a", count: 2049)), status: 400),
