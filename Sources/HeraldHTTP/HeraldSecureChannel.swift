@@ -62,6 +62,9 @@ struct HeraldSecureChannel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
+            // Ahead of TLS: the handshake, ALPN and the first request are the first head.
+            let deadlines = ConnectionDeadlines(configuration: endpoint.configuration)
+            try pipeline.addHandler(deadlines)
             try pipeline.addHandler(try tls())
             let http1 = self.http1
             let endpoint = self.endpoint
@@ -69,9 +72,16 @@ struct HeraldSecureChannel: ServerChildChannel {
                 switch result {
                 case .negotiated("h2"):
                     return channel.eventLoop.makeCompletedFuture {
-                        .http2(try Self.configureHTTP2(channel, endpoint: endpoint, configuration: http1.configuration, logger: logger))
+                        deadlines.becameHTTP2()
+                        return .http2(
+                            try Self.configureHTTP2(
+                                channel, endpoint: endpoint, deadlines: deadlines, configuration: http1.configuration, logger: logger
+                            )
+                        )
                     }
                 case .negotiated("http/1.1"), .fallback:
+                    // The router serves HTTP/1.1 over TLS, with its own rules.
+                    deadlines.leave()
                     return http1.setup(channel: channel, logger: logger).map { .http1($0) }
                 case .negotiated:
                     // Nothing this server offered.
@@ -85,10 +95,13 @@ struct HeraldSecureChannel: ServerChildChannel {
     }
 
     /// The HTTP/2 connection: frames, the connection's lifecycle (GOAWAY on graceful shutdown,
-    /// bounded by the shutdown grace period) and an initializer per stream.
+    /// bounded by the shutdown grace period: `deadlines`) and an initializer per stream. The
+    /// connection's `deadlines` learn when streams open and close; each stream gets deadlines of
+    /// its own for its request's body.
     private static func configureHTTP2(
         _ channel: any Channel,
         endpoint: HeraldEndpoint,
+        deadlines: ConnectionDeadlines,
         configuration: HTTP1Channel.Configuration,
         logger: Logger
     ) throws -> AsyncStream<RouterChannel> {
@@ -103,12 +116,17 @@ struct HeraldSecureChannel: ServerChildChannel {
             )
         )
         let pipeline = channel.pipeline.syncOperations
+        // Publisher backpressure holds the connection's reads here (`holdBackWhileFanOutLags`).
+        try pipeline.addHandler(HTTP2ReadGate())
         try pipeline.addHandler(FlushCoalescer())
         _ = try pipeline.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: .init(),
             streamConfiguration: .init(),
-            streamDelegate: lifecycle.http2StreamDelegate
+            streamDelegate: StreamsOpen(
+                deadlines: NIOLoopBound(deadlines, eventLoop: channel.eventLoop),
+                next: lifecycle.http2StreamDelegate
+            )
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 let handover = RouterHandover(
@@ -124,12 +142,16 @@ struct HeraldSecureChannel: ServerChildChannel {
                     }
                 )
                 let pipeline = stream.pipeline.syncOperations
+                let streamDeadlines = ConnectionDeadlines(configuration: endpoint.configuration, scope: .http2Stream)
+                try pipeline.addHandler(streamDeadlines)
                 try pipeline.addHandler(HTTP2FramePayloadToHTTPServerCodec())
-                try pipeline.addHandler(HubChannelHandler(endpoint: endpoint, router: .absent(handover), framing: .http2))
+                try pipeline.addHandler(
+                    HubChannelHandler(endpoint: endpoint, router: .absent(handover), deadlines: streamDeadlines, framing: .http2)
+                )
             }
         }
         try pipeline.addHandler(lifecycle)
-        try pipeline.addHandler(HTTP2ConnectionEnd(shutdownTimeout: TimeAmount(endpoint.configuration.shutdownTimeout)))
+        try pipeline.addHandler(HTTP2ConnectionEnd())
         channel.closeFuture.whenComplete { _ in continuation.finish() }
         return routerStreams
     }
@@ -157,32 +179,41 @@ struct HeraldSecureChannel: ServerChildChannel {
     }
 }
 
+/// Tells an HTTP/2 connection's `ConnectionDeadlines` when its streams open and close (it is
+/// idle when none is open), and passes both on to `next` (the lifecycle handler's delegate).
+/// Called on the connection's loop.
+struct StreamsOpen: NIOHTTP2StreamDelegate {
+    let deadlines: NIOLoopBound<ConnectionDeadlines>
+    let next: any NIOHTTP2StreamDelegate
+
+    func streamCreated(_ id: HTTP2StreamID, channel: any Channel) {
+        deadlines.value.streamCreated()
+        next.streamCreated(id, channel: channel)
+    }
+
+    func streamClosed(_ id: HTTP2StreamID, channel: any Channel) {
+        deadlines.value.streamClosed()
+        next.streamClosed(id, channel: channel)
+    }
+}
+
 /// Ends an HTTP/2 connection where NIO's handlers would leave it open: when the client closed its
 /// side (the server allows half-closure, so that arrives as an event, not a close: without this
-/// every stream on the connection would stay subscribed), on a connection error (not a stream's:
-/// NIO has sent
-/// its GOAWAY, for example ENHANCE_YOUR_CALM after a storm of stream resets, and leaves the close
-/// to the pipeline, as Hummingbird's HTTP/2 channel does on any error) and when a graceful
-/// shutdown outlasts the grace period (NIO's bound only starts once the client answers the PING
-/// that follows the first GOAWAY; a client that never does would hold the server). At the end
-/// of the connection's pipeline.
+/// every stream on the connection would stay subscribed) and on a connection error (not a
+/// stream's: NIO has sent its GOAWAY, for example ENHANCE_YOUR_CALM after a storm of stream
+/// resets, and leaves the close to the pipeline, as Hummingbird's HTTP/2 channel does on any
+/// error). At the end of the connection's pipeline. (A graceful shutdown that outlasts the grace
+/// period is ended by the connection's `ConnectionDeadlines`: NIO's bound only starts once the
+/// client answers the PING that follows the first GOAWAY, and a client that never does would
+/// hold the server.)
 final class HTTP2ConnectionEnd: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame
     typealias InboundOut = HTTP2Frame
-    private let shutdownTimeout: TimeAmount
-
-    init(shutdownTimeout: TimeAmount) {
-        self.shutdownTimeout = shutdownTimeout
-    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .inputClosed = event as? ChannelEvent {
             context.close(promise: nil)
             return
-        }
-        if event is ChannelShouldQuiesceEvent {
-            let channel = context.channel
-            context.eventLoop.scheduleTask(in: shutdownTimeout) { channel.close(promise: nil) }
         }
         context.fireUserInboundEventTriggered(event)
     }
