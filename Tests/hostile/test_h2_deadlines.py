@@ -203,3 +203,96 @@ def test_h2_connection_with_an_open_stream_is_never_idle(timed, measure):
     client.close()
     measure(f"open for {IDLE + HEAD + BODY + MARGIN:.0f} s with a stream, then delivered: {b'still-here' in got}")
     assert b"still-here" in got, "the stream held past every timeout no longer delivers"
+
+
+# HTTP/1.1 over TLS (ALPN http/1.1): the same connection rules as plain HTTP/1, and hub requests
+# answered on the event loop as without TLS.
+
+def tls11(port: int) -> ssl.SSLSocket:
+    context = tls_context()
+    context.set_alpn_protocols(["http/1.1"])
+    sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost")
+    assert sock.selected_alpn_protocol() == "http/1.1"
+    return sock
+
+
+def tls_closed_by_peer(sock: ssl.SSLSocket, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            if not sock.recv(65536):
+                return True
+        except socket.timeout:
+            return False
+        except (ssl.SSLError, OSError):
+            return True
+    return False
+
+
+def read_until(sock: ssl.SSLSocket, marker: bytes, timeout: float) -> bytes:
+    got, deadline = b"", time.monotonic() + timeout
+    while marker not in got and time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def fast_path_publishes(server) -> float:
+    for line in https_get(server, "/metrics").decode().splitlines():
+        if line.startswith("herald_fast_path_publishes_total"):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_tls_http11_trickling_head_is_closed_after_head_timeout(timed, measure):
+    sock = tls11(timed.port)
+    started = time.monotonic()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: h\r\n")  # the head never ends
+    closed = tls_closed_by_peer(sock, HEAD + MARGIN)
+    elapsed = time.monotonic() - started
+    sock.close()
+    measure(f"closed={closed} after {elapsed:.2f} s (--head-timeout {HEAD})")
+    assert closed, "an HTTP/1.1-over-TLS connection trickling its head was not closed"
+    assert elapsed >= HEAD - EARLY - 0.5, f"closed after {elapsed:.2f} s, before --head-timeout {HEAD}"
+    assert_no_fd_left(timed)
+
+
+def test_tls_http11_idle_keep_alive_is_closed_after_idle_timeout_and_publishes_take_the_fast_path(timed, measure):
+    before = fast_path_publishes(timed)
+    sock = tls11(timed.port)
+    body = b"topic=tls11&data=x"
+    sock.sendall(b"POST " + HUB.encode() + b" HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                 + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    answer = read_until(sock, b"urn:uuid:", 5)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+    started = time.monotonic()
+    closed = tls_closed_by_peer(sock, IDLE + MARGIN)
+    elapsed = time.monotonic() - started
+    sock.close()
+    fast = fast_path_publishes(timed) - before
+    measure(f"idle keep-alive closed={closed} after {elapsed:.2f} s (--idle-timeout {IDLE}); publishes on the event loop: {fast:.0f}")
+    assert closed, "an idle HTTP/1.1-over-TLS keep-alive connection was not closed"
+    assert elapsed >= IDLE - EARLY, f"closed after {elapsed:.2f} s, before --idle-timeout {IDLE}"
+    assert fast == 1, "the publish over HTTP/1.1 with TLS was not answered on the event loop"
+    assert_no_fd_left(timed)
+
+
+def test_tls_http11_stream_delivers_through_tls(timed):
+    sock = tls11(timed.port)
+    sock.sendall(f"GET {SUBSCRIBE} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
+    head = read_until(sock, b"\r\n\r\n", 5)
+    assert head.startswith(b"HTTP/1.1 200"), head[:100]
+    deadline = time.monotonic() + 10
+    while subscribers(timed) != 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert https_publish(timed, "h2-deadlines", "over-tls11") == 200
+    got = read_until(sock, b"data: over-tls11", 5)
+    sock.close()
+    assert b"data: over-tls11" in got, "the event did not arrive on the HTTP/1.1-over-TLS stream"
