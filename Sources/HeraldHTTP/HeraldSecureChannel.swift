@@ -8,11 +8,12 @@ import NIOHTTPTypesHTTP2
 import NIOTLS
 
 extension HTTPServerBuilder {
-    /// TLS with ALPN, HTTP/2 or HTTP/1.1, where Herald answers its own hub requests in each
-    /// HTTP/2 stream on the event loop: a subscription's stream needs no Swift task, no
-    /// `NIOAsyncChannel` and no router, and a publish none either. Every other stream (and every
-    /// HTTP/1.1-over-TLS connection) is served by the router exactly as by
-    /// `.http2Upgrade(tlsConfiguration:)`.
+    /// TLS with ALPN, HTTP/2 or HTTP/1.1, where Herald answers its own hub requests on the event
+    /// loop: in each HTTP/2 stream, and on an HTTP/1.1 connection as `.herald(_:)` does without
+    /// TLS. A subscription's stream needs no Swift task, no `NIOAsyncChannel` and no router, and
+    /// a publish none either. Every other request is served by the router exactly as by
+    /// `.http2Upgrade(tlsConfiguration:)`. Every connection has the timeouts of
+    /// `HeraldHTTPConfiguration` (head, body, idle; the TLS handshake counts as the first head).
     ///
     /// `tls` makes one connection's TLS handler, for example `{ NIOSSLServerHandler(context:
     /// sslContext) }`, where the context's configuration offers ALPN `h2` and `http/1.1`
@@ -36,7 +37,8 @@ extension HTTPServerBuilder {
 }
 
 /// A connection of `HTTPServerBuilder.herald(_:tls:)`: TLS, then what ALPN chose. HTTP/1.1 is
-/// Hummingbird's `HTTP1Channel`. HTTP/2 is NIO's inline stream multiplexer with, in every stream
+/// the pipeline of `HeraldHTTP1Channel` behind TLS (the router's part set up at the first request
+/// that needs it). HTTP/2 is NIO's inline stream multiplexer with, in every stream
 /// channel, the stream codec and a `HubChannelHandler` in its HTTP/2 framing; a stream that needs
 /// the router gets the router's handlers then and is handed to the connection's task, which runs
 /// it in a child task. Idle subscriptions cost the stream channel and the sink, nothing more.
@@ -50,7 +52,8 @@ struct HeraldSecureChannel: ServerChildChannel {
 
     /// What the connection became once ALPN was done.
     enum Negotiated: Sendable {
-        case http1(RouterChannel)
+        /// The router's channel once a request needs it, nil if none ever does.
+        case http1(EventLoopFuture<RouterChannel?>)
         /// The streams that need the router, as they come; finishes when the connection closes.
         case http2(AsyncStream<RouterChannel>)
     }
@@ -80,9 +83,13 @@ struct HeraldSecureChannel: ServerChildChannel {
                         )
                     }
                 case .negotiated("http/1.1"), .fallback:
-                    // The router serves HTTP/1.1 over TLS, with its own rules.
-                    deadlines.leave()
-                    return http1.setup(channel: channel, logger: logger).map { .http1($0) }
+                    return channel.eventLoop.makeCompletedFuture {
+                        .http1(
+                            try HeraldHTTP1Channel.configure(
+                                channel, endpoint: endpoint, configuration: http1.configuration, deadlines: deadlines, logger: logger
+                            )
+                        )
+                    }
                 case .negotiated:
                     // Nothing this server offered.
                     channel.close(promise: nil)
@@ -165,7 +172,8 @@ struct HeraldSecureChannel: ServerChildChannel {
             return
         }
         switch negotiated {
-        case .http1(let connection):
+        case .http1(let router):
+            guard let connection = try? await router.get() else { return }
             await http1.handle(value: connection, logger: logger)
         case .http2(let routerStreams):
             // One task for the connection; one child task per stream only while the router
