@@ -3,7 +3,12 @@ while the fan-out to subscribers is slower must be held back (the server stops r
 connection until the fan-out catches up, as it does for HTTP/1 publishers), so the work queued in
 the hub stays bounded; and nothing is lost: every publish is answered 200 and every subscriber
 gets every update, in order. The work queued is read from the server: updates answered times
-subscribers, minus herald_deliveries_total (deliveries the fan-out has made)."""
+subscribers, minus herald_deliveries_total (deliveries the fan-out has made).
+
+On a loaded machine with a debug build the publisher here is rarely faster than the fan-out for
+long, so this run also passes without the hold-back; the deterministic check of the mechanism is
+HTTP2FastPathTests.anHTTP2PublisherIsHeldBackWhileTheFanOutLags (the hub's shard stopped: an h2
+publisher gets no answer until it runs again). This one is the end-to-end bound and loss check."""
 
 from __future__ import annotations
 
