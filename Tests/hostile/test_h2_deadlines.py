@@ -101,8 +101,18 @@ def wait_reset(client: H2, sid: int, seconds: float) -> float | None:
     return None
 
 
-def assert_no_fd_left(server) -> None:
+def held_fds(server) -> int:
+    """The server's descriptors once it has accepted the connection just made."""
+    deadline = time.monotonic() + 2
+    while server.fds() <= server.baseline and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return server.fds()
+
+
+def assert_no_fd_left(server, held: int, measure) -> None:
+    """`held`: the server's descriptors while the hostile connection was open."""
     after = server.wait_fds_at_most(server.baseline, timeout=5)
+    measure(f"descriptors: {server.baseline} before, {held} while held, {after} after")
     assert after <= server.baseline, f"descriptors {server.baseline} -> {after} after the connection was closed"
 
 
@@ -112,13 +122,14 @@ def test_h2_tls_handshake_never_finished_is_closed_after_head_timeout(timed, sen
     started = time.monotonic()
     if sent == "part_of_a_client_hello":
         sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a record of 512 bytes, 6 of them sent
+    held = held_fds(timed)
     closed = is_closed_by_peer(sock, HEAD + MARGIN)
     elapsed = time.monotonic() - started
     sock.close()
     measure(f"{sent}: closed={closed} after {elapsed:.2f} s (--head-timeout {HEAD})")
     assert closed, f"a connection that never finished its TLS handshake was open {elapsed:.1f} s later"
     assert elapsed >= HEAD - EARLY, f"closed after {elapsed:.2f} s, before --head-timeout {HEAD}"
-    assert_no_fd_left(timed)
+    assert_no_fd_left(timed, held, measure)
 
 
 @pytest.mark.parametrize("sent", ["nothing", "half_a_preface"])
@@ -127,12 +138,13 @@ def test_h2_preface_never_sent_is_closed_after_head_timeout(timed, sent, measure
     client = H2(timed.port, preface=False)
     if sent == "half_a_preface":
         client.send(H2.PREFACE[:12])
+    held = held_fds(timed)
     elapsed = client.wait_closed(HEAD + MARGIN)
     client.close()
     measure(f"{sent}: closed after {elapsed} s (--head-timeout {HEAD})")
     assert elapsed is not None, "an h2 connection that never sent its preface was not closed"
     assert time.monotonic() - started >= HEAD - EARLY, f"closed after {elapsed:.2f} s, before --head-timeout {HEAD}"
-    assert_no_fd_left(timed)
+    assert_no_fd_left(timed, held, measure)
 
 
 def test_h2_headers_without_end_headers_is_closed_after_head_timeout(timed, measure):
@@ -141,12 +153,13 @@ def test_h2_headers_without_end_headers_is_closed_after_head_timeout(timed, meas
     client.read_frames(0.5)  # the server's SETTINGS, acked
     client.acks = False  # nothing but a CONTINUATION may follow, and none will
     client.request("GET", SUBSCRIBE, end_headers=False)
+    held = held_fds(timed)
     elapsed = client.wait_closed(HEAD + MARGIN)
     client.close()
     measure(f"closed after {elapsed} s (--head-timeout {HEAD})")
     assert elapsed is not None, "an h2 connection whose first HEADERS never ended was not closed"
     assert time.monotonic() - started >= HEAD - EARLY, f"closed after {elapsed:.2f} s, before --head-timeout {HEAD}"
-    assert_no_fd_left(timed)
+    assert_no_fd_left(timed, held, measure)
 
 
 @pytest.mark.parametrize("request_kind", ["publish_body_stalls", "subscribe_never_ends"])
@@ -160,6 +173,7 @@ def test_h2_unfinished_request_is_reset_after_body_timeout_then_closed_idle(time
         client.data(sid, b"topic=t&data=")
     else:
         sid = client.request("GET", SUBSCRIBE, end_stream=False)
+    held = held_fds(timed)
     reset = wait_reset(client, sid, BODY + MARGIN)
     closed = client.wait_closed(IDLE + MARGIN) if reset is not None else None
     client.close()
@@ -169,7 +183,7 @@ def test_h2_unfinished_request_is_reset_after_body_timeout_then_closed_idle(time
     assert reset >= BODY - EARLY, f"reset after {reset:.2f} s, before --body-timeout {BODY}"
     assert closed is not None, "the connection, idle once the stream was reset, was not closed"
     assert closed >= IDLE - EARLY, f"closed {closed:.2f} s after the reset, before --idle-timeout {IDLE}"
-    assert_no_fd_left(timed)
+    assert_no_fd_left(timed, held, measure)
 
 
 def test_h2_idle_connection_without_streams_is_closed_after_idle_timeout(timed, measure):
@@ -178,12 +192,13 @@ def test_h2_idle_connection_without_streams_is_closed_after_idle_timeout(timed, 
                          extra=[("content-type", "application/x-www-form-urlencoded")])
     client.data(sid, b"topic=idle&data=x", end=True)
     assert stream_ended(client, sid, 5), "the publish was not answered"
+    held = held_fds(timed)
     elapsed = client.wait_closed(IDLE + MARGIN)
     client.close()
     measure(f"closed {elapsed} s after its last stream ended (--idle-timeout {IDLE})")
     assert elapsed is not None, f"an h2 connection idle for {IDLE + MARGIN} s was not closed"
     assert elapsed >= IDLE - EARLY, f"closed after {elapsed:.2f} s, before --idle-timeout {IDLE}"
-    assert_no_fd_left(timed)
+    assert_no_fd_left(timed, held, measure)
 
 
 def test_h2_connection_with_an_open_stream_is_never_idle(timed, measure):
@@ -255,13 +270,14 @@ def test_tls_http11_trickling_head_is_closed_after_head_timeout(timed, measure):
     sock = tls11(timed.port)
     started = time.monotonic()
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: h\r\n")  # the head never ends
+    held = held_fds(timed)
     closed = tls_closed_by_peer(sock, HEAD + MARGIN)
     elapsed = time.monotonic() - started
     sock.close()
     measure(f"closed={closed} after {elapsed:.2f} s (--head-timeout {HEAD})")
     assert closed, "an HTTP/1.1-over-TLS connection trickling its head was not closed"
     assert elapsed >= HEAD - EARLY - 0.5, f"closed after {elapsed:.2f} s, before --head-timeout {HEAD}"
-    assert_no_fd_left(timed)
+    assert_no_fd_left(timed, held, measure)
 
 
 def test_tls_http11_idle_keep_alive_is_closed_after_idle_timeout_and_publishes_take_the_fast_path(timed, measure):
@@ -272,6 +288,7 @@ def test_tls_http11_idle_keep_alive_is_closed_after_idle_timeout_and_publishes_t
                  + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
     answer = read_until(sock, b"urn:uuid:", 5)
     assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+    held = held_fds(timed)
     started = time.monotonic()
     closed = tls_closed_by_peer(sock, IDLE + MARGIN)
     elapsed = time.monotonic() - started
@@ -281,7 +298,7 @@ def test_tls_http11_idle_keep_alive_is_closed_after_idle_timeout_and_publishes_t
     assert closed, "an idle HTTP/1.1-over-TLS keep-alive connection was not closed"
     assert elapsed >= IDLE - EARLY, f"closed after {elapsed:.2f} s, before --idle-timeout {IDLE}"
     assert fast == 1, "the publish over HTTP/1.1 with TLS was not answered on the event loop"
-    assert_no_fd_left(timed)
+    assert_no_fd_left(timed, held, measure)
 
 
 def test_tls_http11_stream_delivers_through_tls(timed):
