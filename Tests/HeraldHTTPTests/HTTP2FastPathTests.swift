@@ -236,10 +236,15 @@ struct HTTP2FastPathTests {
                 }
                 try await waitUntil(timeout: .seconds(10)) { server.hub.isFanOutBacklogged }
                 // Over the bound (1) with the second update waiting: answered, then the
-                // connection is no longer read. Nothing more may be answered while the fan-out
-                // is stopped; a while without progress is all a test can see of that.
+                // connection is no longer read (2 answers in a quiet run, 3 seen once with the
+                // other suites running; 20 without the hold-back). Nothing more may be answered
+                // while the fan-out is stopped; a while without progress is all a test can see
+                // of that.
                 try await Task.sleep(for: .seconds(1))
-                #expect(answered.withLockedValue { $0 } == 2, "publishes answered while the fan-out was stopped")
+                let held = answered.withLockedValue { $0 }
+                #expect(held <= 3, "publishes answered while the fan-out was stopped")
+                try await Task.sleep(for: .seconds(1))
+                #expect(answered.withLockedValue { $0 } == held, "publishes answered while the fan-out was stopped")
 
                 stopped.signal()
                 try await publishing.value
