@@ -144,7 +144,8 @@ final class ChannelSink: SubscriberSink, ChannelInboundHandler, RemovableChannel
 
     /// The event-loop path's stream (`HubChannelHandler`), its response head written. On HTTP/1
     /// the HTTP handlers are gone, so events go in as raw chunks (`chunked`; false for an
-    /// HTTP/1.0 client's close-delimited body) from the pipeline's front; in an HTTP/2 stream
+    /// HTTP/1.0 client's close-delimited body) from the end of what is left of the pipeline:
+    /// its front without TLS, right behind TLS with it (HTTP/1.1 over TLS); in an HTTP/2 stream
     /// channel they go through its codec as body parts. Watches the connection (the stream),
     /// writes until the stream ends, then ends it (`HubChannelHandler.streamEnded`).
     func streamRaw(
@@ -158,7 +159,10 @@ final class ChannelSink: SubscriberSink, ChannelInboundHandler, RemovableChannel
             self.isHTTP1 = framing == .http1
             self.raw = (subscription, endpoint)
             if self.channel.isActive {
-                try? self.channel.pipeline.syncOperations.addHandler(self, position: .first)
+                // HTTP/1: behind TLS when there is TLS (the HTTP handlers are gone: the end of
+                // the pipeline is right behind it, or its front without TLS); raw chunks are
+                // written through this handler's context.
+                try? self.channel.pipeline.syncOperations.addHandler(self, position: framing == .http1 ? .last : .first)
             } else {
                 subscription.cancel(reason: .cancelled)
             }

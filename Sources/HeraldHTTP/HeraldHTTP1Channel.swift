@@ -43,43 +43,60 @@ struct HeraldHTTP1Channel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            let configuration = http1.configuration
-            var limits = NIOHTTPDecoderLimitConfiguration()
-            limits.maxHeaderFieldSize = configuration.httpDecoder.maxHeaderFieldSize
-            limits.maxHeaderListSize = configuration.httpDecoder.maxHeaderListSize
-            limits.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
-            // The channel keeps its receive buffer for reuse for as long as it lives; a stream
-            // reads one request, so start small (NIO's default is 2 KiB) and grow for big bodies.
-            try channel.syncOptions?.setOption(.recvAllocator, value: Self.receiveBuffers)
-            let pipeline = channel.pipeline.syncOperations
-            try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: false,
-                withErrorHandling: false,
-                withOutboundHeaderValidation: false,
-                withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: limits
-            )
-            let codec = HeraldHTTP1Codec()
-            try pipeline.addHandler(codec)
-            let promise = channel.eventLoop.makePromise(of: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?.self)
-            let handover = RouterHandover(promise: promise) { channel, handler in
-                // What `HTTP1Channel.setup` adds after the codec, behind the hub's handler.
-                try RouterHandover.addRouterHandlers(to: channel, after: handler, configuration: configuration, logger: logger)
-                return try NIOAsyncChannel(
-                    wrappingChannelSynchronously: channel,
-                    configuration: .init(isOutboundHalfClosureEnabled: true)
-                )
-            }
             let deadlines = ConnectionDeadlines(configuration: endpoint.configuration)
-            try pipeline.addHandler(
-                HubChannelHandler(endpoint: endpoint, router: .absent(handover), deadlines: deadlines, codec: codec)
+            let router = try Self.configure(
+                channel, endpoint: endpoint, configuration: http1.configuration, deadlines: deadlines, logger: logger
             )
-            // Ahead of the codec: plain publishes are answered from the bytes.
-            try pipeline.addHandler(PublishFrontHandler(endpoint: endpoint, deadlines: deadlines), position: .first)
             // Ahead of everything: it sees each request's first bytes.
-            try pipeline.addHandler(deadlines, position: .first)
-            return Value(channel: channel, router: promise.futureResult)
+            try channel.pipeline.syncOperations.addHandler(deadlines, position: .first)
+            return Value(channel: channel, router: router)
         }
+    }
+
+    /// Adds Herald's HTTP/1 handlers at the end of `channel`'s pipeline (for HTTP/1.1 over TLS,
+    /// behind TLS): a `PublishFrontHandler`, the HTTP/1 codec and a `HubChannelHandler` that
+    /// tell `deadlines` where the connection stands (the caller places `deadlines` ahead of
+    /// everything). Returns what the connection's task waits on: the router's channel, set up
+    /// at the first request that needs it, or nil.
+    static func configure(
+        _ channel: any Channel,
+        endpoint: HeraldEndpoint,
+        configuration: HTTP1Channel.Configuration,
+        deadlines: ConnectionDeadlines,
+        logger: Logger
+    ) throws -> EventLoopFuture<NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?> {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = configuration.httpDecoder.maxHeaderFieldSize
+        limits.maxHeaderListSize = configuration.httpDecoder.maxHeaderListSize
+        limits.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
+        // The channel keeps its receive buffer for reuse for as long as it lives; a stream
+        // reads one request, so start small (NIO's default is 2 KiB) and grow for big bodies.
+        try channel.syncOptions?.setOption(.recvAllocator, value: Self.receiveBuffers)
+        let pipeline = channel.pipeline.syncOperations
+        // Ahead of the codec: plain publishes are answered from the bytes.
+        try pipeline.addHandler(PublishFrontHandler(endpoint: endpoint, deadlines: deadlines))
+        try pipeline.configureHTTPServerPipeline(
+            withPipeliningAssistance: false,
+            withErrorHandling: false,
+            withOutboundHeaderValidation: false,
+            withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: limits
+        )
+        let codec = HeraldHTTP1Codec()
+        try pipeline.addHandler(codec)
+        let promise = channel.eventLoop.makePromise(of: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>?.self)
+        let handover = RouterHandover(promise: promise) { channel, handler in
+            // What `HTTP1Channel.setup` adds after the codec, behind the hub's handler.
+            try RouterHandover.addRouterHandlers(to: channel, after: handler, configuration: configuration, logger: logger)
+            return try NIOAsyncChannel(
+                wrappingChannelSynchronously: channel,
+                configuration: .init(isOutboundHalfClosureEnabled: true)
+            )
+        }
+        try pipeline.addHandler(
+            HubChannelHandler(endpoint: endpoint, router: .absent(handover), deadlines: deadlines, codec: codec)
+        )
+        return promise.futureResult
     }
 
     static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)

@@ -8,11 +8,12 @@ import NIOHTTPTypesHTTP2
 import NIOTLS
 
 extension HTTPServerBuilder {
-    /// TLS with ALPN, HTTP/2 or HTTP/1.1, where Herald answers its own hub requests in each
-    /// HTTP/2 stream on the event loop: a subscription's stream needs no Swift task, no
-    /// `NIOAsyncChannel` and no router, and a publish none either. Every other stream (and every
-    /// HTTP/1.1-over-TLS connection) is served by the router exactly as by
-    /// `.http2Upgrade(tlsConfiguration:)`.
+    /// TLS with ALPN, HTTP/2 or HTTP/1.1, where Herald answers its own hub requests on the event
+    /// loop: in each HTTP/2 stream, and on an HTTP/1.1 connection as `.herald(_:)` does without
+    /// TLS. A subscription's stream needs no Swift task, no `NIOAsyncChannel` and no router, and
+    /// a publish none either. Every other request is served by the router exactly as by
+    /// `.http2Upgrade(tlsConfiguration:)`. Every connection has the timeouts of
+    /// `HeraldHTTPConfiguration` (head, body, idle; the TLS handshake counts as the first head).
     ///
     /// `tls` makes one connection's TLS handler, for example `{ NIOSSLServerHandler(context:
     /// sslContext) }`, where the context's configuration offers ALPN `h2` and `http/1.1`
@@ -36,7 +37,8 @@ extension HTTPServerBuilder {
 }
 
 /// A connection of `HTTPServerBuilder.herald(_:tls:)`: TLS, then what ALPN chose. HTTP/1.1 is
-/// Hummingbird's `HTTP1Channel`. HTTP/2 is NIO's inline stream multiplexer with, in every stream
+/// the pipeline of `HeraldHTTP1Channel` behind TLS (the router's part set up at the first request
+/// that needs it). HTTP/2 is NIO's inline stream multiplexer with, in every stream
 /// channel, the stream codec and a `HubChannelHandler` in its HTTP/2 framing; a stream that needs
 /// the router gets the router's handlers then and is handed to the connection's task, which runs
 /// it in a child task. Idle subscriptions cost the stream channel and the sink, nothing more.
@@ -50,7 +52,8 @@ struct HeraldSecureChannel: ServerChildChannel {
 
     /// What the connection became once ALPN was done.
     enum Negotiated: Sendable {
-        case http1(RouterChannel)
+        /// The router's channel once a request needs it, nil if none ever does.
+        case http1(EventLoopFuture<RouterChannel?>)
         /// The streams that need the router, as they come; finishes when the connection closes.
         case http2(AsyncStream<RouterChannel>)
     }
@@ -62,6 +65,9 @@ struct HeraldSecureChannel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
+            // Ahead of TLS: the handshake, ALPN and the first request are the first head.
+            let deadlines = ConnectionDeadlines(configuration: endpoint.configuration)
+            try pipeline.addHandler(deadlines)
             try pipeline.addHandler(try tls())
             let http1 = self.http1
             let endpoint = self.endpoint
@@ -69,10 +75,21 @@ struct HeraldSecureChannel: ServerChildChannel {
                 switch result {
                 case .negotiated("h2"):
                     return channel.eventLoop.makeCompletedFuture {
-                        .http2(try Self.configureHTTP2(channel, endpoint: endpoint, configuration: http1.configuration, logger: logger))
+                        deadlines.becameHTTP2()
+                        return .http2(
+                            try Self.configureHTTP2(
+                                channel, endpoint: endpoint, deadlines: deadlines, configuration: http1.configuration, logger: logger
+                            )
+                        )
                     }
                 case .negotiated("http/1.1"), .fallback:
-                    return http1.setup(channel: channel, logger: logger).map { .http1($0) }
+                    return channel.eventLoop.makeCompletedFuture {
+                        .http1(
+                            try HeraldHTTP1Channel.configure(
+                                channel, endpoint: endpoint, configuration: http1.configuration, deadlines: deadlines, logger: logger
+                            )
+                        )
+                    }
                 case .negotiated:
                     // Nothing this server offered.
                     channel.close(promise: nil)
@@ -85,10 +102,13 @@ struct HeraldSecureChannel: ServerChildChannel {
     }
 
     /// The HTTP/2 connection: frames, the connection's lifecycle (GOAWAY on graceful shutdown,
-    /// bounded by the shutdown grace period) and an initializer per stream.
+    /// bounded by the shutdown grace period: `deadlines`) and an initializer per stream. The
+    /// connection's `deadlines` learn when streams open and close; each stream gets deadlines of
+    /// its own for its request's body.
     private static func configureHTTP2(
         _ channel: any Channel,
         endpoint: HeraldEndpoint,
+        deadlines: ConnectionDeadlines,
         configuration: HTTP1Channel.Configuration,
         logger: Logger
     ) throws -> AsyncStream<RouterChannel> {
@@ -103,12 +123,17 @@ struct HeraldSecureChannel: ServerChildChannel {
             )
         )
         let pipeline = channel.pipeline.syncOperations
+        // Publisher backpressure holds the connection's reads here (`holdBackWhileFanOutLags`).
+        try pipeline.addHandler(HTTP2ReadGate())
         try pipeline.addHandler(FlushCoalescer())
         _ = try pipeline.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: .init(),
             streamConfiguration: .init(),
-            streamDelegate: lifecycle.http2StreamDelegate
+            streamDelegate: StreamsOpen(
+                deadlines: NIOLoopBound(deadlines, eventLoop: channel.eventLoop),
+                next: lifecycle.http2StreamDelegate
+            )
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 let handover = RouterHandover(
@@ -124,12 +149,16 @@ struct HeraldSecureChannel: ServerChildChannel {
                     }
                 )
                 let pipeline = stream.pipeline.syncOperations
+                let streamDeadlines = ConnectionDeadlines(configuration: endpoint.configuration, scope: .http2Stream)
+                try pipeline.addHandler(streamDeadlines)
                 try pipeline.addHandler(HTTP2FramePayloadToHTTPServerCodec())
-                try pipeline.addHandler(HubChannelHandler(endpoint: endpoint, router: .absent(handover), framing: .http2))
+                try pipeline.addHandler(
+                    HubChannelHandler(endpoint: endpoint, router: .absent(handover), deadlines: streamDeadlines, framing: .http2)
+                )
             }
         }
         try pipeline.addHandler(lifecycle)
-        try pipeline.addHandler(HTTP2ConnectionEnd(shutdownTimeout: TimeAmount(endpoint.configuration.shutdownTimeout)))
+        try pipeline.addHandler(HTTP2ConnectionEnd())
         channel.closeFuture.whenComplete { _ in continuation.finish() }
         return routerStreams
     }
@@ -143,7 +172,8 @@ struct HeraldSecureChannel: ServerChildChannel {
             return
         }
         switch negotiated {
-        case .http1(let connection):
+        case .http1(let router):
+            guard let connection = try? await router.get() else { return }
             await http1.handle(value: connection, logger: logger)
         case .http2(let routerStreams):
             // One task for the connection; one child task per stream only while the router
@@ -157,32 +187,41 @@ struct HeraldSecureChannel: ServerChildChannel {
     }
 }
 
+/// Tells an HTTP/2 connection's `ConnectionDeadlines` when its streams open and close (it is
+/// idle when none is open), and passes both on to `next` (the lifecycle handler's delegate).
+/// Called on the connection's loop.
+struct StreamsOpen: NIOHTTP2StreamDelegate {
+    let deadlines: NIOLoopBound<ConnectionDeadlines>
+    let next: any NIOHTTP2StreamDelegate
+
+    func streamCreated(_ id: HTTP2StreamID, channel: any Channel) {
+        deadlines.value.streamCreated()
+        next.streamCreated(id, channel: channel)
+    }
+
+    func streamClosed(_ id: HTTP2StreamID, channel: any Channel) {
+        deadlines.value.streamClosed()
+        next.streamClosed(id, channel: channel)
+    }
+}
+
 /// Ends an HTTP/2 connection where NIO's handlers would leave it open: when the client closed its
 /// side (the server allows half-closure, so that arrives as an event, not a close: without this
-/// every stream on the connection would stay subscribed), on a connection error (not a stream's:
-/// NIO has sent
-/// its GOAWAY, for example ENHANCE_YOUR_CALM after a storm of stream resets, and leaves the close
-/// to the pipeline, as Hummingbird's HTTP/2 channel does on any error) and when a graceful
-/// shutdown outlasts the grace period (NIO's bound only starts once the client answers the PING
-/// that follows the first GOAWAY; a client that never does would hold the server). At the end
-/// of the connection's pipeline.
+/// every stream on the connection would stay subscribed) and on a connection error (not a
+/// stream's: NIO has sent its GOAWAY, for example ENHANCE_YOUR_CALM after a storm of stream
+/// resets, and leaves the close to the pipeline, as Hummingbird's HTTP/2 channel does on any
+/// error). At the end of the connection's pipeline. (A graceful shutdown that outlasts the grace
+/// period is ended by the connection's `ConnectionDeadlines`: NIO's bound only starts once the
+/// client answers the PING that follows the first GOAWAY, and a client that never does would
+/// hold the server.)
 final class HTTP2ConnectionEnd: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame
     typealias InboundOut = HTTP2Frame
-    private let shutdownTimeout: TimeAmount
-
-    init(shutdownTimeout: TimeAmount) {
-        self.shutdownTimeout = shutdownTimeout
-    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .inputClosed = event as? ChannelEvent {
             context.close(promise: nil)
             return
-        }
-        if event is ChannelShouldQuiesceEvent {
-            let channel = context.channel
-            context.eventLoop.scheduleTask(in: shutdownTimeout) { channel.close(promise: nil) }
         }
         context.fireUserInboundEventTriggered(event)
     }

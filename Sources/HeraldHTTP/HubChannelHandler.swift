@@ -156,7 +156,7 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             switch publish(head, body: body, remoteAddress: context.channel.remoteAddress) {
             case .published(let id):
                 respondPublished(id, context: context)
-                endpoint.holdBackWhileFanOutLags(context)
+                endpoint.holdBackWhileFanOutLags(context, framing: framing)
             case .pending(let answer):
                 state = .publishing
                 answer.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
@@ -389,7 +389,7 @@ final class HubChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch result {
         case .success(let id):
             respondPublished(id, context: context)
-            endpoint.holdBackWhileFanOutLags(context)
+            endpoint.holdBackWhileFanOutLags(context, framing: framing)
         case .failure(let error):
             respond(endpoint.core.refusal(error).answer, context: context)
         }

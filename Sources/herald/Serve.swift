@@ -155,8 +155,8 @@ struct Serve: AsyncParsableCommand {
         let scheme = settings.tls == nil ? "http" : "https"
         let app = Application(
             router: router,
-            // Over plain HTTP/1, hub requests are answered on the event loop, before the router;
-            // over TLS, so are they in HTTP/2 streams (HTTP/1.1 over TLS goes through the router).
+            // Hub requests are answered on the event loop, before the router: over plain HTTP/1,
+            // and over TLS both on HTTP/1.1 and in HTTP/2 streams.
             server: try settings.tls.map { try ServeTLS.server($0, endpoint: endpoint) } ?? .herald(endpoint),
             configuration: .init(address: .hostname(host, port: settings.port), serverName: "herald"),
             onServerRunning: { channel in

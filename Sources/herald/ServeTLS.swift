@@ -28,8 +28,9 @@ enum ServeTLS {
         )
     }
 
-    /// The HTTPS server: ALPN offers h2 and http/1.1; hub requests in HTTP/2 streams are answered
-    /// on the event loop (`.herald(_:tls:)`), everything else goes to the router.
+    /// The HTTPS server: ALPN offers h2 and http/1.1; hub requests, in HTTP/2 streams or on
+    /// HTTP/1.1, are answered on the event loop (`.herald(_:tls:)`), everything else goes to the
+    /// router.
     static func server(_ configuration: TLSConfiguration, endpoint: HeraldEndpoint) throws -> HTTPServerBuilder {
         var configuration = configuration
         configuration.applicationProtocols = ["h2", "http/1.1"]

@@ -65,7 +65,14 @@ extension PipelineEquivalenceTests {
     /// Sends every row (but the exceptions) over one HTTP/2 connection, in order: to
     /// `.http2Upgrade` (every stream through the router), or with `fastPath` to `.herald(_:tls:)`
     /// (hub requests answered in the stream channel, on the event loop), what `herald serve` runs.
-    static func h2Answers(_ rows: [Row], http: HeraldHTTPConfiguration, fastPath: Bool = false) async throws -> [Answer?] {
+    /// `http1OverTLS`: the same to `.herald(_:tls:)`, but the client speaks HTTP/1.1 (ALPN
+    /// http/1.1), which that server answers like plain `.herald`.
+    static func h2Answers(
+        _ rows: [Row],
+        http: HeraldHTTPConfiguration,
+        fastPath: Bool = false,
+        http1OverTLS: Bool = false
+    ) async throws -> [Answer?] {
         let tls = try throwawayCertificate()
         let pipeline: TestServer.Pipeline
         if fastPath {
@@ -78,7 +85,9 @@ extension PipelineEquivalenceTests {
         }
         var client = TLSConfiguration.makeClientConfiguration()
         client.certificateVerification = .none
-        let httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(tlsConfiguration: client))
+        var configuration = HTTPClient.Configuration(tlsConfiguration: client)
+        if http1OverTLS { configuration.httpVersion = .http1Only }
+        let httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         var answers: [Answer?] = []
         do {
             try await TestServer.run(http: http, pipeline: pipeline) { server in
@@ -88,7 +97,9 @@ extension PipelineEquivalenceTests {
                         continue
                     }
                     do {
-                        answers.append(try await h2Answer(row, client: httpClient, port: server.port))
+                        answers.append(
+                            try await h2Answer(row, client: httpClient, port: server.port, version: http1OverTLS ? .http1_1 : .http2)
+                        )
                     } catch {
                         Issue.record("\(row.name): \(error)")
                         answers.append(nil)
@@ -103,7 +114,7 @@ extension PipelineEquivalenceTests {
         return answers
     }
 
-    static func h2Answer(_ row: Row, client: HTTPClient, port: Int) async throws -> Answer {
+    static func h2Answer(_ row: Row, client: HTTPClient, port: Int, version: HTTPVersion = .http2) async throws -> Answer {
         let parts = row.request.components(separatedBy: "\r\n\r\n")
         var lines = parts[0].components(separatedBy: "\r\n")
         let requestLine = lines.removeFirst().split(separator: " ")
@@ -119,7 +130,7 @@ extension PipelineEquivalenceTests {
         let body = parts.dropFirst().joined(separator: "\r\n\r\n")
         if !body.isEmpty { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await client.execute(request, timeout: .seconds(10))
-        #expect(response.version == .http2, "\(row.name): \(response.version)")
+        #expect(response.version == version, "\(row.name): \(response.version)")
         var headers: [String: String] = [:]
         for (name, value) in response.headers where PipelineTable.comparedHeaders.contains(name.lowercased()) {
             headers[name.lowercased()] = value
@@ -129,9 +140,14 @@ extension PipelineEquivalenceTests {
         return Answer(status: Int(response.status.code), headers: headers, body: text)
     }
 
-    static func checkH2(_ rows: [Row], http: HeraldHTTPConfiguration, fastPath: Bool = false) async throws {
+    static func checkH2(
+        _ rows: [Row],
+        http: HeraldHTTPConfiguration,
+        fastPath: Bool = false,
+        http1OverTLS: Bool = false
+    ) async throws {
         let http1 = try await answers(rows, http: http, pipeline: .herald)
-        let h2 = try await h2Answers(rows, http: http, fastPath: fastPath)
+        let h2 = try await h2Answers(rows, http: http, fastPath: fastPath, http1OverTLS: http1OverTLS)
         var compared = 0
         for (index, row) in rows.enumerated() {
             guard let answer = h2[index] else { continue }
@@ -161,5 +177,17 @@ extension PipelineEquivalenceTests {
     @Test(.enabled(if: openssl != nil))
     func aKeyedHubAnswersEveryRowTheSameOnTheHTTP2FastPath() async throws {
         try await Self.checkH2(try await PipelineTable.keyedRows(), http: PipelineTable.configuration(keys: true), fastPath: true)
+    }
+
+    @Test(.enabled(if: openssl != nil))
+    func aKeylessHubAnswersEveryRowTheSameOverHTTP1WithTLS() async throws {
+        try await Self.checkH2(PipelineTable.keylessRows(), http: PipelineTable.configuration(keys: false), fastPath: true, http1OverTLS: true)
+    }
+
+    @Test(.enabled(if: openssl != nil))
+    func aKeyedHubAnswersEveryRowTheSameOverHTTP1WithTLS() async throws {
+        try await Self.checkH2(
+            try await PipelineTable.keyedRows(), http: PipelineTable.configuration(keys: true), fastPath: true, http1OverTLS: true
+        )
     }
 }
