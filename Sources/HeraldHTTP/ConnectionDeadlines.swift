@@ -168,17 +168,19 @@ final class ConnectionDeadlines: ChannelInboundHandler, RemovableChannelHandler 
 
     private func enter(_ next: Phase) {
         phase = next
-        let now = NIODeadline.now()
+        let timeout: TimeAmount
         switch (next, scope) {
-        case (.head, _): deadline = now + headTimeout
-        case (.body, _): deadline = now + bodyTimeout
-        case (.idle, .http1), (.idle, .http2Connection): deadline = now + idleTimeout
+        case (.head, _): timeout = headTimeout
+        case (.body, _): timeout = bodyTimeout
+        case (.idle, .http1), (.idle, .http2Connection): timeout = idleTimeout
         case (.answering, _), (.idle, .http2Stream):
-            // Nothing is due: a request being answered, or a stream whose request is done
-            // (the stream ends with its answer).
+            // Nothing is due (and no clock is read): a request being answered, or a stream
+            // whose request is done (the stream ends with its answer).
             deadline = .distantFuture
             return
         }
+        let now = NIODeadline.now()
+        deadline = now + timeout
         // An HTTP/2 stream's timer waits for the end of the read (`channelReadComplete`).
         if timer == nil, scope != .http2Stream { schedule(now: now) }
     }

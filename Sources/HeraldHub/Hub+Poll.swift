@@ -49,7 +49,7 @@ extension Hub {
     ) async throws(HubError) -> PollBatch {
         var request = request
         request.isAnnounced = false
-        let eventLoop = shards[Int.random(in: shards.indices)].eventLoop
+        let eventLoop = shardLoops[Int.random(in: shardLoops.indices)]
         let sink = PollSink(eventLoop: eventLoop, maxBytes: maxBytes ?? configuration.maxQueuedBytes, timeout: timeout)
         let subscription: Subscription
         do throws(HubError) {

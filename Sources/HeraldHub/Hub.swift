@@ -19,7 +19,10 @@ public final class Hub: Sendable {
     /// The broker that carries updates to this hub (and to the other nodes).
     public let broker: any Broker
     let logger: Logger
-    let shards: [HubShard]
+    /// One shard per event loop, each usable on its loop only.
+    let shards: [NIOLoopBoundBox<HubShard>]
+    /// The shards' event loops, by shard index (readable anywhere).
+    let shardLoops: [any EventLoop]
     private let state: NIOLockedValueBox<State>
     /// The comment a stream gets when the hub shuts down (asks the client to reconnect); a
     /// custom `SubscriberSink` writes it after `close(.shutdown)`.
@@ -91,13 +94,17 @@ public final class Hub: Sendable {
         let loops = Array(configuration.eventLoopGroup.makeIterator())
         // Shards exist before `self` does; they reach the hub through this weak reference.
         let owner = HubReference()
+        self.shardLoops = loops
         self.shards = loops.indices.map { index in
-            HubShard(
-                eventLoop: loops[index],
-                heartbeatInterval: configuration.heartbeatInterval,
-                onRemove: { subscriber in owner.hub?.forget(subscriber, shard: index) },
-                onDrop: { owner.hub?.countDrop() },
-                onBatchFlushed: { batch in owner.hub?.batchFlushed(batch, shard: index) }
+            NIOLoopBoundBox.makeBoxSendingValue(
+                HubShard(
+                    eventLoop: loops[index],
+                    heartbeatInterval: configuration.heartbeatInterval,
+                    onRemove: { subscriber in owner.hub?.forget(subscriber, shard: index) },
+                    onDrop: { owner.hub?.countDrop() },
+                    onBatchFlushed: { batch in owner.hub?.batchFlushed(batch, shard: index) }
+                ),
+                eventLoop: loops[index]
             )
         }
         self.state = NIOLockedValueBox(
@@ -384,7 +391,7 @@ public final class Hub: Sendable {
     /// time per shard, and what arrives meanwhile waits for the next.
     private func scheduleDrain(_ index: Int) {
         let shard = shards[index]
-        shard.eventLoop.execute {
+        shardLoops[index].execute {
             let metrics = self.metrics
             let commands = self.state.withLockedValue { state -> [ShardCommand] in
                 let commands = Self.takeBatch(from: &state.inboxes[index])
@@ -393,7 +400,7 @@ public final class Hub: Sendable {
                 if let metrics { state.batchAccepted[index] = metrics.oldestAccepted(commands) }
                 return commands
             }
-            shard.process(commands)
+            shard.value.process(commands)
         }
     }
 
@@ -485,7 +492,7 @@ public final class Hub: Sendable {
         sink: any SubscriberSink,
         on eventLoop: any EventLoop
     ) async throws(HubError) -> Subscription {
-        guard let index = shards.firstIndex(where: { $0.eventLoop === eventLoop }) else {
+        guard let index = shardLoops.firstIndex(where: { $0 === eventLoop }) else {
             preconditionFailure("Hub.subscribe(_:sink:on:) needs one of the hub's event loops")
         }
         return try await subscribe(request, sink: sink, shard: index, queue: nil)
@@ -493,7 +500,7 @@ public final class Hub: Sendable {
 
     /// Whether `eventLoop` is one of the hub's (so `subscribe(_:sink:on:)` accepts it).
     public func hasShard(on eventLoop: any EventLoop) -> Bool {
-        shards.contains { $0.eventLoop === eventLoop }
+        shardLoops.contains { $0 === eventLoop }
     }
 
     private func subscribe(
@@ -531,7 +538,7 @@ public final class Hub: Sendable {
             let id = state.nextSubscriberID
             state.nextSubscriberID += 1
             let index = shard ?? state.nextShard
-            if shard == nil { state.nextShard = (state.nextShard + 1) % shards.count }
+            if shard == nil { state.nextShard = (state.nextShard + 1) % shardLoops.count }
             var replay: [StoredUpdate] = []
             var found = true  // false: the subscriber is told of a gap before any replay
             var skipUpTo: UpdatePosition?

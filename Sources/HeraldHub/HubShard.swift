@@ -32,7 +32,10 @@ struct ShardBatch {
 /// then gets all of them in one write, instead of one write (and one wake-up of its reader)
 /// per event. The next batch starts once the last slice is flushed, so a subscriber's events
 /// stay in order and no subscriber is flushed twice in one batch.
-final class HubShard: @unchecked Sendable {
+///
+/// Not `Sendable`: the hub holds each shard in a `NIOLoopBoundBox` of its loop, so every touch
+/// of its state is checked to happen there, and its own timers run isolated to that loop.
+final class HubShard {
     let eventLoop: any EventLoop
     private let heartbeatInterval: TimeAmount?
     private let heartbeat: EncodedEvent
@@ -54,7 +57,7 @@ final class HubShard: @unchecked Sendable {
     private var flushed = 0
     /// The batch being processed or flushed.
     private var batch = ShardBatch()
-    private var heartbeatTask: RepeatedTask?
+    private var heartbeatTask: Scheduled<Void>?
     private var isShutDown = false
     /// When each subscriber whose authorization expires must go; the timer is set for the
     /// earliest of them.
@@ -123,7 +126,7 @@ final class HubShard: @unchecked Sendable {
             batch.writes += 1
         }
         if flushed < toFlush.count {
-            eventLoop.scheduleTask(in: Self.sliceYield) { self.flushSlices(size) }
+            eventLoop.assumeIsolated().scheduleTask(in: Self.sliceYield) { self.flushSlices(size) }
             return
         }
         toFlush.removeAll(keepingCapacity: true)
@@ -258,7 +261,7 @@ final class HubShard: @unchecked Sendable {
         if let set = expiryTimerDeadline, set <= deadline { return }
         expiryTimer?.cancel()
         expiryTimerDeadline = deadline
-        expiryTimer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+        expiryTimer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
             self?.closeExpired()
         }
     }
@@ -284,8 +287,16 @@ final class HubShard: @unchecked Sendable {
 
     private func startHeartbeatIfNeeded() {
         guard heartbeatTask == nil, let interval = heartbeatInterval else { return }
-        heartbeatTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
-            self?.beat()
+        scheduleHeartbeat(in: interval)
+    }
+
+    /// The next tick, `interval` from now (each tick sets the next, so it runs isolated to the
+    /// loop: NIO's repeated tasks take only `Sendable` work).
+    private func scheduleHeartbeat(in interval: TimeAmount) {
+        heartbeatTask = eventLoop.assumeIsolated().scheduleTask(in: interval) { [weak self] in
+            guard let self, self.heartbeatTask != nil else { return }
+            self.beat()
+            self.scheduleHeartbeat(in: interval)
         }
     }
 
