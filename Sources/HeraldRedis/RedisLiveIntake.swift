@@ -15,7 +15,7 @@ import NIOCore
 /// - Before each delivery it checks the hub's fan-out (`BrokerIntake.isFanOutBehind`, an atomic
 ///   read): while it is behind, the rest waits and reading stops until the hub calls back.
 final class RedisLiveIntake: RedisSubscriberSink {
-    private struct State {
+    private struct State: Sendable {
         /// Received and not yet delivered, oldest first.
         var waiting: [RedisPubSubMessage] = []
         /// Connections reported up whose baseline or catch-up is not done yet.
@@ -41,7 +41,7 @@ final class RedisLiveIntake: RedisSubscriberSink {
         self.loop = loop
         self.bound = max(bound, 1)
         self.connections = connections
-        self.state = NIOLoopBoundBox(State(), eventLoop: loop)
+        self.state = .makeBoxSendingValue(State(), eventLoop: loop)
     }
 
     func subscriberConnected(_ subscriber: RedisSubscriber) {
