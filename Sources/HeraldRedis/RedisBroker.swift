@@ -433,6 +433,7 @@ public final class RedisBroker: Broker {
                 Task { await subscriber.close() }
             }
             await subscriber.close()
+            live.stop()
             connected.finish()
             tasks.cancelAll()
         }

@@ -24,6 +24,8 @@ final class RedisLiveIntake: RedisSubscriberSink {
         var fanOutWaiterArmed = false
         /// What this sink last asked of the subscriber.
         var pausedReading = false
+        /// The broker stopped: nothing more goes to the hub.
+        var stopped = false
     }
 
     private let state: NIOLoopBoundBox<State>
@@ -51,6 +53,7 @@ final class RedisLiveIntake: RedisSubscriberSink {
     }
 
     func subscriber(_ subscriber: RedisSubscriber, received messages: [RedisPubSubMessage]) {
+        if state.value.stopped { return }
         if state.value.waiting.isEmpty, state.value.catchUps == 0 {
             // The common case: straight through, nothing copied.
             let delivered = deliver(messages[...])
@@ -76,6 +79,15 @@ final class RedisLiveIntake: RedisSubscriberSink {
         }
     }
 
+    /// The broker stopped (its `run()` is returning): what waits is dropped, and anything that
+    /// still arrives (a read in flight, a late call back from the hub) goes nowhere.
+    func stop() {
+        loop.execute {
+            self.state.value.stopped = true
+            self.state.value.waiting = []
+        }
+    }
+
     /// Delivers from the front of `messages` until the hub's fan-out is behind; returns how
     /// many it delivered (all of them when there is no hub: they are dropped, as a broker
     /// outliving its hub does).
@@ -93,6 +105,7 @@ final class RedisLiveIntake: RedisSubscriberSink {
     /// Delivers what waits, unless a catch-up is under way or the fan-out is behind (then asks
     /// the hub to call back); pauses or resumes reading to match.
     private func drain(_ subscriber: RedisSubscriber) {
+        if state.value.stopped { return }
         while state.value.catchUps == 0, !state.value.waiting.isEmpty {
             let delivered = deliver(state.value.waiting[...])
             state.value.waiting.removeFirst(delivered)
