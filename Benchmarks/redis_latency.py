@@ -10,7 +10,9 @@ crosses Redis (Lua XADD + PUBLISH on A, pub/sub push to B). Starts its own redis
 loopback port; stops only what it started. Build first:
     swift build -c release --scratch-path .build-bench --product herald
     swift build -c release --scratch-path .build-bench --product herald-bench
-(--bin DIR runs the herald binary from DIR instead, e.g. an older build for a before/after.)
+(--bin DIR runs the herald binary from DIR instead, e.g. an older build for a before/after;
+--baseline-bin DIR also runs the two-node Redis case with DIR's herald, right after the one
+under test, and prints new/old CPU per delivery from the same run.)
 """
 import argparse
 import json
@@ -47,9 +49,10 @@ class RedisServer:
 class RedisNode(compare.Herald):
     """A Herald node in distributed mode (`--redis`)."""
 
-    def __init__(self, case, redis_port):
+    def __init__(self, case, redis_port, binary_dir=None):
         super().__init__(case)
         self.extra_args = ["--redis", f"redis://127.0.0.1:{redis_port}"]
+        self.binary_dir = binary_dir
 
 
 class NchanRedisNode(compare.Nchan):
@@ -101,6 +104,10 @@ def main():
                         help="also two nginx+nchan nodes on the same kind of redis-server (nchan's Redis mode)")
     parser.add_argument("--fanout", action="store_true",
                         help="also max-rate fan-out, S=1000 (4 publishers, at most 100 events in flight per subscriber)")
+    parser.add_argument("--baseline-bin", help="directory of an older herald binary: its two-node Redis case runs"
+                                               " too, after each one under test, for a new/old CPU ratio in one run")
+    parser.add_argument("--no-memory", action="store_true", help="skip the in-memory single-node case")
+    parser.add_argument("--only", choices=["1000", "100"], help="run one load only (S=1000 x 10/s or S=100 x 100/s)")
     args = parser.parse_args()
     bench_bin = args.bench_bin or compare.BIN
     if args.bin:
@@ -111,28 +118,38 @@ def main():
              ("S=100 x 100/s", ["--subscribers", 100, "--rate", 100, "--publishers", 2, "--duration", duration])]
     if args.fanout:
         loads.append(("S=1000 max", ["--subscribers", 1000, "--publishers", 4, "--window", 100, "--duration", duration]))
+    if args.only:
+        loads = [load for load in loads if load[0].startswith(f"S={args.only} ")]
     results = []
-    for load, bench_args in loads:
-        # memory
-        node = compare.Herald(f"memory-{len(results)}")
-        node.start()
-        try:
-            memory = run(bench_bin, f"memory/{load}", node.port, node.port, [node.pid], bench_args, duration + 60)
-        finally:
-            node.stop()
-        # two nodes over Redis
+
+    def two_nodes(label, binary_dir):
         redis = RedisServer()
         redis.start()
-        a, b = RedisNode(f"redis-a-{len(results)}", redis.port), RedisNode(f"redis-b-{len(results)}", redis.port)
+        a = RedisNode(f"{label}-a-{len(results)}", redis.port, binary_dir)
+        b = RedisNode(f"{label}-b-{len(results)}", redis.port, binary_dir)
         a.start()
         b.start()
         try:
             time.sleep(0.5)  # let both nodes subscribe to the shared channel
-            cluster = run(bench_bin, f"redis/{load}", b.port, a.port, [a.pid, b.pid, redis.pid], bench_args, duration + 60)
+            print(f"{label}/{load}: node A pid {a.pid}, node B pid {b.pid}, redis pid {redis.pid}", file=sys.stderr)
+            return run(bench_bin, f"{label}/{load}", b.port, a.port, [a.pid, b.pid, redis.pid], bench_args, duration + 60)
         finally:
             a.stop()
             b.stop()
             redis.stop()
+
+    for load, bench_args in loads:
+        memory = {}
+        if not args.no_memory:
+            node = compare.Herald(f"memory-{len(results)}")
+            node.start()
+            try:
+                memory = run(bench_bin, f"memory/{load}", node.port, node.port, [node.pid], bench_args, duration + 60)
+            finally:
+                node.stop()
+        # two nodes over Redis (and the baseline build's, right after)
+        cluster = two_nodes("redis", None)
+        baseline = two_nodes("redis-baseline", args.baseline_bin) if args.baseline_bin else {}
         nchan = {}
         if args.nchan:
             redis = RedisServer()
@@ -150,25 +167,37 @@ def main():
                 a.stop()
                 b.stop()
                 redis.stop()
-        results.append((load, memory, cluster, nchan))
+        results.append((load, memory, cluster, nchan, baseline))
 
     print("\nPublish -> receive latency (ms), one run; redis = publish on node A, receive on node B")
     header = ("load", "mode", "p50", "p90", "p99", "max", "delivered", "lost", "reord", "srv CPU µs/deliv")
     rows = []
-    for load, memory, cluster, nchan in results:
-        modes = [("memory", memory), ("redis 2 nodes", cluster)] + ([("nchan redis 2 nodes", nchan)] if nchan else [])
+    def cpu(r):
+        return r.get("server_cpu_us_per_delivery") or float("nan")
+
+    for load, memory, cluster, nchan, baseline in results:
+        modes = ([("memory", memory)] if memory else []) + [("redis 2 nodes", cluster)]
+        modes += ([("redis 2 nodes (baseline)", baseline)] if baseline else [])
+        modes += ([("nchan redis 2 nodes", nchan)] if nchan else [])
         for mode, r in modes:
             lat = r.get("latency", {})
             rows.append((load, mode, *(compare.fmt(lat.get(k, 0) / 1000, 2) for k in ("p50_us", "p90_us", "p99_us",
                                                                                         "max_us")),
                          compare.fmt(r.get("delivered")), compare.fmt(r.get("lost")), compare.fmt(r.get("reordered")),
                          compare.fmt(r.get("server_cpu_us_per_delivery"), 2)))
-        ratio = [(cluster.get("latency", {}).get(k, 0) / max(memory.get("latency", {}).get(k, 0), 1)) for k in
-                 ("p50_us", "p90_us", "p99_us", "max_us")]
-        rows.append((load, "redis/memory", *(f"{value:.2f}x" for value in ratio), "", "", "", ""))
+        if memory:
+            ratio = [(cluster.get("latency", {}).get(k, 0) / max(memory.get("latency", {}).get(k, 0), 1)) for k in
+                     ("p50_us", "p90_us", "p99_us", "max_us")]
+            rows.append((load, "redis/memory", *(f"{value:.2f}x" for value in ratio), "", "", "", ""))
+        if baseline:
+            ratio = [(cluster.get("latency", {}).get(k, 0) / max(baseline.get("latency", {}).get(k, 0), 1)) for k in
+                     ("p50_us", "p90_us", "p99_us", "max_us")]
+            rows.append((load, "new/baseline", *(f"{value:.2f}x" for value in ratio), "", "", "",
+                         f"{cpu(cluster) / cpu(baseline):.2f}x"))
         if nchan:
-            def cpu(r):
-                return r.get("server_cpu_us_per_delivery") or float("nan")
+            if baseline:
+                rows.append((load, "baseline/nchan redis", "", "", "", "", "", "", "",
+                             f"{cpu(baseline) / cpu(nchan):.2f}x"))
             ratio = [(cluster.get("latency", {}).get(k, 0) / max(nchan.get("latency", {}).get(k, 0), 1)) for k in
                      ("p50_us", "p90_us", "p99_us", "max_us")]
             rows.append((load, "herald/nchan redis", *(f"{value:.2f}x" for value in ratio), "", "", "",

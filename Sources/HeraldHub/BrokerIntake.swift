@@ -30,6 +30,21 @@ public final class BrokerIntake: Sendable {
         await hub?.waitForFanOut()
     }
 
+    /// Whether the hub's fan-out is behind now (one atomic read): a broker that delivers from an
+    /// event loop, where it cannot await `waitForFanOut()`, checks it before each delivery and,
+    /// while it is true, holds its next updates back and stops reading their source until
+    /// `whenFanOutCatchesUp(_:)` calls back.
+    public var isFanOutBehind: Bool {
+        hub?.isFanOutBacklogged ?? false
+    }
+
+    /// Calls `resume` (once, on some event loop) when the fan-out is no longer behind, or at
+    /// shutdown, and returns true; returns false, never calling it, when it is not behind now.
+    /// `waitForFanOut()` for a caller that cannot suspend.
+    public func whenFanOutCatchesUp(_ resume: @escaping @Sendable () -> Void) -> Bool {
+        hub?.whenFanOutCatchesUp(resume) ?? false
+    }
+
     /// Counts one retried read of the broker's catch-up after a lost connection (the read
     /// failed and will be tried again); shown as `HubStatistics.brokerCatchUpRetries`.
     public func countCatchUpRetry() {

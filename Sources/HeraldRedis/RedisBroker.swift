@@ -64,8 +64,8 @@ public final class RedisBroker: Broker {
         self.intake.attach(intake)
     }
 
-    /// Waits while the hub's fan-out is behind: the pub/sub socket then goes unread (see
-    /// `RedisSubscriberEvents`), and catch-up pauses between updates.
+    /// Waits while the hub's fan-out is behind (catch-up pauses between updates; the live path
+    /// checks `BrokerIntake.isFanOutBehind` instead, see `RedisLiveIntake`).
     private func waitForHub() async {
         await intake.waitForFanOut()
     }
@@ -400,13 +400,21 @@ public final class RedisBroker: Broker {
 
     // MARK: live delivery
 
-    /// Keeps the pub/sub subscription up and feeds the hub until cancelled.
+    /// Keeps the pub/sub subscription up and feeds the hub until cancelled. Live messages go
+    /// from the subscriber's event loop into the hub (`RedisLiveIntake`); this task runs what
+    /// must wait for Redis after each connection comes up: the baseline, or the catch-up.
     public func run() async throws {
+        let loop = group.next()
+        let (connections, connected) = AsyncStream.makeStream(of: Void.self)
+        let live = RedisLiveIntake(
+            broker: self, loop: loop, bound: configuration.subscriberOptions.maxBufferedMessages, connections: connected
+        )
         let subscriber = RedisSubscriber(
             configuration: configuration.redis,
             options: configuration.subscriberOptions,
-            eventLoopGroup: group,
-            logger: logger
+            eventLoopGroup: loop,
+            logger: logger,
+            sink: live
         )
         try await subscriber.subscribe([configuration.channel, configuration.presenceChannel])
         liveSubscriber.withLockedValue { $0 = subscriber }
@@ -414,8 +422,9 @@ public final class RedisBroker: Broker {
             tasks.addTask { await subscriber.run() }
             tasks.addTask { await self.refreshRegistry() }
             tasks.addTask {
-                for await event in subscriber.events {
-                    await self.handle(event)
+                for await _ in connections {
+                    await self.connectionUp()
+                    live.caughtUp(subscriber)
                 }
             }
             await withTaskCancellationHandler {
@@ -424,59 +433,68 @@ public final class RedisBroker: Broker {
                 Task { await subscriber.close() }
             }
             await subscriber.close()
+            live.stop()
+            connected.finish()
             tasks.cancelAll()
         }
         await closeCommands()
     }
 
-    private func handle(_ event: RedisSubscriberEvent) async {
-        switch event {
-        case .message(let message) where message.channel == configuration.presenceChannel:
-            await waitForHub()
+    /// The hub's intake, for one batch of live messages.
+    var attachedIntake: BrokerIntake? { intake.current }
+
+    /// Hands one live pub/sub message to the hub (on the subscriber's event loop): an update
+    /// unless its position was delivered already, or presence updates.
+    func deliverLive(_ message: RedisPubSubMessage, to intake: BrokerIntake) {
+        if message.channel == configuration.presenceChannel {
             guard let updates = RedisUpdateCodec.decode(presence: message.payload) else {
                 logger.error("ignoring a malformed presence message")
                 return
             }
             // Live only: no position, so they never move `lastDelivered`.
             for update in updates where update.isSubscriptionEvent { intake.deliver(update) }
-        case .message(let message):
-            await waitForHub()
-            guard let update = RedisUpdateCodec.decode(message: message.payload) else {
-                logger.error("ignoring a malformed message on \(message.channel)")
-                return
-            }
-            deliverIfNew(update)
-        case .connected:
-            let first = progress.withLockedValue { progress in
-                defer {
-                    progress.everConnected = true
-                    progress.isConnected = true
-                }
-                return !progress.everConnected
-            }
-            if first {
-                await recordBaseline()
-            } else {
-                logger.info("Redis connection back; catching up from the stream")
-                // Redis may have restarted without persistence, losing this node's registry.
-                intake.registryLost()
-                await catchUp()
-            }
-        case .disconnected:
-            progress.withLockedValue { $0.isConnected = false }
-            logger.warning("Redis pub/sub connection lost; reconnecting")
+            return
+        }
+        guard let update = RedisUpdateCodec.decode(message: message.payload) else {
+            logger.error("ignoring a malformed message on \(message.channel)")
+            return
+        }
+        deliverIfNew(update, to: intake)
+    }
+
+    /// The pub/sub connection came up (its subscriptions confirmed) or went down.
+    func liveConnectionChanged(up: Bool) {
+        progress.withLockedValue { $0.isConnected = up }
+        if !up { logger.warning("Redis pub/sub connection lost; reconnecting") }
+    }
+
+    /// What follows a connection coming up, before its live messages: the first time, the
+    /// stream's tail as the baseline; after a reconnect, the catch-up.
+    private func connectionUp() async {
+        let first = progress.withLockedValue { progress in
+            defer { progress.everConnected = true }
+            return !progress.everConnected
+        }
+        if first {
+            await recordBaseline()
+        } else {
+            logger.info("Redis connection back; catching up from the stream")
+            // Redis may have restarted without persistence, losing this node's registry.
+            intake.registryLost()
+            await catchUp()
         }
     }
 
+    /// Hands `update` to the hub unless its position is not past the newest delivered.
     @discardableResult
-    private func deliverIfNew(_ update: Update) -> Bool {
+    private func deliverIfNew(_ update: Update, to intake: BrokerIntake?) -> Bool {
         let isNew = progress.withLockedValue { progress -> Bool in
             guard let position = update.position else { return true }
             if let last = progress.lastDelivered, position <= last { return false }
             progress.lastDelivered = position
             return true
         }
-        if isNew { intake.deliver(update) }
+        if isNew { intake?.deliver(update) }
         return isNew
     }
 
@@ -492,8 +510,8 @@ public final class RedisBroker: Broker {
 
     /// Delivers what was published while the pub/sub connection was down, from the stream, up
     /// to its tail. A failed read is retried (with back-off) from where it stopped, never
-    /// skipped: live messages wait behind the catch-up (the subscriber's events are handled
-    /// one at a time), so `lastDelivered` never moves past an update this node did not deliver.
+    /// skipped: live messages wait behind the catch-up (`RedisLiveIntake` holds them until
+    /// `caughtUp(_:)`), so `lastDelivered` never moves past an update this node did not deliver.
     private func catchUp() async {
         var start = progress.withLockedValue { progress in
             [progress.lastDelivered, progress.baseline].compactMap { $0 }.max()
@@ -507,7 +525,7 @@ public final class RedisBroker: Broker {
             for entry in entries {
                 guard let update = RedisUpdateCodec.decode(entry: entry) else { continue }
                 await waitForHub()
-                if deliverIfNew(update) { caughtUp += 1 }
+                if deliverIfNew(update, to: intake.current) { caughtUp += 1 }
                 start = update.position
             }
         }

@@ -24,6 +24,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     private let pushRouting: RedisPushRouting?
     private let logger: Logger
     private var isClosed = false
+    /// Pushes decoded from the current read, handed on together at its end (`flushPushes`).
+    private var pushes: [RESPValue] = []
     private var timeoutCheck: Scheduled<Void>?
 
     init(commandTimeout: TimeAmount?, pushRouting: RedisPushRouting?, logger: Logger) {
@@ -57,7 +59,10 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        switch classify(frame.withoutAttributes) {
+        let role = classify(frame.withoutAttributes)
+        // A reply completes its command only after the pushes that arrived before it.
+        if role != .push { flushPushes() }
+        switch role {
         case .reply:
             guard let head = pending.popFirst() else {
                 fail(context: context, RedisConnectionError(.unexpectedReply, "reply without a pending command"))
@@ -75,15 +80,30 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             if let commandTimeout, !pending.isEmpty {
                 pending[pending.startIndex].deadline = .now() + commandTimeout
             }
-            if let pushRouting {
-                pushRouting.deliver(frame.withoutAttributes)
+            if pushRouting != nil {
+                pushes.append(frame.withoutAttributes)
             } else {
                 logger.trace("Ignoring out-of-band push", metadata: ["frame": "\(frame)"])
             }
         }
     }
 
+    /// The end of one read: its pushes go on in one hand-off (one wake-up of the consumer per
+    /// read, not per message).
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushPushes()
+        context.fireChannelReadComplete()
+    }
+
+    private func flushPushes() {
+        guard !pushes.isEmpty, let pushRouting else { return }
+        let batch = pushes
+        pushes = []  // the batch keeps the storage
+        pushRouting.deliver(batch)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        flushPushes()
         failAll(RedisConnectionError(.connectionClosed, "the connection closed"))
         context.fireChannelInactive()
     }
@@ -132,6 +152,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     // MARK: Failure and timeouts
 
     private func fail(context: ChannelHandlerContext, _ error: any Error) {
+        flushPushes()  // decoded before the failure: valid messages
         failAll(error)
         context.close(promise: nil)
     }

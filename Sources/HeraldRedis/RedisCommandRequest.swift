@@ -16,6 +16,8 @@ struct RedisPushRouting: Sendable {
     /// Whether RESP2 arrays such as `["message", channel, payload]` count as pub/sub traffic;
     /// true only on subscriber connections, where no other command can return an array.
     var recognizesRESP2PubSub: Bool
-    /// Receives pub/sub messages and other out-of-band pushes, on the connection's event loop.
-    var deliver: @Sendable (RESPValue) -> Void
+    /// Receives pub/sub messages and other out-of-band pushes, on the connection's event loop:
+    /// every push decoded from one read of the socket at once, in order (and always before the
+    /// replies that followed them complete their commands).
+    var deliver: @Sendable ([RESPValue]) -> Void
 }

@@ -12,6 +12,10 @@ import NIOPosix
 /// and connection changes come out of ``events``, in order, so a broker can catch up from its
 /// history after each ``RedisSubscriberEvent/connected``.
 /// Works over RESP3 (push frames) and RESP2 (subscribed-mode arrays).
+///
+/// Created with a ``RedisSubscriberSink``, it hands messages and connection changes to the sink
+/// instead, synchronously on ``eventLoop`` (every message decoded from one read in one call);
+/// ``events`` then carries nothing, and the sink paces reading with ``pauseReading()``.
 public final class RedisSubscriber: Sendable {
     /// Messages and connection changes, in order; single consumer. Finishes when ``run()``
     /// returns, or on ``close()`` if `run()` was never started. A consumer that falls behind by
@@ -27,6 +31,11 @@ public final class RedisSubscriber: Sendable {
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(SubscriberState())
+    private let sink: (any RedisSubscriberSink)?
+
+    /// The event loop every connection of this subscriber runs on (a ``RedisSubscriberSink`` is
+    /// called there).
+    public let eventLoop: any EventLoop
 
     /// Creates a subscriber; nothing connects until ``run()``. The configuration's command
     /// timeout is replaced by the options' reply timeout.
@@ -34,14 +43,17 @@ public final class RedisSubscriber: Sendable {
         configuration: RedisConfiguration,
         options: RedisSubscriberOptions = RedisSubscriberOptions(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "herald.redis.subscriber")
+        logger: Logger = Logger(label: "herald.redis.subscriber"),
+        sink: (any RedisSubscriberSink)? = nil
     ) {
         var configuration = configuration
         configuration.commandTimeout = options.replyTimeout
         self.configuration = configuration
         self.options = options
-        self.eventLoopGroup = eventLoopGroup
+        self.eventLoop = eventLoopGroup.next()
+        self.eventLoopGroup = eventLoop
         self.logger = logger
+        self.sink = sink
         (stream, continuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
     }
 
@@ -57,8 +69,31 @@ public final class RedisSubscriber: Sendable {
     /// Messages received and not yet taken from ``events``.
     public var bufferedMessages: Int { state.withLockedValue { $0.buffered } }
 
-    /// Whether reading is paused because the consumer is ``RedisSubscriberOptions/maxBufferedMessages`` behind.
+    /// Whether reading is paused: the consumer is ``RedisSubscriberOptions/maxBufferedMessages``
+    /// behind, or its sink asked (``pauseReading()``).
     public var isReadingPaused: Bool { state.withLockedValue { $0.readingPaused } }
+
+    /// Stops reading the connection (and every later one) until ``resumeReading()``: what is
+    /// published meanwhile waits in Redis (up to its pub/sub output buffer limit, past which
+    /// Redis drops the connection). For a ``RedisSubscriberSink`` whose consumer is behind.
+    /// Subscription changes still read on until confirmed, and a new connection reads until its
+    /// subscriptions are confirmed. Called on ``eventLoop``, it takes effect before the next read.
+    public func pauseReading() {
+        let limit = options.maxBufferedMessages
+        Self.updateReading(state) { state in
+            state.consumerPaused = true
+            return state.pauseIfFull(limit: limit)
+        }
+    }
+
+    /// Ends ``pauseReading()``.
+    public func resumeReading() {
+        let low = options.maxBufferedMessages / 2
+        Self.updateReading(state) { state in
+            state.consumerPaused = false
+            return state.buffered <= low ? state.resumeIfPaused() : nil
+        }
+    }
 
     /// Subscribes to `channels`. While connected, returns once the server has confirmed them;
     /// while disconnected, records them for the next connection and returns at once. Throws
@@ -98,6 +133,10 @@ public final class RedisSubscriber: Sendable {
             await reconnectLoop()
         } onCancel: {
             requestStop()?.closeSoon()
+        }
+        if sink != nil {
+            // The sink's last call (`subscriberDisconnected`) is queued on the loop: run() returns after it.
+            try? await eventLoop.submit {}.get()
         }
         continuation.finish()
     }
@@ -172,7 +211,11 @@ public final class RedisSubscriber: Sendable {
         if let message = replies.lazy.compactMap(\.errorMessage).first {
             throw RedisError(message: message)
         }
-        reportConnected(generation: generation)
+        if let sink {
+            try await eventLoop.submit { self.reportConnected(generation: generation, to: sink) }.get()
+        } else {
+            reportConnected(generation: generation)
+        }
         logger.debug(
             "Redis subscriber connected",
             metadata: ["channels": "\(snapshot.channels.count)", "patterns": "\(snapshot.patterns.count)"]
@@ -207,18 +250,33 @@ public final class RedisSubscriber: Sendable {
 
     private func pushRouting(generation: Int) -> RedisPushRouting {
         let state = self.state
+        if let sink {
+            return RedisPushRouting(recognizesRESP2PubSub: true) { [weak self] frames in
+                let messages = frames.compactMap(RedisPubSubMessage.init(frame:))
+                guard !messages.isEmpty, let self else { return }
+                let live = state.withLockedValue { state -> Bool in
+                    guard state.generation == generation else { return false }
+                    guard state.holdingMessages else { return true }
+                    state.heldMessages += messages
+                    state.buffered += messages.count
+                    return false
+                }
+                if live { sink.subscriber(self, received: messages) }
+            }
+        }
         let continuation = self.continuation
         let limit = options.maxBufferedMessages
-        return RedisPushRouting(recognizesRESP2PubSub: true) { frame in
-            guard let message = RedisPubSubMessage(frame: frame) else { return }
+        return RedisPushRouting(recognizesRESP2PubSub: true) { frames in
+            let messages = frames.compactMap(RedisPubSubMessage.init(frame:))
+            guard !messages.isEmpty else { return }
             Self.updateReading(state) { state in
                 guard state.generation == generation else { return nil }
                 if state.holdingMessages {
-                    state.heldMessages.append(message)
+                    state.heldMessages += messages
                 } else {
-                    continuation.yield(.message(message))
+                    for message in messages { continuation.yield(.message(message)) }
                 }
-                state.buffered += 1
+                state.buffered += messages.count
                 return state.pauseIfFull(limit: limit)
             }
         }
@@ -229,7 +287,7 @@ public final class RedisSubscriber: Sendable {
         let low = options.maxBufferedMessages / 2
         Self.updateReading(state) { state in
             state.buffered -= 1
-            return state.buffered <= low ? state.resumeIfPaused() : nil
+            return state.buffered <= low && !state.consumerPaused ? state.resumeIfPaused() : nil
         }
     }
 
@@ -273,6 +331,25 @@ public final class RedisSubscriber: Sendable {
         if channel.eventLoop.inEventLoop { apply() } else { channel.eventLoop.execute(apply) }
     }
 
+    /// `reportConnected` for a sink, on the loop (where its messages arrive, so none can come
+    /// between the two calls): the connection, then what was held back for it.
+    private func reportConnected(generation: Int, to sink: any RedisSubscriberSink) {
+        eventLoop.preconditionInEventLoop()
+        let held = state.withLockedValue { state -> [RedisPubSubMessage]? in
+            guard state.generation == generation, state.holdingMessages else { return nil }
+            state.isConnected = true
+            state.holdingMessages = false
+            state.buffered -= state.heldMessages.count  // taken by the sink below
+            defer { state.heldMessages = [] }
+            return state.heldMessages
+        }
+        guard let held else { return }
+        sink.subscriberConnected(self)
+        if !held.isEmpty { sink.subscriber(self, received: held) }
+        let limit = options.maxBufferedMessages
+        Self.updateReading(state) { $0.pauseIfFull(limit: limit) }  // a pause the sink asked for earlier
+    }
+
     private func reportConnected(generation: Int) {
         let limit = options.maxBufferedMessages
         Self.updateReading(state) { state in
@@ -289,7 +366,8 @@ public final class RedisSubscriber: Sendable {
     }
 
     private func markDisconnected(_ connection: RedisConnection?) {
-        state.withLockedValue { state in
+        let sink = self.sink
+        let wasConnected = state.withLockedValue { state -> Bool in
             if connection == nil || state.connection === connection {
                 state.connection = nil
             }
@@ -297,10 +375,14 @@ public final class RedisSubscriber: Sendable {
             state.readingPaused = false
             state.holdingMessages = false
             state.heldMessages = []
-            if state.isConnected {
-                state.isConnected = false
-                continuation.yield(.disconnected)
-            }
+            guard state.isConnected else { return false }
+            state.isConnected = false
+            if sink == nil { continuation.yield(.disconnected) }
+            return true
+        }
+        if wasConnected, let sink {
+            // After the connection's close: every message it carried reached the sink first.
+            eventLoop.execute { sink.subscriberDisconnected(self) }
         }
     }
 

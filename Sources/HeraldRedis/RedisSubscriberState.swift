@@ -33,6 +33,8 @@ struct SubscriberState: Sendable {
     var buffered = 0
     /// Reading of the connection is paused because `buffered` reached the bound.
     var readingPaused = false
+    /// The sink asked to stop reading (`RedisSubscriber.pauseReading()`), whatever `buffered` is.
+    var consumerPaused = false
     /// Subscription changes whose confirmation the connection must still read: no pausing then.
     var awaitingReplies = 0
     var isRunning = false
@@ -42,7 +44,7 @@ struct SubscriberState: Sendable {
     /// Marks reading paused when `limit` messages wait for the consumer, none is held back (held
     /// ones wait for subscribe confirmations) and no reply is due; returns the connection to pause.
     mutating func pauseIfFull(limit: Int) -> RedisConnection? {
-        guard buffered >= limit, !readingPaused, !holdingMessages, awaitingReplies == 0, let connection else {
+        guard buffered >= limit || consumerPaused, !readingPaused, !holdingMessages, awaitingReplies == 0, let connection else {
             return nil
         }
         readingPaused = true
