@@ -274,6 +274,16 @@ def herald(herald_binary, tmp_path):
 
 
 @pytest.fixture
+def certificate(tmp_path):
+    """A fresh self-signed P-256 certificate for localhost: (cert path, key path)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-subj", "/CN=localhost", "-days", "1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+@pytest.fixture
 def server(herald):
     """A fresh server with the defaults (heartbeats off, so every comment on a stream means something)."""
     return herald("--heartbeat", "0")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 import time
 import urllib.request
 
@@ -19,11 +18,8 @@ SUBSCRIBE = "/.well-known/mercure?topic=h2"
 
 
 @pytest.fixture
-def tls_server(herald, tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-subj", "/CN=localhost", "-days", "1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def tls_server(herald, certificate):
+    cert, key = certificate
     return herald("--heartbeat", "0", "--tls-cert", cert, "--tls-key", key)
 
 

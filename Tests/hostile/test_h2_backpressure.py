@@ -36,12 +36,8 @@ IN_FLIGHT = 64  # POST streams open at once (the server allows 100)
 
 
 @pytest.fixture
-def tls_server(herald, tmp_path):
-    import subprocess
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-subj", "/CN=localhost", "-days", "1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def tls_server(herald, certificate):
+    cert, key = certificate
     return herald("--heartbeat", "0", "--tls-cert", cert, "--tls-key", key, "--history-size", "64",
                   "--max-fan-out-backlog", BACKLOG)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 import time
 import urllib.request
 
@@ -23,15 +22,6 @@ SUBSCRIBE = HUB + "?topic=h2-deadlines"
 HEAD, BODY, IDLE = 2, 3, 5  # seconds; distinct, so a closing time tells which rule closed it
 MARGIN = 3.0  # the deadline timer ticks every min(timeouts) at most, plus a loaded machine
 EARLY = 0.5  # the server's clock starts a little before the client's
-
-
-@pytest.fixture
-def certificate(tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-subj", "/CN=localhost", "-days", "1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return cert, key
 
 
 @pytest.fixture
